@@ -1,0 +1,145 @@
+"""An agent: persona + memory + game state. It builds requests and applies results.
+
+Agents never call a model. The stage runners in :mod:`sim.stages` ask agents for requests,
+the engine batches the requests of a whole wave, and the results come back to the agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import mesa
+
+from agents.memory import Memory, Moment
+from agents.persona import Persona, render_persona
+from sim.backends.base import (
+    GenerateRequest,
+    Message,
+    PolicyCall,
+    SamplingParams,
+    ScoreRequest,
+)
+from sim.spec import ChoiceStage, DialogueStage, PolicySpec
+from sim.templates import render
+
+if TYPE_CHECKING:
+    from sim.simulation import Simulation
+
+__all__ = ["Agent"]
+
+_TALK = ("Write your next message in the conversation: one or two short sentences, in your "
+         "own voice, without your name in front.")
+
+
+class Agent(mesa.Agent):
+    """One simulated person.
+
+    Attributes:
+        key: stable id from the spec (``a007``).
+        index: position in the population.
+        persona: who the agent is.
+        policy: a scripted policy, or ``None`` for a language-model agent.
+        cohort: the cohort name, if any.
+        memory: what the agent remembers.
+        score: cumulative payoff.
+        last_choice: the agent's latest choice in each choice stage.
+        received: every choice partners played against this agent, oldest first.
+    """
+
+    def __init__(self, model: Simulation, *, index: int, persona: Persona,
+                 policy: PolicySpec | None, cohort: str | None, preamble: str) -> None:
+        super().__init__(model)
+        self.key = f"a{index:03d}"
+        self.index = index
+        self.persona = persona
+        self.policy = policy
+        self.cohort = cohort
+        self.memory = Memory()
+        self.score = 0.0
+        self.last_choice: dict[str, str] = {}
+        self.received: list[str] = []
+        self._system = render_persona(persona) + (f"\n\n{preamble}" if preamble else "")
+
+    @property
+    def name(self) -> str:
+        """The persona's name."""
+        return self.persona.name
+
+    def context(self, stage: ChoiceStage | DialogueStage, partners: Sequence[Agent],
+                round_: int, rounds: int) -> dict[str, Any]:
+        """The typed template context: the only values a stage prompt can reach."""
+        partner = partners[0] if partners else None
+        ctx: dict[str, Any] = {
+            "name": self.name, "round": round_, "rounds": rounds, "stage": stage.id,
+            "score": f"{self.score:g}", "group_size": len(partners) + 1,
+            "partner.name": partner.name if partner else "nobody",
+            "partners": ", ".join(p.name for p in partners) or "nobody",
+            "history": self.memory.render(stage.memory),
+            "partner.last_choice": partner.last_choice.get(stage.id) if partner else None,
+            "my.last_choice": self.last_choice.get(stage.id),
+        }
+        if isinstance(stage, ChoiceStage):
+            ctx["options"] = ", ".join(stage.options)
+        else:
+            ctx["turns"] = stage.turns
+        return ctx
+
+    def _messages(self, user: str) -> tuple[Message, ...]:
+        return (Message("system", self._system), Message("user", user))
+
+    def _policy_call(self, stage_id: str, partners: Sequence[Agent], round_: int) -> PolicyCall:
+        assert self.policy is not None
+        partner = partners[0] if partners else None
+        return PolicyCall(
+            name=self.policy.name,
+            params=self.policy.model_dump(exclude={"name"}, exclude_none=True),
+            facts={
+                "name": self.name, "round": round_, "stage": stage_id,
+                "partner_last_choice": partner.last_choice.get(stage_id) if partner else None,
+                "my_last_choice": self.last_choice.get(stage_id),
+                "received": tuple(self.received),
+            },
+        )
+
+    def choice_request(self, stage: ChoiceStage, partners: Sequence[Agent], round_: int,
+                       rounds: int) -> ScoreRequest:
+        """A request to score the stage's options as this agent's answer."""
+        prompt = render(stage.prompt, self.context(stage, partners, round_, rounds))
+        user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
+                f"Answer with exactly one of: {', '.join(stage.options)}.")
+        policy = self._policy_call(stage.id, partners, round_) if self.policy else None
+        return ScoreRequest(messages=self._messages(user), options=tuple(stage.options),
+                            policy=policy)
+
+    def dialogue_request(self, stage: DialogueStage, partners: Sequence[Agent],
+                         transcript: Sequence[tuple[str, str]], round_: int, rounds: int,
+                         sampling: SamplingParams) -> GenerateRequest:
+        """A request for this agent's next message in a group conversation."""
+        prompt = render(stage.prompt, self.context(stage, partners, round_, rounds))
+        lines = "\n".join(f"{who}: {text}" for who, text in transcript) or "(no messages yet)"
+        user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
+                f"Conversation so far:\n{lines}\n\n{_TALK}")
+        policy = self._policy_call(stage.id, partners, round_) if self.policy else None
+        return GenerateRequest(messages=self._messages(user), sampling=sampling, policy=policy)
+
+    def apply_choice(self, stage: ChoiceStage, round_: int, choice: str,
+                     partners: Sequence[Agent], their_choices: Sequence[str],
+                     payoff: float | None) -> None:
+        """Fold a resolved choice (and what partners chose) into this agent's state."""
+        self.last_choice[stage.id] = choice
+        self.received.extend(their_choices)
+        if payoff is not None:
+            self.score += payoff
+        self.memory.add(Moment(round=round_, stage=stage.id,
+                               partners=tuple(p.name for p in partners), my_choice=choice,
+                               their_choices=tuple(their_choices), payoff=payoff))
+
+    def apply_conversation(self, stage: DialogueStage, round_: int, partners: Sequence[Agent],
+                           transcript: Sequence[tuple[str, str]]) -> None:
+        """Remember a finished conversation (what this agent said last and heard last)."""
+        said = [text for who, text in transcript if who == self.name]
+        heard = tuple(text for who, text in transcript if who != self.name)
+        self.memory.add(Moment(round=round_, stage=stage.id,
+                               partners=tuple(p.name for p in partners),
+                               said=said[-1] if said else "", heard=heard))

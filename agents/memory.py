@@ -1,0 +1,63 @@
+"""What an agent remembers, and how it is rendered compactly into a prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Memory", "Moment"]
+
+_QUOTE_CHARS = 160
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Moment:
+    """One remembered event: a decision round or a conversation."""
+
+    round: int
+    stage: str
+    partners: tuple[str, ...]
+    my_choice: str | None = None
+    their_choices: tuple[str, ...] = ()
+    payoff: float | None = None
+    said: str | None = None
+    heard: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        """One line, e.g. ``Round 3 (play) with Sage: you chose defect, they chose ...``."""
+        who = ", ".join(self.partners) or "nobody"
+        line = f"Round {self.round} ({self.stage}) with {who}:"
+        if self.my_choice is not None:
+            line += f" you chose {self.my_choice}"
+            if self.their_choices:
+                line += f", they chose {', '.join(self.their_choices)}"
+            if self.payoff is not None:
+                line += f"; you earned {self.payoff:g}"
+            line += "."
+        if self.said is not None:
+            line += f' you said "{_clip(self.said)}"'
+            if self.heard:
+                line += f'; they said "{_clip(self.heard[-1])}"'
+            line += "."
+        return line
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 3] + "..."
+
+
+@dataclass(slots=True)
+class Memory:
+    """An agent's history of moments, newest last."""
+
+    moments: list[Moment] = field(default_factory=list)
+
+    def add(self, moment: Moment) -> None:
+        """Remember a moment."""
+        self.moments.append(moment)
+
+    def render(self, window: int) -> str:
+        """The last ``window`` moments, one per line, or ``nothing yet``."""
+        if window <= 0 or not self.moments:
+            return "nothing yet"
+        return "\n".join(m.render() for m in self.moments[-window:])

@@ -1,0 +1,101 @@
+"""Rule policies answering requests without a model.
+
+These are real experimental conditions (fixed-strategy partners, committed minorities) and
+the fast deterministic backend of the tests. A request without a policy gets the ``random``
+policy: uniform over options, and a short stock message for dialogue.
+
+Policies (``PolicySpec.name``):
+    always: plays ``option``.
+    random: plays ``option`` with probability ``p`` (uniform over options without one).
+    tit_for_tat: cooperates first, then copies the partner's last choice.
+    grim_trigger: cooperates until any partner has played something else against it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from sim.backends.base import (
+    GenerateRequest,
+    GenerateResult,
+    ModelInfo,
+    PolicyCall,
+    ScoreRequest,
+    ScoreResult,
+)
+
+__all__ = ["ScriptedBackend", "policy_probabilities"]
+
+_PHRASES = (
+    "Hello! I think we can both do well if we trust each other.",
+    "I have been thinking about the last round, and I want to be fair.",
+    "Let us keep it simple and play it straight this time.",
+    "I am not sure yet; what are you planning to do?",
+    "Good to meet you. I usually keep my promises.",
+    "Honestly, I care most about how this ends for both of us.",
+)
+
+
+def policy_probabilities(policy: PolicyCall | None, options: Sequence[str]) -> list[float]:
+    """Probability of each option under a policy (the scripted 'distribution')."""
+    n = len(options)
+    if policy is None:
+        return [1.0 / n] * n
+    params, facts = policy.params, policy.facts
+    cooperate = params.get("cooperate", options[0])
+    defect = params.get("defect", options[1] if n > 1 else options[0])
+    if policy.name == "always":
+        pick = params["option"]
+    elif policy.name == "random":
+        if "option" not in params:
+            return [1.0 / n] * n
+        p = float(params.get("p", 0.5))
+        rest = (1.0 - p) / (n - 1)
+        return [p if o == params["option"] else rest for o in options]
+    elif policy.name == "tit_for_tat":
+        last = facts.get("partner_last_choice")
+        pick = last if last in options else cooperate
+    elif policy.name == "grim_trigger":
+        betrayed = any(c != cooperate for c in facts.get("received", ()))
+        pick = defect if betrayed else cooperate
+    else:
+        raise ValueError(f"unknown scripted policy {policy.name!r}")
+    return [1.0 if o == pick else 0.0 for o in options]
+
+
+class ScriptedBackend:
+    """Answers score requests with policy distributions and generate requests with stock text.
+
+    Attributes:
+        calls: number of ``generate`` / ``score`` calls (tests count batching with it).
+    """
+
+    def __init__(self) -> None:
+        self.calls = {"generate": 0, "score": 0}
+
+    @property
+    def info(self) -> ModelInfo:
+        """Identity for the manifest."""
+        return ModelInfo(backend="scripted", model_id="scripted-policies")
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        """Log-probability of every option under each request's policy."""
+        self.calls["score"] += 1
+        return [
+            ScoreResult(logprobs=tuple(math.log(p) if p > 0 else -math.inf
+                                       for p in policy_probabilities(r.policy, r.options)))
+            for r in requests
+        ]
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
+        """A stock phrase per request, picked by the request's seed."""
+        self.calls["generate"] += 1
+        out = []
+        for r in requests:
+            rng = np.random.default_rng(r.sampling.seed)
+            text = _PHRASES[int(rng.integers(len(_PHRASES)))]
+            out.append(GenerateResult(text=text, num_new_tokens=len(text.split())))
+        return out

@@ -1,0 +1,168 @@
+"""The ``traitlab`` command: parse, build a config, call the library, map errors to exit codes.
+
+User mistakes exit 2 with one line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from sim.errors import TraitLabError
+
+__all__ = ["main"]
+
+EPILOG = """examples:
+  traitlab run scenarios/prisoners_dilemma.yaml                  # embedded SmolLM2, seed 0
+  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 3 --steps 4
+  traitlab validate scenarios/*.yaml
+  traitlab schema > scenario.schema.json
+  traitlab show runs/prisoners-dilemma/<time>-<id>
+"""
+
+_RUN_EXAMPLE = """example:
+  traitlab run scenarios/prisoners_dilemma.yaml --seed 1 --out runs/
+  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --steps 3
+  traitlab run scenarios/prisoners_dilemma.yaml --model ~/models/my-hf-folder --dtype float32
+"""
+_VALIDATE_EXAMPLE = "example:\n  traitlab validate scenarios/*.yaml\n"
+_SCHEMA_EXAMPLE = "example:\n  traitlab schema > scenario.schema.json   # for YAML editor completion\n"
+_SHOW_EXAMPLE = "example:\n  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --limit 40\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="traitlab", formatter_class=fmt, epilog=EPILOG,
+        description="Social simulations of personality-conditioned LLM agents, batched.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a scenario", epilog=_RUN_EXAMPLE, formatter_class=fmt)
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    run.add_argument("--backend", choices=["hf", "scripted"], default="hf",
+                     help="hf: a local transformers model (default); scripted: rule policies")
+    run.add_argument("--model", default=None,
+                     help="local HF model folder (default: embedded SmolLM2-135M-Instruct)")
+    run.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    run.add_argument("--out", type=Path, default=Path("runs"), help="output root (runs/)")
+    run.add_argument("--steps", type=int, default=None, help="stop after N steps")
+    run.add_argument("--replicas", type=int, default=1,
+                     help="run R seeds side by side, batched together")
+    run.add_argument("--max-new-tokens", type=int, default=40)
+    run.add_argument("--temperature", type=float, default=0.7)
+    run.add_argument("--batch-tokens", type=int, default=16_384,
+                     help="token budget of one forward batch")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    validate = sub.add_parser("validate", help="check scenario files",
+                              epilog=_VALIDATE_EXAMPLE, formatter_class=fmt)
+    validate.add_argument("files", type=Path, nargs="+")
+
+    sub.add_parser("schema", help="print the JSON Schema of the scenario format",
+                   epilog=_SCHEMA_EXAMPLE, formatter_class=fmt)
+
+    show = sub.add_parser("show", help="print a run's transcript", epilog=_SHOW_EXAMPLE,
+                          formatter_class=fmt)
+    show.add_argument("run_dir", type=Path)
+    show.add_argument("--limit", type=int, default=200, help="at most N events (default 200)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``traitlab`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "validate":
+            return _validate(args.files)
+        if args.command == "schema":
+            from sim.spec import ScenarioSpec
+
+            print(json.dumps(ScenarioSpec.model_json_schema(by_alias=True), indent=2))
+            return 0
+        return _show(args.run_dir, args.limit)
+    except TraitLabError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a bad flag value reaching RunConfig
+        if args.debug:
+            raise
+        err = exc.errors()[0]
+        flag = "--" + str(err["loc"][0]).replace("_", "-")
+        print(f"error: {flag} {err['input']!r}: {err['msg']}.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; records written so far are kept.", file=sys.stderr)
+        return 130
+
+
+def _validate(files: Sequence[Path]) -> int:
+    from sim.loader import load_scenario
+
+    for file in files:
+        loaded = load_scenario(file)
+        print(f"ok  {file}  ({loaded.spec.name}: {len(loaded.spec.stages)} stages, "
+              f"{loaded.spec.population.size} agents)")
+    return 0
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.loader import load_scenario
+    from sim.run import run_scenario
+    from sim.spec import RunConfig
+
+    loaded = load_scenario(args.scenario)
+    config = RunConfig(
+        seed=args.seed, backend=args.backend, model=args.model, dtype=args.dtype,
+        device=args.device, out=args.out, steps=args.steps, replicas=args.replicas,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+        batch_tokens=args.batch_tokens)
+    if args.quiet:
+        outcome = run_scenario(loaded, config, command=["traitlab", *argv])
+        print(outcome.path)
+        return 0
+    from sim.progress import RunProgress
+
+    total = _planned_steps(loaded, config)
+    with RunProgress(total=total, title=loaded.spec.name) as progress:
+        progress.status("loading model" if config.backend == "hf" else "starting")
+        started = time.perf_counter()
+        outcome = run_scenario(loaded, config, callbacks=[progress.update],
+                               command=["traitlab", *argv])
+    from analysis.io import load_run
+    from sim.progress import print_summary
+
+    print_summary(load_run(outcome.path), time.perf_counter() - started)
+    return 0
+
+
+def _planned_steps(loaded: object, config: object) -> int:
+    from sim.graph import ScenarioGraph
+
+    steps = ScenarioGraph.compile(loaded.spec).num_steps()  # type: ignore[attr-defined]
+    limit = config.steps  # type: ignore[attr-defined]
+    return min(steps, limit) if limit else steps
+
+
+def _show(run_dir: Path, limit: int) -> int:
+    from analysis.io import load_run
+    from sim.progress import print_transcript
+
+    print_transcript(load_run(run_dir), limit)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The step loop: replicas in lock-step, every wave of every replica in one backend call.
+
+The engine opens no files and prints nothing: each completed step goes to the callbacks
+given at construction (the recorder, a progress bar).
+
+Shape of the loop::
+
+    while replicas are running:
+        plans = [sim.plan_step() for sim in running]     # generators of request waves
+        rows  = drive(plans, executor)                   # wave k of all plans = one call
+        for callback in callbacks: callback(report)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sim.executors.local import Executor, LocalExecutor, Request
+from sim.simulation import Simulation
+from sim.spec import RunConfig, ScenarioSpec
+from sim.stages import Plan
+
+__all__ = ["Engine", "StepReport", "drive"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepReport:
+    """What one lock-stepped step produced, handed to every callback."""
+
+    step: int
+    rows: list[dict[str, Any]]
+    seconds: float
+    stages: tuple[str, ...]
+
+
+def drive(plans: Sequence[Plan], executor: Executor) -> list[list[dict[str, Any]]]:
+    """Run plans side by side: their current waves go to the executor as one list.
+
+    Returns:
+        Each plan's returned rows, in plan order.
+    """
+    outputs: list[list[dict[str, Any]]] = [[] for _ in plans]
+    waves: dict[int, list[Request]] = {}
+    for i, plan in enumerate(plans):
+        try:
+            waves[i] = next(plan)
+        except StopIteration as stop:
+            outputs[i] = stop.value
+    while waves:
+        order = list(waves)
+        results = executor.run([r for i in order for r in waves[i]])
+        offset, next_waves = 0, {}
+        for i in order:
+            size = len(waves[i])
+            try:
+                next_waves[i] = plans[i].send(results[offset:offset + size])
+            except StopIteration as stop:
+                outputs[i] = stop.value
+            offset += size
+        waves = next_waves
+    return outputs
+
+
+class Engine:
+    """Owns the loop of one run and its lock-stepped replicas.
+
+    Args:
+        spec: the scenario.
+        config: seed, replicas, step limit, sampling defaults.
+        executor: where waves go (default: a local executor over ``backend``).
+        callbacks: called with a :class:`StepReport` after every step.
+    """
+
+    def __init__(self, spec: ScenarioSpec, config: RunConfig, executor: Executor | LocalExecutor,
+                 callbacks: Sequence[Callable[[StepReport], None]] = ()) -> None:
+        self.spec = spec
+        self.config = config
+        self.executor = executor
+        self.callbacks = list(callbacks)
+        self.simulations = [
+            Simulation(spec, seed=config.seed, replica=r, max_new_tokens=config.max_new_tokens,
+                       temperature=config.temperature)
+            for r in range(config.replicas)
+        ]
+        self.steps_done = 0
+
+    @property
+    def running(self) -> list[Simulation]:
+        """Replicas with stages left (and under the step limit)."""
+        limit = self.config.steps
+        return [s for s in self.simulations
+                if s.state is not None and (limit is None or s.step_count < limit)]
+
+    def step(self) -> StepReport:
+        """Execute one stage in every running replica, batched together."""
+        started = time.perf_counter()
+        running = self.running
+        stages = tuple(s.state.stage for s in running if s.state is not None)
+        outputs = drive([s.plan_step() for s in running], self.executor)
+        self.steps_done += 1
+        report = StepReport(step=self.steps_done, rows=[r for rows in outputs for r in rows],
+                            seconds=time.perf_counter() - started, stages=stages)
+        for callback in self.callbacks:
+            callback(report)
+        return report
+
+    def run(self) -> int:
+        """Step until every replica is done; returns the number of steps."""
+        while self.running:
+            self.step()
+        return self.steps_done

@@ -1,0 +1,86 @@
+"""One error hierarchy for everything a user can get wrong.
+
+Every message names the object, the bad value, what is allowed and how to fix it. The CLI
+maps :class:`TraitLabError` to exit code 2 and prints ``str(error)`` on one line.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BackendError", "ModelNotFoundError", "RunError", "ScenarioError", "TraitLabError"]
+
+
+class TraitLabError(Exception):
+    """Base class of every error caused by user input or the environment, not by a bug."""
+
+
+class ScenarioError(TraitLabError):
+    """A scenario (or sweep) file is malformed or inconsistent.
+
+    Attributes:
+        file: the file the error is in, if known.
+        line: 1-based line of the offending node, if known.
+        column: 1-based column of the offending node, if known.
+        field: dotted path of the offending field (``stages.1.options``), if known.
+        value: the offending value, if there is one.
+        fix: one sentence saying how to fix it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+        value: object = None,
+        fix: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.field = field
+        self.value = value
+        self.fix = fix
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.file or "<scenario>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        parts = [f"{where}:"]
+        if self.field:
+            parts.append(f"field '{self.field}':")
+        parts.append(self.message)
+        text = " ".join(parts)
+        if self.fix:
+            text += f" Fix: {self.fix}"
+        return text
+
+    def located(self, *, file: str | None = None, line: int | None = None,
+                column: int | None = None) -> ScenarioError:
+        """Return a copy of this error with the location filled in where it was missing."""
+        return ScenarioError(
+            self.message,
+            file=self.file or file,
+            line=self.line if self.line is not None else line,
+            column=self.column if self.column is not None else column,
+            field=self.field,
+            value=self.value,
+            fix=self.fix,
+        )
+
+
+class RunError(TraitLabError):
+    """A run cannot start or continue (bad run directory, bad flags, missing resources)."""
+
+
+class BackendError(TraitLabError):
+    """A backend cannot serve a request (bad model folder, unsupported request)."""
+
+
+class ModelNotFoundError(BackendError):
+    """The requested model weights are not available locally."""

@@ -1,0 +1,79 @@
+"""Polars schemas of every table a run writes: the single source of truth.
+
+Tables on disk carry no run id (so that two runs of the same seed are byte-comparable);
+:func:`analysis.io.load_run` adds ``run_id`` from the run directory's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import polars as pl
+
+__all__ = ["AGENT_SCHEMA", "EVENT_SCHEMA", "NETWORK_SCHEMA", "frame"]
+
+EVENT_SCHEMA: dict[str, Any] = {
+    "replica": pl.Int32,
+    "step": pl.Int32,
+    "round": pl.Int32,
+    "stage": pl.String,
+    "kind": pl.String,  # choice | message | sit_out
+    "group": pl.String,
+    "turn": pl.Int32,
+    "agent": pl.String,
+    "partners": pl.List(pl.String),
+    "text": pl.String,
+    "choice": pl.String,
+    "choice_index": pl.Int32,
+    "options": pl.List(pl.String),
+    "option_probs": pl.List(pl.Float64),
+    "payoff": pl.Float64,
+    "score": pl.Float64,
+    "prompt_hash": pl.String,
+    "prompt_tokens": pl.Int32,
+    "new_tokens": pl.Int32,
+    "cached_tokens": pl.Int32,
+    "backend": pl.String,  # model | scripted
+    "policy": pl.String,
+    "status": pl.String,  # ok | failed
+    "error": pl.String,
+}
+
+AGENT_SCHEMA: dict[str, Any] = {
+    "replica": pl.Int32,
+    "agent": pl.String,
+    "index": pl.Int32,
+    "name": pl.String,
+    "cohort": pl.String,
+    "policy": pl.String,
+    "backend": pl.String,
+    "persona_model": pl.String,  # big_five | mbti
+    "openness": pl.Float64,
+    "conscientiousness": pl.Float64,
+    "extraversion": pl.Float64,
+    "agreeableness": pl.Float64,
+    "neuroticism": pl.Float64,
+    "mbti": pl.String,
+    "background": pl.String,
+}
+
+NETWORK_SCHEMA: dict[str, Any] = {
+    "replica": pl.Int32,
+    "source": pl.String,
+    "target": pl.String,
+}
+
+
+def frame(rows: Iterable[Mapping[str, Any]], schema: Mapping[str, Any]) -> pl.DataFrame:
+    """Rows -> a frame with exactly ``schema``'s columns (missing values become null).
+
+    Raises:
+        ValueError: if a row has a column the schema does not define.
+    """
+    rows = list(rows)
+    extra = {k for r in rows for k in r} - set(schema)
+    if extra:
+        raise ValueError(f"columns not in the schema: {sorted(extra)}")
+    columns = {name: [r.get(name) for r in rows] for name in schema}
+    return pl.DataFrame(columns, schema=dict(schema))

@@ -1,0 +1,103 @@
+"""One replica of a scenario: a ``mesa.Model`` that owns its agents, RNG streams and flow.
+
+It never calls a model and never writes a file: :meth:`Simulation.plan_step` returns a plan
+(a generator of request waves) that the :class:`~sim.engine.Engine` drives together with the
+plans of the other replicas, and the event rows it returns go to the recorder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+
+from agents.agent import Agent
+from agents.population import build_population
+from sim.graph import FlowState, ScenarioGraph
+from sim.groups import Grouping, form_groups
+from sim.network import build_network
+from sim.spec import ChoiceStage, DialogueStage, ScenarioSpec
+from sim.stages import Plan, StageContext, run_choice, run_dialogue
+
+__all__ = ["Simulation"]
+
+# Named RNG streams: (stream id, ...) spawn keys under SeedSequence(seed, replica).
+_POPULATION, _NETWORK, _GROUPS, _REQUESTS, _CHOICES = range(5)
+
+
+class Simulation(mesa.Model):
+    """A scenario replica. Same spec + seed + replica = same agents, groups and seeds.
+
+    Attributes:
+        spec: the scenario.
+        seed: the run seed.
+        replica: replica number (replica 0 of seed s is the plain run of seed s).
+        population: agents by index.
+        network: the social network, if the scenario has one.
+        state: the flow position, ``None`` once the run is over.
+        step_count: stages executed so far.
+    """
+
+    def __init__(self, spec: ScenarioSpec, *, seed: int, replica: int = 0,
+                 max_new_tokens: int = 40, temperature: float = 0.7) -> None:
+        super().__init__(rng=np.random.default_rng(np.random.SeedSequence([seed, replica])))
+        self.spec = spec
+        self.seed = seed
+        self.replica = replica
+        self.graph = ScenarioGraph.compile(spec)
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        members = build_population(spec.population, self.stream(_POPULATION))
+        self.population = [
+            Agent(self, index=i, persona=m.persona, policy=m.policy, cohort=m.cohort,
+                  preamble=spec.description.strip())
+            for i, m in enumerate(members)
+        ]
+        self.network = build_network(spec, self.stream(_NETWORK))
+        self.state: FlowState | None = self.graph.first()
+        self.step_count = 0
+        self._stages = {s.id: s for s in spec.stages}
+        self._groupings: dict[tuple[int, str], Grouping] = {}
+
+    def stream(self, *keys: int) -> np.random.Generator:
+        """A named, independent RNG stream of this replica."""
+        seq = np.random.SeedSequence(self.seed, spawn_key=(self.replica, *keys))
+        return np.random.default_rng(seq)
+
+    def request_seed(self, *keys: int) -> int:
+        """A deterministic 63-bit seed for one request, from (step, agent, group, turn)."""
+        seq = np.random.SeedSequence(self.seed, spawn_key=(self.replica, _REQUESTS, *keys))
+        return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+    def grouping(self, stage: ChoiceStage | DialogueStage, round_: int) -> Grouping:
+        """Groups for a stage; stages with the same rule share them within a round."""
+        key = (round_, stage.groups.by)
+        if key not in self._groupings:
+            rng = self.stream(_GROUPS, round_, ("all", "random_pairs", "neighbours")
+                              .index(stage.groups.by))
+            self._groupings[key] = form_groups(stage.groups, len(self.population),
+                                               self.network, rng)
+        return self._groupings[key]
+
+    def plan_step(self) -> Plan:
+        """Plan of the next stage execution; returns its event rows (common fields set)."""
+        assert self.state is not None, "the run is over"
+        state = self.state
+        step = self.step_count + 1
+        stage = self._stages[state.stage]
+        ctx = StageContext(
+            agents=self.population, grouping=self.grouping(stage, state.round),
+            round=state.round, rounds=self.spec.rounds,
+            seed_for=lambda *k: self.request_seed(step, *k),
+            rng_for=lambda *k: self.stream(_CHOICES, step, *k),
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+        )
+        runner = run_choice if isinstance(stage, ChoiceStage) else run_dialogue
+        rows: list[dict[str, Any]] = yield from runner(stage, ctx)  # type: ignore[arg-type]
+        for row in rows:
+            row.update(replica=self.replica, step=step, round=state.round, stage=stage.id)
+        self.step_count = step
+        self._groupings = {k: v for k, v in self._groupings.items() if k[0] >= state.round}
+        self.state = self.graph.advance(state)
+        return rows

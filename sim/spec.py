@@ -1,0 +1,234 @@
+"""The scenario contract (``ScenarioSpec``) and how a run executes (``RunConfig``).
+
+Every model is frozen and forbids unknown keys, so a misspelt key is an error, never a silent
+default. Types, ranges and closed sets live here; checks that relate several fields
+(flow edges naming stages, payoff shapes, template fields) live in :mod:`sim.checks`, so
+that each can point at the exact field that is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "BigFiveSpec",
+    "ChoiceStage",
+    "CohortSpec",
+    "DialogueStage",
+    "EdgeSpec",
+    "GroupingSpec",
+    "MbtiSpec",
+    "NetworkSpec",
+    "PayoffSpec",
+    "PersonalitySpec",
+    "PolicySpec",
+    "PopulationSpec",
+    "ProfileSpec",
+    "RunConfig",
+    "ScenarioSpec",
+    "StageSpec",
+    "WhileSpec",
+]
+
+Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    """Base of every spec model: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class BigFiveSpec(Strict):
+    """Five trait scores in [0, 1]."""
+
+    openness: Unit
+    conscientiousness: Unit
+    extraversion: Unit
+    agreeableness: Unit
+    neuroticism: Unit
+
+
+class MbtiSpec(Strict):
+    """An MBTI type with optional clarity per axis (E/I, S/N, T/F, J/P) in [0, 1]."""
+
+    type: Annotated[str, Field(pattern=r"^[EI][SN][TF][JP]$")]
+    clarity: Annotated[list[Unit], Field(min_length=4, max_length=4)] = [0.5, 0.5, 0.5, 0.5]
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class ProfileSpec(Strict):
+    """One explicit persona: Big Five scores or an MBTI type (not both)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    big_five: BigFiveSpec | None = None
+    mbti: MbtiSpec | None = None
+    background: Annotated[str, Field(max_length=2000)] = ""
+
+
+class PersonalitySpec(Strict):
+    """How personas of agents without an explicit profile are sampled (seeded)."""
+
+    model: Literal["big_five", "mbti"] = "big_five"
+    sample: Literal["uniform", "normal"] = "uniform"
+    mean: BigFiveSpec | None = None
+    sd: Annotated[float, Field(gt=0.0, le=0.5)] = 0.15
+    types: list[Annotated[str, Field(pattern=r"^[EI][SN][TF][JP]$")]] | None = None
+
+
+class PolicySpec(Strict):
+    """A scripted rule policy: a fixed-strategy partner, not a language model.
+
+    ``option``: the option an ``always`` or ``random`` policy plays (``random`` plays it
+    with probability ``p``, otherwise another option); ``cooperate`` / ``defect`` name the
+    nice and nasty options of reactive policies (default: the stage's first and second).
+    """
+
+    name: Literal["always", "random", "tit_for_tat", "grim_trigger"]
+    option: str | None = None
+    p: Unit | None = None
+    cooperate: str | None = None
+    defect: str | None = None
+
+
+class CohortSpec(Strict):
+    """A sub-population (by count or fraction of the population, assigned in order)."""
+
+    name: Slug | None = None
+    count: Annotated[int, Field(ge=0)] | None = None
+    fraction: Unit | None = None
+    policy: PolicySpec | None = None
+
+
+class PopulationSpec(Strict):
+    """Who is in the simulation."""
+
+    size: Annotated[int, Field(ge=1, le=100_000)]
+    personality: PersonalitySpec = PersonalitySpec()
+    profiles: list[ProfileSpec] = []
+    cohorts: list[CohortSpec] = []
+    names: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = None
+
+
+class NetworkSpec(BaseModel):
+    """A social network: a networkx generator by name with its parameters, or edges.
+
+    Generator parameters are written inline (``{generator: watts_strogatz_graph, k: 4,
+    p: 0.1}``) and checked against the generator's signature; ``n`` is the population size.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    generator: str | None = None
+    edges: list[Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)]] | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The generator's keyword parameters (every key but ``generator`` and ``edges``)."""
+        return dict(self.model_extra or {})
+
+
+class GroupingSpec(Strict):
+    """Who meets whom in a stage.
+
+    ``all``: one group of everyone; ``random_pairs``: pairs re-drawn every round (an odd
+    agent sits out, recorded); ``neighbours``: every edge of the network is a pair.
+    """
+
+    by: Literal["all", "random_pairs", "neighbours"] = "all"
+
+
+class PayoffSpec(Strict):
+    """Pairwise payoff: ``matrix[mine][theirs]`` is what I earn."""
+
+    matrix: list[list[float]]
+
+
+class StageBase(Strict):
+    """Fields shared by every stage kind."""
+
+    id: Slug
+    prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
+    groups: GroupingSpec = GroupingSpec()
+    memory: Annotated[int, Field(ge=0, le=100)] = 3
+
+
+class ChoiceStage(StageBase):
+    """Every agent picks one of a closed set of options, scored by log-likelihood."""
+
+    kind: Literal["choice"]
+    options: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
+                       Field(min_length=2, max_length=64)]
+    payoff: PayoffSpec | None = None
+    decision: Literal["sample", "argmax"] = "sample"
+
+
+class DialogueStage(StageBase):
+    """Agents of each group speak in turn; turn ``k`` of every group forms one wave."""
+
+    kind: Literal["dialogue"]
+    turns: Annotated[int, Field(ge=1, le=100)] = 4
+    max_new_tokens: Annotated[int, Field(ge=1, le=2048)] | None = None
+
+
+StageSpec = Annotated[ChoiceStage | DialogueStage, Field(discriminator="kind")]
+
+
+class WhileSpec(Strict):
+    """A typed loop condition on the round number (exactly one bound)."""
+
+    round_lt: Annotated[int, Field(ge=1)] | None = None
+    round_le: Annotated[int, Field(ge=1)] | None = None
+
+
+class EdgeSpec(Strict):
+    """A flow edge. ``start`` and ``end`` are the beginning and end of every round.
+
+    An edge applies when all its conditions hold for the current round: ``every: 3`` on
+    rounds 1, 4, 7, ... (shifted by ``offset``), ``rounds: [2, 5]`` on those rounds,
+    ``while: {round_lt: 10}`` while the round is below 10. The first applicable edge out of
+    a stage is taken.
+    """
+
+    source: Slug = Field(alias="from")
+    to: Slug
+    every: Annotated[int, Field(ge=1)] | None = None
+    offset: Annotated[int, Field(ge=0)] = 0
+    rounds: list[Annotated[int, Field(ge=1)]] | None = None
+    while_: WhileSpec | None = Field(default=None, alias="while")
+
+
+class ScenarioSpec(Strict):
+    """A whole scenario: population, network, stages and the flow between them."""
+
+    name: Slug
+    description: Annotated[str, Field(max_length=20_000)] = ""
+    rounds: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    population: PopulationSpec
+    network: NetworkSpec | None = None
+    stages: Annotated[list[StageSpec], Field(min_length=1, max_length=256)]
+    flow: list[EdgeSpec] | None = None
+
+
+class RunConfig(Strict):
+    """How a run executes; CLI flags override these, never the scenario."""
+
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    backend: Literal["hf", "scripted"] = "hf"
+    model: str | None = None
+    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    device: Literal["cpu", "cuda"] = "cpu"
+    max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 40
+    temperature: Annotated[float, Field(ge=0.0, le=5.0)] = 0.7
+    batch_tokens: Annotated[int, Field(ge=256)] = 16_384
+    out: Path = Path("runs")
+    steps: Annotated[int, Field(ge=1)] | None = None
+    replicas: Annotated[int, Field(ge=1, le=4096)] = 1

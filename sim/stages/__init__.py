@@ -1,0 +1,12 @@
+"""Stage runners: generators that yield waves of requests and return outcome rows.
+
+A runner is ``Plan = Generator[list[Request], list[Result], list[dict]]``: it yields a wave,
+receives that wave's results, and finally returns event rows. The engine drives many plans
+(groups, replicas) in lock-step so that their waves share one backend call.
+"""
+
+from sim.stages.base import Plan, StageContext, prompt_hash
+from sim.stages.choice import run_choice
+from sim.stages.dialogue import run_dialogue
+
+__all__ = ["Plan", "StageContext", "prompt_hash", "run_choice", "run_dialogue"]

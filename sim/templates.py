@@ -1,0 +1,61 @@
+"""Prompt templates that can reach only named fields of a typed context.
+
+A template is ``str.format`` syntax restricted to plain dotted names from a fixed list
+(``{partner.name}``, ``{round}``): no indexing, no attribute walking beyond the listed names,
+no conversions or format specs. Field names are checked when the scenario is loaded.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+
+__all__ = ["CHOICE_FIELDS", "DIALOGUE_FIELDS", "TemplateError", "render", "template_fields"]
+
+_COMMON = ("name", "round", "rounds", "stage", "score", "group_size", "partner.name",
+           "partners", "history")
+CHOICE_FIELDS: tuple[str, ...] = (*_COMMON, "options", "partner.last_choice", "my.last_choice")
+DIALOGUE_FIELDS: tuple[str, ...] = (*_COMMON, "turns", "partner.last_choice", "my.last_choice")
+
+
+class TemplateError(ValueError):
+    """A template uses a field, conversion or format spec that is not allowed."""
+
+
+def template_fields(template: str, allowed: Iterable[str]) -> list[str]:
+    """Return the fields a template uses, raising if any is not in ``allowed``.
+
+    Raises:
+        TemplateError: on a malformed template, an unknown field, a conversion (``!r``) or a
+            format spec (``:>10``).
+    """
+    allowed = tuple(allowed)
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise TemplateError(f"malformed template ({exc}); write literal braces as {{{{ }}}}") \
+            from exc
+    fields = []
+    for _text, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in allowed:
+            raise TemplateError(
+                f"unknown template field {{{field}}}; allowed: "
+                + ", ".join(f"{{{f}}}" for f in allowed)
+            )
+        if conversion or spec:
+            raise TemplateError(f"template field {{{field}}} may not use '!' or ':' modifiers")
+        fields.append(field)
+    return fields
+
+
+def render(template: str, context: Mapping[str, object]) -> str:
+    """Fill a (validated) template from a flat ``{dotted name: value}`` context."""
+    out = []
+    for text, field, _spec, _conversion in string.Formatter().parse(template):
+        out.append(text)
+        if field is not None:
+            value = context.get(field)
+            out.append("nothing yet" if value is None else str(value))
+    return "".join(out)
