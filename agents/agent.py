@@ -59,7 +59,8 @@ class Agent(mesa.Agent):
         self.score = 0.0
         self.last_choice: dict[str, str] = {}
         self.received: list[str] = []
-        self._system = render_persona(persona) + (f"\n\n{preamble}" if preamble else "")
+        # The shared scenario preamble comes first so prompts share a prefix across agents.
+        self._system = (f"{preamble}\n\n" if preamble else "") + render_persona(persona)
 
     @property
     def name(self) -> str:

@@ -74,7 +74,8 @@ def _check_population(spec: ScenarioSpec) -> None:
         if (profile.big_five is None) == (profile.mbti is None):
             raise ScenarioError(
                 "a profile needs exactly one of 'big_five' or 'mbti'.",
-                field=f"population.profiles.{i}", fix="give either big_five scores or an mbti type.",
+                field=f"population.profiles.{i}",
+                fix="give either big_five scores or an mbti type.",
             )
     personality = pop.personality
     if personality.mean is not None and personality.sample != "normal":
@@ -147,10 +148,12 @@ def _check_network(spec: ScenarioSpec) -> None:
     params = inspect.signature(generator).parameters
     for key in net.params:
         if key not in params or key == "n":
-            allowed = [p for p in params if p not in ("n", "create_using", "seed")]
+            allowed = [p for p in params
+                       if p not in ("n", "create_using", "seed", "backend", "backend_kwargs")]
             raise ScenarioError(
                 f"'{key}' is not a parameter of {net.generator}.", field=f"network.{key}",
-                value=key, fix=f"{did_you_mean(key, allowed)}allowed: {', '.join(allowed)}.",
+                value=key, fix=f"{did_you_mean(key, allowed)}allowed: {', '.join(allowed)}."
+                if allowed else f"remove it; {net.generator} takes only the number of agents.",
             )
 
 
@@ -197,7 +200,13 @@ def _check_choice(stage: ChoiceStage, where: str) -> None:
     n = len(stage.options)
     matrix = stage.payoff.matrix
     if len(matrix) != n or any(len(row) != n for row in matrix):
-        shape = f"{len(matrix)}x{'/'.join(str(len(r)) for r in matrix) or 0}"
+        widths = [len(row) for row in matrix]
+        if not matrix:
+            shape = "empty"
+        elif len(set(widths)) == 1:
+            shape = f"{len(matrix)}x{widths[0]}"
+        else:
+            shape = f"ragged (rows of {', '.join(map(str, widths))} entries)"
         raise ScenarioError(
             f"payoff matrix is {shape} but the stage has {n} options.",
             field=f"{where}.payoff.matrix", value=matrix,

@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="hf: a local transformers model (default); scripted: rule policies")
     run.add_argument("--model", default=None,
                      help="local HF model folder (default: embedded SmolLM2-135M-Instruct)")
-    run.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    run.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto",
+                     help="auto: bf16 on GPUs and CPUs with native bf16 (AMX), else fp32")
     run.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     run.add_argument("--out", type=Path, default=Path("runs"), help="output root (runs/)")
     run.add_argument("--steps", type=int, default=None, help="stop after N steps")

@@ -8,6 +8,7 @@ stages form a DAG, so a round always terminates.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import networkx as nx
@@ -63,7 +64,7 @@ class ScenarioGraph:
         if flow is None:
             chain = [START, *ids, END]
             flow = [EdgeSpec.model_validate({"from": a, "to": b})
-                    for a, b in zip(chain, chain[1:], strict=False)]
+                    for a, b in itertools.pairwise(chain)]
         graph = nx.DiGraph()
         graph.add_nodes_from([START, *ids, END])
         edges: dict[str, list[EdgeSpec]] = {}
@@ -71,9 +72,12 @@ class ScenarioGraph:
             graph.add_edge(edge.source, edge.to)
             edges.setdefault(edge.source, []).append(edge)
         if not nx.is_directed_acyclic_graph(graph):
-            cycle = " -> ".join(a for a, _b in nx.find_cycle(graph))
+            cycle = nx.find_cycle(graph)
+            back = max(i for i, e in enumerate(flow) if (e.source, e.to) in cycle)
+            loop = " -> ".join([*(a for a, _b in cycle), cycle[0][0]])
             raise ScenarioError(
-                f"the flow has a cycle within a round ({cycle}).", field="flow",
+                f"the flow has a cycle within a round ({loop}).", field=f"flow.{back}",
+                value=f"{flow[back].source} -> {flow[back].to}",
                 fix="rounds repeat by themselves (set 'rounds: N'); send the last stage of a "
                     "round to 'end' instead of back to an earlier stage.",
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,18 @@ from sim.checks import check_scenario, did_you_mean
 from sim.errors import ScenarioError
 from sim.spec import ChoiceStage, DialogueStage, ScenarioSpec
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "LoadedScenario", "load_scenario", "parse_scenario",
-           "spec_hash"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "LoadedScenario", "load_scenario",
+           "parse_scenario", "spec_hash"]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
+MAX_DEPTH = 100
+_STR_TAG, _SEQ_TAG, _MAP_TAG, _MERGE_TAG = (f"tag:yaml.org,2002:{t}"
+                                            for t in ("str", "seq", "map", "merge"))
+_YAML_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "timestamp")}
 _STAGE_KINDS: dict[str, type[BaseModel]] = {"choice": ChoiceStage, "dialogue": DialogueStage}
 _STARTER = "start from scenarios/prisoners_dilemma.yaml"
+_MAPPING_KINDS = ("model_type", "model_attributes_type", "dict_type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +76,34 @@ def load_scenario(path: str | Path) -> LoadedScenario:
 
 def parse_scenario(text: str, *, source: str = "<scenario>") -> LoadedScenario:
     """Parse and validate scenario YAML text (see :func:`load_scenario`)."""
+    try:
+        return _parse(text, source)
+    except ScenarioError as exc:
+        if str(exc).isprintable():
+            raise
+        # a key or value with a newline (or other control character) would break the
+        # one-line message: show it escaped, as in Python
+        raise ScenarioError(_printable(exc.message), file=exc.file, line=exc.line,
+                            column=exc.column, field=_printable(exc.field), value=exc.value,
+                            fix=_printable(exc.fix)) from None
+
+
+def _printable(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
+def _parse(text: str, source: str) -> LoadedScenario:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ScenarioError(f"the scenario is over the limit of {MAX_FILE_BYTES:,} bytes.",
                             file=source, fix="scenarios are small; remove embedded data.")
     root = _compose(text, source)
-    data = yaml.safe_load(text)
+    data = _construct(root, source)
     if not isinstance(data, dict):
         raise ScenarioError(f"the top level must be a mapping, got {type(data).__name__}.",
-                            file=source, line=1, fix=_STARTER + ".")
+                            file=source, line=root.start_mark.line + 1, fix=_STARTER + ".")
     try:
         spec = ScenarioSpec.model_validate(data)
         check_scenario(spec)
@@ -93,53 +119,149 @@ def _compose(text: str, source: str) -> yaml.Node:
     if not text.strip():
         raise ScenarioError("the file is empty.", file=source, line=1, fix=_STARTER + ".")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = (exc.problem or "invalid YAML").rstrip(".")
-        raise ScenarioError(
-            f"malformed YAML: {problem}.", file=source,
-            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-            fix="check indentation, colons and quotes on this line.") from None
+        root = yaml.compose(text, Loader=_DepthLimitedLoader)
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"malformed YAML: {exc}.", file=source,
-                            fix="check the file's syntax.") from None
+        raise _yaml_error(exc, source) from None
+    except _TooDeep as exc:
+        raise _too_deep(source, exc.mark) from None
     if root is None:
         raise ScenarioError("the file is empty.", file=source, line=1, fix=_STARTER + ".")
     _check_size(root, source)
     return root
 
 
-def _check_size(root: yaml.Node, source: str) -> None:
-    """Refuse documents whose alias expansion would exceed :data:`MAX_NODES` nodes."""
-    memo: dict[int, int] = {}
+def _construct(root: yaml.Node, source: str) -> Any:
+    """Python data of a checked document (safe constructors only: no objects, no code)."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from None
+    finally:
+        loader.dispose()
 
-    def size(node: yaml.Node) -> int:
+
+def _yaml_error(exc: yaml.YAMLError, source: str) -> ScenarioError:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return ScenarioError(f"malformed YAML: {exc}.", file=source,
+                             fix="check the file's syntax.")
+    mark = exc.problem_mark or exc.context_mark
+    problem = (exc.problem or "invalid YAML").rstrip(".")
+    fix = "check indentation, colons, brackets and quotes on this line"
+    context = exc.context_mark
+    if exc.context and context is not None and mark is not None and context.line != mark.line:
+        problem += f" ({exc.context} started at line {context.line + 1})"
+        fix += f" and on line {context.line + 1}"
+    return ScenarioError(
+        f"malformed YAML: {problem}.", file=source,
+        line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+        fix=fix + ".")
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark) -> None:
+        self.mark = mark
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """The safe loader, refusing to nest deeper than :data:`MAX_DEPTH` while composing.
+
+    The composer recurses once per level: a deep document would otherwise end in a slow
+    RecursionError.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _too_deep(source: str, mark: yaml.Mark) -> ScenarioError:
+    return ScenarioError(
+        f"the document is nested more than {MAX_DEPTH} levels deep.", file=source,
+        line=mark.line + 1, column=mark.column + 1,
+        fix="flatten the data; scenarios are a few levels deep.")
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Refuse documents that alias-expand past :data:`MAX_NODES` nodes or nest too deeply.
+
+    Also refused: a key twice in one mapping, an alias inside its own anchor, YAML tags.
+    """
+    memo: dict[int, int] = {}
+    resolver = yaml.resolver.Resolver()
+
+    def size(node: yaml.Node, path: tuple[str, ...]) -> int:
         key = id(node)
         if key in memo:
+            if memo[key] < 0:
+                raise ScenarioError(
+                    "a YAML alias refers to the list or mapping that contains it.", file=source,
+                    line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+                    field=".".join(path) or None,
+                    fix="write the data out instead of using recursive aliases.")
             return memo[key]
-        memo[key] = 1  # a recursive alias counts once instead of looping
+        if len(path) > MAX_DEPTH:
+            raise _too_deep(source, node.start_mark)
+        _check_tag(node, resolver, source, ".".join(path))
+        memo[key] = -1  # in progress: an alias back to it would loop
         if isinstance(node, yaml.MappingNode):
-            total = 1 + sum(size(k) + size(v) for k, v in node.value)
-            keys = [k.value for k, _v in node.value if isinstance(k, yaml.ScalarNode)]
-            dup = next((k for k in keys if keys.count(k) > 1), None)
-            if dup is not None:
-                raise ScenarioError(f"key '{dup}' appears twice in one mapping.", file=source,
-                                    line=node.start_mark.line + 1, field=dup,
-                                    fix="remove one of the two.")
+            total, seen = 1, set()
+            for k, v in node.value:
+                name = k.value if isinstance(k, yaml.ScalarNode) else "?"
+                if isinstance(k, yaml.ScalarNode) and name in seen:
+                    raise ScenarioError(
+                        f"key '{name}' appears twice in one mapping.", file=source,
+                        line=k.start_mark.line + 1, column=k.start_mark.column + 1,
+                        field=".".join((*path, name)), value=name,
+                        fix="remove one of the two (or merge them).")
+                seen.add(name)
+                merge = k.tag == _MERGE_TAG  # '<<: *defaults' (allowed only as a key)
+                total += (1 if merge else size(k, (*path, name))) + size(v, (*path, name))
         elif isinstance(node, yaml.SequenceNode):
-            total = 1 + sum(size(v) for v in node.value)
+            total = 1 + sum(size(v, (*path, str(i))) for i, v in enumerate(node.value))
         else:
             total = 1
         memo[key] = min(total, MAX_NODES + 1)
         if memo[key] > MAX_NODES:
             raise ScenarioError(
                 f"the document expands to more than {MAX_NODES:,} nodes (YAML aliases).",
-                file=source, line=node.start_mark.line + 1,
+                file=source, line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+                field=".".join(path) or None,
                 fix="write the data out instead of nesting aliases.")
         return memo[key]
 
-    size(root)
+    size(root, ())
+
+
+def _check_tag(node: yaml.Node, resolver: yaml.resolver.Resolver, source: str,
+               field: str) -> None:
+    """Refuse explicit YAML tags (``!!python/...``, ``!!set``, ``!!int x``): plain data only."""
+    tag, implicit = node.tag, None
+    if isinstance(node, yaml.ScalarNode):
+        plain = node.style is None
+        implicit = resolver.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+        if tag == _STR_TAG or (tag == implicit and tag in _YAML_TAGS):
+            return
+    elif tag in (_SEQ_TAG, _MAP_TAG):
+        return
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    if tag == implicit:  # an untagged special scalar such as '='
+        raise ScenarioError(f"'{node.value}' cannot stand alone here.", file=source, line=line,
+                            column=column, field=field or None, value=node.value,
+                            fix=f"quote it: '{node.value}'.")
+    shown = tag.replace("tag:yaml.org,2002:", "!!")
+    raise ScenarioError(
+        f"YAML tag '{shown}' is not allowed.", file=source, line=line, column=column,
+        field=field or None, value=shown,
+        fix="remove the tag; scenarios hold plain values (text, numbers, lists, mappings) "
+            "and are loaded safely, never as Python objects.")
 
 
 def _child(node: yaml.Node, key: str) -> yaml.Node | None:
@@ -225,33 +347,63 @@ def _from_pydantic(exc: ValidationError, root: yaml.Node, source: str) -> Scenar
         return ScenarioError(f"required key '{loc[-1]}' is missing.", file=source, line=line,
                              column=column, field=field,
                              fix=f"add '{loc[-1]}:' here (see `traitlab schema`).")
-    if kind == "union_tag_invalid":
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = err.get("ctx", {}).get("tag")
         kinds = list(_STAGE_KINDS)
+        if kind == "union_tag_not_found":
+            return ScenarioError("this stage has no 'kind'.", file=source, line=line,
+                                 column=column, field=f"{field}.kind",
+                                 fix=f"add 'kind: {kinds[0]}' or 'kind: {kinds[1]}'.")
+        line, column = _locate(root, [*loc, "kind"])
         return ScenarioError(
-            f"unknown stage kind '{tag}'.", file=source, line=line, column=column,
+            f"unknown stage kind {_short(tag)}.", file=source, line=line, column=column,
             field=f"{field}.kind", value=tag,
             fix=f"{did_you_mean(str(tag), kinds)}use one of: {', '.join(kinds)}.")
-    message = err["msg"].rstrip(".")
     shown = _short(value)
-    return ScenarioError(f"{message}, got {shown}.", file=source, line=line, column=column,
-                         field=field, value=value, fix=_fix_for(kind, err))
+    return ScenarioError(f"{_message_for(kind, err)}, got {shown}.", file=source, line=line,
+                         column=column, field=field, value=value, fix=_fix_for(kind, err))
+
+
+def _message_for(kind: str, err: dict[str, Any]) -> str:
+    """Pydantic's message in a researcher's words (no regexes, no parser internals)."""
+    if kind == "string_pattern_mismatch" and "EI" in str(err.get("ctx", {}).get("pattern")):
+        return "not a four-letter MBTI type"
+    if kind == "string_pattern_mismatch":
+        return "not a valid identifier"
+    if kind in _MAPPING_KINDS:
+        return "should be a mapping of keys to values"
+    if kind == "invalid_key":
+        return "keys should be text"
+    message = err["msg"].rstrip(".").replace(" after validation", "")
+    if kind.endswith(("_type", "_parsing")) or kind == "int_from_float":
+        message = message.split(", ")[0]  # drop "unable to parse string as an integer"
+    for subject in ("Input ", "String ", "List ", "Value "):
+        message = message.removeprefix(subject)
+    return message
 
 
 def _fix_for(kind: str, err: dict[str, Any]) -> str:
     ctx = err.get("ctx", {})
     if kind == "literal_error":
-        return f"use one of {ctx.get('expected')}."
+        expected = re.findall(r"'([^']*)'", str(ctx.get("expected")))
+        return f"{did_you_mean(str(err.get('input')), expected)}use one of {ctx.get('expected')}."
     if kind == "string_pattern_mismatch" and "EI" in str(ctx.get("pattern")):
         return "use a four-letter MBTI type such as INTJ or ESFP."
     if kind == "string_pattern_mismatch":
         return "use letters, digits, '-', '_' or '.', starting with a letter or digit."
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         return "use a value " + err["msg"].lower().replace("input should be ", "") + "."
+    if kind in _MAPPING_KINDS:
+        return "write 'key: value' lines here (see `traitlab schema`)."
+    if kind == "invalid_key":
+        return "write the key as a name, or quote it."
+    if kind == "int_from_float":
+        return "write a whole number."
     if kind in ("too_short", "too_long"):
-        return err["msg"].replace("List", "the list").rstrip(".") + "."
+        return err["msg"].replace("List", "the list").replace(" after validation", "") \
+            .rstrip(".") + "."
     if "type" in kind or kind.endswith("_parsing"):
-        return err["msg"].replace("Input should be", "write").rstrip(".") + "."
+        return err["msg"].split(", ")[0].replace("Input should be", "write").rstrip(".") + "."
     return "see `traitlab schema` for the allowed values."
 
 

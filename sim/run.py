@@ -17,7 +17,7 @@ from sim.engine import Engine, StepReport
 from sim.executors.local import LocalExecutor
 from sim.loader import LoadedScenario, load_scenario
 from sim.recorder import Recorder
-from sim.spec import RunConfig
+from sim.spec import RunConfig, ScenarioSpec
 
 __all__ = ["RunOutcome", "open_backend", "run_scenario"]
 
@@ -43,14 +43,14 @@ def open_backend(config: RunConfig) -> Backend:
                      max_batch_tokens=config.batch_tokens)
 
 
-def run_scenario(scenario: str | Path | LoadedScenario, config: RunConfig, *,
+def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: RunConfig, *,
                  backend: Backend | None = None,
                  callbacks: Sequence[Callable[[StepReport], None]] = (),
                  command: list[str] | None = None) -> RunOutcome:
     """Run a scenario to the end (or ``config.steps``) and write its run directory.
 
     Args:
-        scenario: a scenario file or an already loaded scenario.
+        scenario: a scenario file, a loaded scenario or a spec.
         config: how to run it.
         backend: a backend to reuse (default: :func:`open_backend`).
         callbacks: progress callbacks, called after each step.
@@ -60,6 +60,9 @@ def run_scenario(scenario: str | Path | LoadedScenario, config: RunConfig, *,
         ScenarioError: if the scenario is invalid.
         KeyboardInterrupt: after marking the run ``interrupted`` (records so far are kept).
     """
+    if isinstance(scenario, ScenarioSpec):
+        scenario = LoadedScenario(spec=scenario, path="<spec>",
+                                  raw=scenario.model_dump(mode="json", by_alias=True))
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
     backend = backend or open_backend(config)
     executor = LocalExecutor(backend)

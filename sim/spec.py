@@ -224,7 +224,7 @@ class RunConfig(Strict):
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     backend: Literal["hf", "scripted"] = "hf"
     model: str | None = None
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     device: Literal["cpu", "cuda"] = "cpu"
     max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 40
     temperature: Annotated[float, Field(ge=0.0, le=5.0)] = 0.7

@@ -1,0 +1,457 @@
+"""Personality drift: trait scores at checkpoints, their change, reliability and contagion.
+
+A *checkpoint* is one survey administration ``(run_id, replica, agent, round)``. Scores are on
+the 1..5 Likert scale; assigned profiles in ``[0, 1]`` map to it as ``1 + 4 p``.
+Formulas follow ``research/measurement.md`` section B.2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+from analysis.stats import RUN_KEYS, as_frame, holm, ols
+
+__all__ = [
+    "TRAITS",
+    "detect_drift",
+    "icc",
+    "icc_table",
+    "noise_floor",
+    "partner_contagion",
+    "persona_retention",
+    "profile_distance",
+    "reliable_change",
+    "retest_stability",
+        "trait_scores",
+    "trait_slopes",
+    "trajectories",
+]
+
+TRAITS: tuple[str, ...] = (
+    "openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism",
+)
+_AGENT = [*RUN_KEYS, "agent"]
+_CHECKPOINT = [*_AGENT, "round"]
+
+
+def trait_scores(
+    surveys: pl.DataFrame | pl.LazyFrame, by: Sequence[str] = ()
+) -> pl.DataFrame:
+    """Trait score per checkpoint: mean over the trait's items after reverse keying.
+
+    Each answer's ``expected`` value is reverse keyed (``6 - x`` when ``keyed == -1``);
+    answers are first averaged per item (over repeats, paraphrases and orders, unless those
+    columns are listed in ``by``), then items are averaged with equal weight. Refused answers
+    are dropped.
+
+    Args:
+        surveys: Survey records (schema of ``surveys.parquet``).
+        by: Extra columns to keep separate, e.g. ``("repeat",)`` for per-repeat scores.
+
+    Returns:
+        Columns ``run_id, replica, agent, round, *by, trait, score, n_items``.
+    """
+    keys = [*_CHECKPOINT, *by, "trait"]
+    return (
+        as_frame(surveys)
+        .filter(~pl.col("refused"))
+        .with_columns(
+            pl.when(pl.col("keyed") < 0).then(6.0 - pl.col("expected"))
+            .otherwise(pl.col("expected")).alias("_x")
+        )
+        .group_by([*keys, "item_id"]).agg(pl.col("_x").mean())
+        .group_by(keys)
+        .agg(pl.col("_x").mean().alias("score"), pl.len().alias("n_items"))
+        .sort(keys)
+    )
+
+
+def trajectories(scores: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Add the first-checkpoint score and the change from it to every checkpoint row.
+
+    Args:
+        scores: Output of :func:`trait_scores`.
+
+    Returns:
+        ``scores`` plus ``score0`` (score at the agent's first round for that trait),
+        ``change = score - score0`` and ``t`` (rounds since the first checkpoint).
+    """
+    g = [*_AGENT, "trait"]
+    return (
+        as_frame(scores)
+        .sort([*g, "round"])
+        .with_columns(
+            pl.col("score").first().over(g).alias("score0"),
+            (pl.col("round") - pl.col("round").min().over(g)).alias("t"),
+        )
+        .with_columns((pl.col("score") - pl.col("score0")).alias("change"))
+    )
+
+
+def _targets(agents: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return (
+        as_frame(agents)
+        .unpivot(index=_AGENT, on=list(TRAITS), variable_name="trait", value_name="p")
+        .with_columns((1.0 + 4.0 * pl.col("p")).alias("target"))
+        .drop("p")
+    )
+
+
+def profile_distance(
+    scores: pl.DataFrame | pl.LazyFrame, agents: pl.DataFrame | pl.LazyFrame,
+    scale: float = 1.0,
+) -> pl.DataFrame:
+    """Distance of measured scores from the assigned profile at each checkpoint.
+
+    ``D = sqrt(mean_d ((s_d - target_d) / scale)^2)`` with ``target = 1 + 4 p``; ``r`` is the
+    profile correlation across traits (shape agreement); ``drift = D - D_first``.
+
+    Args:
+        scores: Output of :func:`trait_scores`.
+        agents: Agents table with the assigned Big Five profile in ``[0, 1]``.
+        scale: Divisor of score differences (e.g. a human-norm SD for z units).
+
+    Returns:
+        One row per checkpoint: ``distance, profile_r, drift, n_traits``.
+    """
+    df = as_frame(scores).join(_targets(agents), on=[*_AGENT, "trait"], how="inner")
+    out = df.group_by(_CHECKPOINT).agg(
+        (((pl.col("score") - pl.col("target")) / scale) ** 2).mean().sqrt().alias("distance"),
+        pl.corr("score", "target").alias("profile_r"),
+        pl.len().alias("n_traits"),
+    ).sort(_CHECKPOINT)
+    return out.with_columns(
+        (pl.col("distance") - pl.col("distance").first().over(_AGENT)).alias("drift")
+    )
+
+
+def persona_retention(
+    scores: pl.DataFrame | pl.LazyFrame, baseline: pl.DataFrame | pl.LazyFrame,
+    min_offset: float = 0.05,
+) -> pl.DataFrame:
+    """Share of the persona's initial offset from the persona-free default that is retained.
+
+    ``R_t = (s_t - s0_d) / (s_first - s0_d)`` with ``s0_d`` the mean score on trait d of the
+    persona-free baseline (1 = retained, 0 = back to the default, < 0 = overshoot).
+
+    Args:
+        scores: Output of :func:`trait_scores` for persona-conditioned agents.
+        baseline: :func:`trait_scores` of persona-free agents (any rounds; pooled per trait).
+        min_offset: Initial offsets smaller than this (in scale points) give a null R.
+
+    Returns:
+        ``scores`` rows plus ``default``, ``offset0``, ``retention``, ``default_pull``.
+    """
+    base = as_frame(baseline).group_by("trait").agg(pl.col("score").mean().alias("default"))
+    df = trajectories(scores).join(base, on="trait", how="left")
+    return df.with_columns(
+        (pl.col("score0") - pl.col("default")).alias("offset0")
+    ).with_columns(
+        pl.when(pl.col("offset0").abs() >= min_offset)
+        .then((pl.col("score") - pl.col("default")) / pl.col("offset0"))
+        .otherwise(None).alias("retention")
+    ).with_columns((1.0 - pl.col("retention")).alias("default_pull"))
+
+
+def trait_slopes(
+    scores: pl.DataFrame | pl.LazyFrame,
+    by: Sequence[str] = (*_AGENT, "trait"),
+    level: float = 0.95,
+) -> pl.DataFrame:
+    """OLS slope of score on round per group (default: per agent and trait), vectorised.
+
+    Use ``by=("run_id", "replica", "trait")`` for a pooled per-run slope (all agents' points).
+
+    Args:
+        scores: Output of :func:`trait_scores`.
+        by: Grouping columns.
+        level: Confidence level of the t interval.
+
+    Returns:
+        One row per group: ``slope, intercept, se, ci_low, ci_high, p_value, n`` (NaN where
+        undefined: fewer than 3 points or a single round).
+    """
+    x, y = pl.col("round").cast(pl.Float64), pl.col("score")
+    g = as_frame(scores).group_by(list(by)).agg(
+        pl.len().alias("n"), x.mean().alias("mx"), y.mean().alias("my"),
+        ((x - x.mean()) ** 2).sum().alias("sxx"),
+        ((x - x.mean()) * (y - y.mean())).sum().alias("sxy"),
+        ((y - y.mean()) ** 2).sum().alias("syy"),
+    ).sort(list(by))
+    n, sxx, sxy, syy = (g[c].to_numpy().astype(float) for c in ("n", "sxx", "sxy", "syy"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sxx > 0, sxy / sxx, np.nan)
+        rss = np.maximum(syy - slope * sxy, 0.0)
+        se = np.where(n > 2, np.sqrt(rss / (n - 2) / sxx), np.nan)
+        df = np.maximum(n - 2, 1)
+        tq = sps.t.ppf(0.5 + level / 2, df)
+        p = np.where(se > 0, 2 * sps.t.sf(np.abs(slope / se), df),
+                     np.where(slope != 0, 0.0, 1.0))
+    p = np.where(np.isfinite(se), p, np.nan)
+    return g.select(*by).with_columns(
+        pl.Series("slope", slope), pl.Series("intercept", g["my"].to_numpy() - slope
+                                             * g["mx"].to_numpy()),
+        pl.Series("se", se), pl.Series("ci_low", slope - tq * se),
+        pl.Series("ci_high", slope + tq * se), pl.Series("p_value", p),
+        pl.Series("n", n.astype(np.int64)),
+    )
+
+
+def noise_floor(
+    surveys: pl.DataFrame | pl.LazyFrame, over: Sequence[str] = ("repeat",),
+    by: Sequence[str] = ("trait",),
+) -> pl.DataFrame:
+    """Measurement noise of a checkpoint score, estimated from replicate administrations.
+
+    Per-replicate scores (one per value of the ``over`` columns) are computed at every
+    checkpoint; their pooled within-checkpoint variance is the error variance of one
+    replicate, and ``sem = sqrt(var_within / k)`` is the standard error of the score averaged
+    over the ``k`` replicates. ``r_xx = 1 - sem^2 / var_total`` is the implied reliability
+    (Jacobson & Truax's ``SEM = sd * sqrt(1 - r_xx)`` read backwards).
+
+    Args:
+        surveys: Survey records.
+        over: Columns whose levels are replicate measurements (repeats, paraphrases, ...).
+        by: Columns to estimate separate noise floors for.
+
+    Returns:
+        One row per ``by`` group: ``var_within, k, sem, sd_total, r_xx``.
+    """
+    rep = trait_scores(surveys, by=over)
+    cp = [*_CHECKPOINT, "trait"]
+    within = rep.group_by(cp).agg(
+        pl.col("score").var(ddof=1).alias("v"), pl.len().alias("k")
+    ).filter(pl.col("k") >= 2)
+    total = trait_scores(surveys).group_by(list(by)).agg(
+        pl.col("score").std(ddof=1).alias("sd_total")
+    )
+    out = within.group_by(list(by)).agg(
+        ((pl.col("v") * (pl.col("k") - 1)).sum() / (pl.col("k") - 1).sum()).alias("var_within"),
+        pl.col("k").mean().alias("k"),
+    ).join(total, on=list(by), how="left")
+    return out.with_columns((pl.col("var_within") / pl.col("k")).sqrt().alias("sem")).with_columns(
+        (1.0 - pl.col("sem") ** 2 / pl.col("sd_total") ** 2).alias("r_xx")
+    ).sort(list(by))
+
+
+def reliable_change(
+    scores: pl.DataFrame | pl.LazyFrame, noise: pl.DataFrame | pl.LazyFrame,
+    threshold: float = 1.96,
+) -> pl.DataFrame:
+    """Jacobson–Truax reliable change index of every checkpoint against the first one.
+
+    ``RCI = (s_t - s_first) / (sqrt(2) * SEM)``; ``|RCI| > threshold`` is a reliable change.
+
+    Args:
+        scores: Output of :func:`trait_scores`.
+        noise: Output of :func:`noise_floor` (needs ``trait`` and ``sem``; joined on the
+            columns they share besides ``sem``).
+        threshold: Critical |RCI| (1.96 for a two-sided 5% criterion).
+
+    Returns:
+        :func:`trajectories` rows plus ``sem``, ``rci`` and boolean ``reliable``.
+    """
+    nz = as_frame(noise)
+    keys = [c for c in nz.columns if c in ("trait", *RUN_KEYS, "agent")]
+    df = trajectories(scores).join(nz.select([*keys, "sem"]), on=keys, how="left")
+    return df.with_columns(
+        (pl.col("change") / (np.sqrt(2.0) * pl.col("sem"))).alias("rci")
+    ).with_columns((pl.col("rci").abs() > threshold).alias("reliable"))
+
+
+def icc(matrix: np.ndarray) -> dict[str, float]:
+    """Intraclass correlations of an n targets x k occasions matrix (McGraw & Wong 1996).
+
+    Args:
+        matrix: Complete ``(n, k)`` array, rows = agents, columns = checkpoints/raters.
+
+    Returns:
+        ``icc2_1`` (absolute agreement, ICC(A,1)), ``icc3_1`` (consistency, ICC(C,1)),
+        ``icc2_k``, ``icc3_k`` and the mean squares ``ms_r, ms_c, ms_e``.
+    """
+    x = np.asarray(matrix, float)
+    n, k = x.shape
+    if n < 2 or k < 2:
+        raise ValueError(f"icc needs at least 2 targets and 2 occasions, got shape {x.shape}")
+    grand = x.mean()
+    ss_r = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_c = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_e = ((x - grand) ** 2).sum() - ss_r - ss_c
+    ms_r, ms_c = ss_r / (n - 1), ss_c / (k - 1)
+    ms_e = ss_e / ((n - 1) * (k - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "icc2_1": float((ms_r - ms_e) / (ms_r + (k - 1) * ms_e + k / n * (ms_c - ms_e))),
+            "icc3_1": float((ms_r - ms_e) / (ms_r + (k - 1) * ms_e)),
+            "icc2_k": float((ms_r - ms_e) / (ms_r + (ms_c - ms_e) / n)),
+            "icc3_k": float((ms_r - ms_e) / ms_r),
+            "ms_r": float(ms_r), "ms_c": float(ms_c), "ms_e": float(ms_e),
+        }
+
+
+def _wide(scores: pl.DataFrame, rounds: Sequence[int] | None) -> np.ndarray:
+    df = scores if rounds is None else scores.filter(pl.col("round").is_in(list(rounds)))
+    wide = df.with_columns(pl.col("round").cast(pl.String)).pivot(
+        on="round", index=_AGENT, values="score", sort_columns=True
+    ).drop_nulls()
+    cols = sorted((c for c in wide.columns if c not in _AGENT), key=int)
+    return wide.select(cols).to_numpy()
+
+
+def icc_table(
+    scores: pl.DataFrame | pl.LazyFrame, rounds: Sequence[int] | None = None
+) -> pl.DataFrame:
+    """ICC(2,1) and ICC(3,1) of checkpoint scores per trait (agents x rounds).
+
+    Agents missing any of the selected rounds are dropped.
+
+    Args:
+        scores: Output of :func:`trait_scores`.
+        rounds: Checkpoint rounds to use (default: all).
+
+    Returns:
+        One row per trait with ``icc2_1, icc3_1, icc2_k, icc3_k, n_agents, k``.
+    """
+    rows = []
+    for (trait,), g in as_frame(scores).partition_by("trait", as_dict=True).items():
+        m = _wide(g, rounds)
+        if m.shape[0] < 2 or m.shape[1] < 2:
+            continue
+        res = icc(m)
+        rows.append({"trait": trait, **{k: res[k] for k in ("icc2_1", "icc3_1", "icc2_k",
+                                                             "icc3_k")},
+                     "n_agents": m.shape[0], "k": m.shape[1]})
+    return pl.DataFrame(rows).sort("trait")
+
+
+def retest_stability(
+    scores: pl.DataFrame | pl.LazyFrame, first: int, second: int
+) -> pl.DataFrame:
+    """Rank-order stability and mean-level change between two checkpoint rounds, per trait.
+
+    Args:
+        scores: Output of :func:`trait_scores`.
+        first: Round of the first administration.
+        second: Round of the second administration.
+
+    Returns:
+        One row per trait: ``r`` (Pearson across agents), ``mean_change``, ``d_z`` and ``n``.
+    """
+    rows = []
+    for (trait,), g in as_frame(scores).partition_by("trait", as_dict=True).items():
+        m = _wide(g, [first, second])
+        if m.shape[1] != 2 or m.shape[0] < 3:
+            continue
+        diff = m[:, 1] - m[:, 0]
+        sd = diff.std(ddof=1)
+        rows.append({"trait": trait, "r": float(np.corrcoef(m[:, 0], m[:, 1])[0, 1]),
+                     "mean_change": float(diff.mean()),
+                     "d_z": float(diff.mean() / sd) if sd > 0 else float("nan"),
+                     "n": int(m.shape[0])})
+    return pl.DataFrame(rows).sort("trait")
+
+
+def partner_contagion(
+    scores: pl.DataFrame | pl.LazyFrame, events: pl.DataFrame | pl.LazyFrame,
+    level: float = 0.95,
+) -> pl.DataFrame:
+    """Susceptibility γ from ``Δs_A = γ (s_B - s_A) + δ + ε`` between consecutive checkpoints.
+
+    For agent A and consecutive checkpoints ``t0 < t1``, the partners B are all ids in the
+    ``partners`` lists of A's events with ``t0 < round <= t1`` (weighted by how often they
+    occur); ``s_B`` is their weighted mean score at ``t0``. One OLS per trait pooled over
+    agents and intervals; the interval is the OLS t interval (rows within a run are not
+    independent: bootstrap run-level γs with :func:`analysis.stats.bootstrap_ci` for inference
+    across runs).
+
+    Args:
+        scores: Output of :func:`trait_scores`.
+        events: Event records (``partners`` as ``list[str]``).
+        level: Confidence level.
+
+    Returns:
+        One row per trait: ``gamma, intercept, se, ci_low, ci_high, p_value, n``.
+    """
+    sc = as_frame(scores)
+    traj = sc.sort([*_AGENT, "trait", "round"]).with_columns(
+        pl.col("round").shift(-1).over([*_AGENT, "trait"]).alias("t1"),
+        pl.col("score").shift(-1).over([*_AGENT, "trait"]).alias("s1"),
+    ).drop_nulls(["t1"]).rename({"round": "t0", "score": "s0"})
+    ev = as_frame(events).select([*_AGENT, "round", "partners"]).explode("partners").drop_nulls()
+    ev = ev.rename({"partners": "partner"})
+    cp = traj.select([*_AGENT, "trait", "t0", "t1"]).unique()
+    pairs = cp.join(ev, on=_AGENT, how="inner").filter(
+        (pl.col("round") > pl.col("t0")) & (pl.col("round") <= pl.col("t1"))
+    )
+    ps = sc.select([*RUN_KEYS, pl.col("agent").alias("partner"), "trait",
+                    pl.col("round").alias("t0"), pl.col("score").alias("sB")])
+    pb = pairs.join(ps, on=[*RUN_KEYS, "partner", "trait", "t0"], how="inner").group_by(
+        [*_AGENT, "trait", "t0"]).agg(pl.col("sB").mean())
+    df = traj.join(pb, on=[*_AGENT, "trait", "t0"], how="inner").with_columns(
+        (pl.col("s1") - pl.col("s0")).alias("dy"), (pl.col("sB") - pl.col("s0")).alias("gap")
+    )
+    rows = []
+    for (trait,), g in df.partition_by("trait", as_dict=True).items():
+        r = ols(g["gap"].to_numpy(), g["dy"].to_numpy(), level)
+        d = r.__dict__.copy()
+        d["gamma"] = d.pop("slope")
+        rows.append({"trait": trait, **d})
+    return pl.DataFrame(rows).sort("trait") if rows else pl.DataFrame()
+
+
+def detect_drift(
+    data: pl.DataFrame | pl.LazyFrame, alpha: float = 0.05,
+    by: Sequence[str] = RUN_KEYS,
+) -> pl.DataFrame:
+    """Flag mean-level drift per run and trait with a family-wise alpha per run.
+
+    Within each run and trait, every agent's OLS slope of score on round is one observation;
+    a one-sample t-test asks whether the mean slope is 0 (agents are the replicates, so
+    per-agent offsets such as acquiescence or profile cancel). p-values are Holm-adjusted
+    across the traits of a run, so a null run raises any flag with probability <= alpha.
+
+    Args:
+        data: Survey records or the output of :func:`trait_scores`.
+        alpha: Family-wise error rate per run.
+        by: Columns identifying a run.
+
+    Returns:
+        One row per run and trait: ``mean_slope, ci_low, ci_high, t, p_value, p_holm,
+        n_agents, drift`` (bool) and ``direction`` (+1 / -1 / 0).
+    """
+    df = as_frame(data)
+    if "score" not in df.columns:
+        df = trait_scores(df)
+    slopes = trait_slopes(df, by=(*by, "agent", "trait")).filter(pl.col("slope").is_not_nan())
+    g = slopes.group_by([*by, "trait"]).agg(
+        pl.col("slope").mean().alias("mean_slope"), pl.col("slope").std(ddof=1).alias("sd"),
+        pl.len().alias("n_agents"),
+    ).sort([*by, "trait"])
+    m, sd = g["mean_slope"].to_numpy(), g["sd"].fill_null(np.nan).to_numpy()
+    n = g["n_agents"].to_numpy().astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = sd / np.sqrt(n)
+        ok = (n > 1) & (sd > 0)
+        t = np.where(ok, m / se, np.nan)
+        dfree = np.maximum(n - 1, 1)
+        p = np.where(ok, 2 * sps.t.sf(np.abs(t), dfree), np.nan)
+        tq = sps.t.ppf(1 - alpha / 2, dfree)
+    out = g.drop("sd").with_columns(
+        pl.Series("ci_low", np.where(ok, m - tq * se, np.nan)),
+        pl.Series("ci_high", np.where(ok, m + tq * se, np.nan)),
+        pl.Series("t", t), pl.Series("p_value", p),
+    )
+
+    adj = np.empty(out.height)
+    for idx in out.with_row_index("_i").group_by(list(by)).agg("_i")["_i"].to_list():
+        adj[idx] = holm(out["p_value"].to_numpy()[idx])
+    return out.with_columns(pl.Series("p_holm", adj)).with_columns(
+        (pl.col("p_holm") < alpha).fill_null(False).alias("drift"),
+    ).with_columns(
+        pl.when(pl.col("drift")).then(pl.col("mean_slope").sign()).otherwise(0.0)
+        .cast(pl.Int8).alias("direction")
+    )

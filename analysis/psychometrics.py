@@ -1,0 +1,422 @@
+"""Psychometrics of questionnaire answers: scoring, reliability, validity, response quality.
+
+Input is the long survey table, one row per administered item::
+
+    run_id, replica, agent, instrument, item_id, trait, keyed (+1/-1), order (option order,
+    e.g. "asc"/"desc"), paraphrase, repeat, expected (f64, 1..5), argmax (i32), entropy,
+    refused (bool)
+
+Answers are on the scale as labelled (the administering code maps displayed options back to
+scale values, so ``order`` only records how they were shown). Refused rows and null answers
+are dropped, never imputed. Reverse keying is ``x' = scale_min + scale_max - x``.
+
+Reliability methods (numpy, no GPL code):
+
+- Cronbach's alpha ``k/(k-1) * (1 - sum(var_i) / var(total))`` on the respondents x items
+  matrix of keyed answers (listwise deletion of incomplete respondents).
+- McDonald's omega_total from a one-factor model fitted by iterated principal-axis
+  factoring of the item correlation matrix (start: squared multiple correlations; iterate
+  communalities = squared loadings until the change is < 1e-6; communalities capped at .995
+  against Heywood cases). Loadings are rescaled to the covariance metric,
+  ``omega = (sum lambda)^2 / ((sum lambda)^2 + sum psi)`` with ``psi = var - lambda^2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+from sim.errors import TraitLabError
+
+__all__ = [
+    "RESPONDENT",
+    "acquiescence_index",
+    "alpha_from_matrix",
+    "convergent_validity",
+    "cronbach_alpha",
+    "domain_scores",
+    "item_matrix",
+    "manipulation_check",
+    "mcdonald_omega",
+    "omega_from_matrix",
+    "one_factor_loadings",
+    "option_order_symmetry",
+    "refusal_rate",
+    "reverse_key",
+]
+
+RESPONDENT: tuple[str, ...] = ("run_id", "replica", "agent")
+"""Columns that identify one respondent (an agent in one run)."""
+
+
+def _need(df: pl.DataFrame, cols: Sequence[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise TraitLabError(
+            f"{what}: survey frame lacks columns {missing}; it has {df.columns}. Fix: pass "
+            "the survey table (run_id, replica, agent, instrument, item_id, trait, keyed, "
+            "order, paraphrase, repeat, expected, argmax, entropy, refused)."
+        )
+
+
+def _answered(df: pl.DataFrame, value: str) -> pl.DataFrame:
+    x = pl.col(value).cast(pl.Float64)
+    out = df.filter(x.is_not_null() & x.is_not_nan())
+    if "refused" in out.columns:
+        out = out.filter(~pl.col("refused").fill_null(False))
+    return out
+
+
+def reverse_key(
+    df: pl.DataFrame, *, value: str = "expected", scale_min: int = 1, scale_max: int = 5,
+    out: str = "scored",
+) -> pl.DataFrame:
+    """Add the keyed answer column: ``x`` for +1 items, ``min + max - x`` for -1 items.
+
+    Args:
+        df: survey rows with ``keyed`` and ``value``.
+        value: answer column (``expected`` or ``argmax``).
+        scale_min: lowest scale value.
+        scale_max: highest scale value.
+        out: name of the new column.
+
+    Returns:
+        ``df`` with ``out`` (f64) added; refused/null answers stay null.
+    """
+    _need(df, ["keyed", value], "reverse_key")
+    x = pl.col(value).cast(pl.Float64)
+    scored = pl.when(pl.col("keyed") < 0).then(scale_min + scale_max - x).otherwise(x)
+    if "refused" in df.columns:
+        scored = pl.when(pl.col("refused").fill_null(False)).then(None).otherwise(scored)
+    return df.with_columns(scored.alias(out))
+
+
+def domain_scores(
+    df: pl.DataFrame, *, by: Sequence[str] = (*RESPONDENT, "instrument"),
+    value: str = "expected", scale_min: int = 1, scale_max: int = 5,
+) -> pl.DataFrame:
+    """Domain (trait) score = mean of reverse-keyed answers per group and trait.
+
+    Repeats, paraphrases and option orders inside a group are averaged; add them to ``by``
+    to keep them apart.
+
+    Returns:
+        Columns ``by + [trait, score, n_answers, n_refused]``.
+    """
+    _need(df, [*by, "trait", "keyed", value], "domain_scores")
+    keyed = reverse_key(df, value=value, scale_min=scale_min, scale_max=scale_max)
+    refused = pl.col("scored").is_null()
+    return (
+        keyed.group_by([*by, "trait"])
+        .agg(
+            pl.col("scored").mean().alias("score"),
+            pl.col("scored").count().alias("n_answers"),
+            refused.sum().alias("n_refused"),
+        )
+        .sort([*by, "trait"])
+    )
+
+
+def item_matrix(
+    df: pl.DataFrame, *, respondent: Sequence[str] = RESPONDENT, value: str = "expected",
+    scale_min: int = 1, scale_max: int = 5,
+) -> tuple[np.ndarray, list[str]]:
+    """Respondents x items matrix of keyed answers for one trait of one instrument.
+
+    Repeated administrations of an item to a respondent are averaged; respondents missing
+    any item are dropped (listwise deletion).
+
+    Returns:
+        ``(matrix, item_ids)`` with items in sorted id order.
+    """
+    _need(df, [*respondent, "item_id", "keyed", value], "item_matrix")
+    keyed = reverse_key(_answered(df, value), value=value, scale_min=scale_min,
+                        scale_max=scale_max)
+    wide = keyed.pivot(on="item_id", index=list(respondent), values="scored",
+                       aggregate_function="mean").drop_nulls()
+    items = sorted(c for c in wide.columns if c not in respondent)
+    return wide.select(items).to_numpy().astype(float), items
+
+
+def alpha_from_matrix(x: np.ndarray) -> float:
+    """Cronbach's alpha of a respondents x items matrix (NaN if undefined)."""
+    x = np.asarray(x, dtype=float)
+    n, k = x.shape
+    if k < 2 or n < 2:
+        return float("nan")
+    total_var = x.sum(axis=1).var(ddof=1)
+    if total_var <= 0:
+        return float("nan")
+    return float(k / (k - 1) * (1.0 - x.var(axis=0, ddof=1).sum() / total_var))
+
+
+def one_factor_loadings(
+    corr: np.ndarray, *, max_iter: int = 500, tol: float = 1e-6,
+) -> np.ndarray:
+    """Standardised one-factor loadings by iterated principal-axis factoring.
+
+    Args:
+        corr: item correlation matrix.
+        max_iter: iteration cap.
+        tol: stop when no communality changes by more than this.
+
+    Returns:
+        Loadings (sign chosen so that their sum is positive).
+    """
+    r = np.asarray(corr, dtype=float)
+    try:
+        h2 = 1.0 - 1.0 / np.diag(np.linalg.inv(r))
+    except np.linalg.LinAlgError:
+        h2 = np.max(np.abs(r - np.eye(len(r))), axis=0)
+    h2 = np.clip(h2, 0.005, 0.995)
+    loadings = np.sqrt(h2)
+    for _ in range(max_iter):
+        reduced = r.copy()
+        np.fill_diagonal(reduced, h2)
+        vals, vecs = np.linalg.eigh(reduced)
+        loadings = vecs[:, -1] * np.sqrt(max(vals[-1], 0.0))
+        new_h2 = np.clip(loadings**2, 0.0, 0.995)
+        done = np.max(np.abs(new_h2 - h2)) < tol
+        h2 = new_h2
+        if done:
+            break
+    return loadings if loadings.sum() >= 0 else -loadings
+
+
+def omega_from_matrix(x: np.ndarray) -> float:
+    """McDonald's omega_total of the unit-weighted sum score (one-factor PAF model)."""
+    x = np.asarray(x, dtype=float)
+    n, k = x.shape
+    if k < 2 or n < 3:
+        return float("nan")
+    sd = x.std(axis=0, ddof=1)
+    if np.any(sd <= 0):
+        return float("nan")
+    lam = one_factor_loadings(np.corrcoef(x, rowvar=False)) * sd
+    psi = np.clip(sd**2 - lam**2, 0.0, None)
+    common = lam.sum() ** 2
+    return float(common / (common + psi.sum()))
+
+
+def _reliability(df: pl.DataFrame, fn_name: str, fn: Callable[[np.ndarray], float],
+                 respondent: Sequence[str],
+                 value: str, scale_min: int, scale_max: int) -> pl.DataFrame:
+    _need(df, ["instrument", "trait", "item_id", "keyed", *respondent, value], fn_name)
+    rows = []
+    for (inst, trait), part in df.group_by(["instrument", "trait"], maintain_order=True):
+        x, items = item_matrix(part, respondent=respondent, value=value,
+                               scale_min=scale_min, scale_max=scale_max)
+        rows.append({"instrument": inst, "trait": trait, fn_name: fn(x),
+                     "n_items": len(items), "n_respondents": x.shape[0]})
+    schema = {"instrument": pl.String, "trait": pl.String, fn_name: pl.Float64,
+              "n_items": pl.Int64, "n_respondents": pl.Int64}
+    return pl.DataFrame(rows, schema=schema).sort(["instrument", "trait"])
+
+
+def cronbach_alpha(
+    df: pl.DataFrame, *, respondent: Sequence[str] = RESPONDENT, value: str = "expected",
+    scale_min: int = 1, scale_max: int = 5,
+) -> pl.DataFrame:
+    """Cronbach's alpha per instrument and trait across respondents.
+
+    Returns:
+        Columns ``instrument, trait, alpha, n_items, n_respondents``.
+    """
+    return _reliability(df, "alpha", alpha_from_matrix, respondent, value, scale_min,
+                        scale_max)
+
+
+def mcdonald_omega(
+    df: pl.DataFrame, *, respondent: Sequence[str] = RESPONDENT, value: str = "expected",
+    scale_min: int = 1, scale_max: int = 5,
+) -> pl.DataFrame:
+    """McDonald's omega_total per instrument and trait (one-factor model, see module doc).
+
+    Returns:
+        Columns ``instrument, trait, omega, n_items, n_respondents``.
+    """
+    return _reliability(df, "omega", omega_from_matrix, respondent, value, scale_min,
+                        scale_max)
+
+
+def convergent_validity(
+    df: pl.DataFrame, instrument_a: str, instrument_b: str, *,
+    respondent: Sequence[str] = RESPONDENT, value: str = "expected",
+    scale_min: int = 1, scale_max: int = 5,
+) -> pl.DataFrame:
+    """Same-trait correlation of domain scores between two instruments (MTMM summary).
+
+    Returns:
+        Columns ``trait, r`` (Pearson, convergent), ``mean_abs_heterotrait`` (mean |r| of the
+        trait on ``instrument_a`` with the other traits on ``instrument_b``),
+        ``discriminant_gap`` (r minus that) and ``n`` respondents.
+    """
+    scores = domain_scores(df.filter(pl.col("instrument").is_in([instrument_a, instrument_b])),
+                           by=[*respondent, "instrument"], value=value,
+                           scale_min=scale_min, scale_max=scale_max)
+    wide = {}
+    for inst in (instrument_a, instrument_b):
+        part = scores.filter(pl.col("instrument") == inst)
+        if part.is_empty():
+            raise TraitLabError(f"convergent_validity: no answers for instrument '{inst}'.")
+        wide[inst] = part.pivot(on="trait", index=list(respondent), values="score")
+    joined = wide[instrument_a].join(wide[instrument_b], on=list(respondent), suffix="__b")
+    traits = sorted(set(wide[instrument_a].columns) & set(wide[instrument_b].columns)
+                    - set(respondent))
+    rows = []
+    for t in traits:
+        pair = joined.select(t, f"{t}__b").drop_nulls().to_numpy()
+        r = float(np.corrcoef(pair.T)[0, 1]) if len(pair) > 2 else float("nan")
+        hetero = []
+        for u in traits:
+            if u != t:
+                other = joined.select(t, f"{u}__b").drop_nulls().to_numpy()
+                hetero.append(abs(float(np.corrcoef(other.T)[0, 1])))
+        mean_het = float(np.mean(hetero)) if hetero else float("nan")
+        rows.append({"trait": t, "r": r, "mean_abs_heterotrait": mean_het,
+                     "discriminant_gap": r - mean_het, "n": len(pair)})
+    return pl.DataFrame(rows)
+
+
+def _cohens_d(high: np.ndarray, low: np.ndarray) -> float:
+    n1, n2 = len(high), len(low)
+    if n1 < 2 or n2 < 2:
+        return float("nan")
+    pooled = ((n1 - 1) * high.var(ddof=1) + (n2 - 1) * low.var(ddof=1)) / (n1 + n2 - 2)
+    return float((high.mean() - low.mean()) / np.sqrt(pooled)) if pooled > 0 else float("nan")
+
+
+def manipulation_check(
+    scores: pl.DataFrame, assigned: pl.DataFrame, *, on: Sequence[str] | None = None,
+    threshold: float = 0.5,
+) -> pl.DataFrame:
+    """Does the measured trait follow the assigned one?
+
+    Args:
+        scores: output of :func:`domain_scores` (``trait``, ``score`` plus respondent keys
+            and ``instrument``).
+        assigned: one row per respondent and trait with ``trait`` and ``assigned`` in [0, 1].
+        on: respondent columns to join on; default: those of ``run_id, replica, agent``
+            present in ``assigned``.
+        threshold: personas above it are "high", below it "low" (equal ones are skipped).
+
+    Returns:
+        Per ``instrument, trait``: ``spearman_rho``, ``p_value``, ``cohens_d`` (high minus
+        low, pooled SD), ``n``, ``n_high``, ``n_low``.
+    """
+    keys = list(on) if on is not None else [c for c in RESPONDENT if c in assigned.columns]
+    _need(scores, [*keys, "instrument", "trait", "score"], "manipulation_check(scores)")
+    _need(assigned, [*keys, "trait", "assigned"], "manipulation_check(assigned)")
+    joined = scores.join(assigned.select(*keys, "trait", "assigned"), on=[*keys, "trait"])
+    rows = []
+    for (inst, trait), part in joined.group_by(["instrument", "trait"], maintain_order=True):
+        part = part.drop_nulls(["score", "assigned"])
+        a = part["assigned"].to_numpy().astype(float)
+        s = part["score"].to_numpy().astype(float)
+        if len(a) > 2 and np.ptp(a) > 0 and np.ptp(s) > 0:
+            res = sps.spearmanr(a, s)
+            rho, p = float(res.statistic), float(res.pvalue)
+        else:
+            rho = p = float("nan")
+        hi, lo = s[a > threshold], s[a < threshold]
+        rows.append({"instrument": inst, "trait": trait, "spearman_rho": rho, "p_value": p,
+                     "cohens_d": _cohens_d(hi, lo), "n": len(s), "n_high": len(hi),
+                     "n_low": len(lo)})
+    return pl.DataFrame(rows).sort(["instrument", "trait"])
+
+
+def option_order_symmetry(
+    df: pl.DataFrame, *, forward: str = "asc", reverse: str = "desc",
+    order_col: str = "order", by: Sequence[str] = ("instrument",),
+    pair_on: Sequence[str] = (*RESPONDENT, "instrument", "item_id", "paraphrase", "repeat"),
+) -> pl.DataFrame:
+    """Compare answers to the same item under ascending vs descending option order.
+
+    Returns:
+        Per ``by``: ``n_pairs``, ``agreement`` (share of equal ``argmax``, OOS),
+        ``mean_abs_shift`` (mean ``|argmax_fwd - argmax_rev|``, MAS), ``mean_abs_diff``
+        and ``correlation`` of ``expected``, and ``mean_shift`` (rev minus fwd expected).
+    """
+    keys = [c for c in pair_on if c in df.columns]
+    _need(df, [*keys, *by, order_col, "expected", "argmax"], "option_order_symmetry")
+    ok = _answered(df, "expected")
+    cols = list(dict.fromkeys([*keys, *by]))
+    fwd = ok.filter(pl.col(order_col) == forward).select(*cols, "expected", "argmax")
+    rev = ok.filter(pl.col(order_col) == reverse).select(*keys, "expected", "argmax")
+    pairs = fwd.join(rev, on=keys, suffix="_rev")
+    if pairs.is_empty():
+        raise TraitLabError(
+            f"option_order_symmetry: no item answered under both '{forward}' and '{reverse}' "
+            f"in column '{order_col}'. Fix: administer both option orders, or name them via "
+            "forward=/reverse=."
+        )
+    rows = []
+    for group, part in pairs.group_by(list(by), maintain_order=True):
+        e1, e2 = part["expected"].to_numpy(), part["expected_rev"].to_numpy()
+        a1, a2 = part["argmax"].to_numpy(), part["argmax_rev"].to_numpy()
+        corr = float(np.corrcoef(e1, e2)[0, 1]) if np.std(e1) > 0 and np.std(e2) > 0 \
+            else float("nan")
+        rows.append({**dict(zip(by, group, strict=True)), "n_pairs": len(part),
+                     "agreement": float(np.mean(a1 == a2)),
+                     "mean_abs_shift": float(np.mean(np.abs(a1 - a2))),
+                     "mean_abs_diff": float(np.mean(np.abs(e1 - e2))),
+                     "mean_shift": float(np.mean(e2 - e1)), "correlation": corr})
+    return pl.DataFrame(rows)
+
+
+def acquiescence_index(
+    df: pl.DataFrame, *, by: Sequence[str] = (*RESPONDENT, "instrument"),
+    value: str = "expected", scale_min: int = 1, scale_max: int = 5, per_trait: bool = False,
+) -> pl.DataFrame:
+    """Yea-saying: mean raw answer over balanced + and - keyed items, minus the midpoint.
+
+    Per trait the + keyed and - keyed raw means get equal weight
+    (``(mean_pos + mean_neg) / 2``), so trait content cancels; traits with only one keying
+    are skipped. The respondent index averages the traits. 0 = none, > 0 = agreeing.
+
+    Returns:
+        Columns ``by + [acquiescence, n_traits]`` (``per_trait=True``: ``by + [trait,
+        acquiescence, n_pos, n_neg]``).
+    """
+    _need(df, [*by, "trait", "keyed", value], "acquiescence_index")
+    mid = (scale_min + scale_max) / 2
+    ok = _answered(df, value).with_columns(pl.col(value).cast(pl.Float64))
+    per = (
+        ok.group_by([*by, "trait"])
+        .agg(
+            pl.col(value).filter(pl.col("keyed") > 0).mean().alias("pos"),
+            pl.col(value).filter(pl.col("keyed") < 0).mean().alias("neg"),
+            (pl.col("keyed") > 0).sum().alias("n_pos"),
+            (pl.col("keyed") < 0).sum().alias("n_neg"),
+        )
+        .drop_nulls(["pos", "neg"])
+        .with_columns(((pl.col("pos") + pl.col("neg")) / 2 - mid).alias("acquiescence"))
+    )
+    if per_trait:
+        return per.select(*by, "trait", "acquiescence", "n_pos", "n_neg").sort([*by, "trait"])
+    return (
+        per.group_by(list(by))
+        .agg(pl.col("acquiescence").mean(), pl.len().alias("n_traits"))
+        .sort(list(by))
+    )
+
+
+def refusal_rate(df: pl.DataFrame, *, by: Sequence[str] = ("instrument",)) -> pl.DataFrame:
+    """Share of administered items that were refused (or have no answer).
+
+    Returns:
+        Columns ``by + [n, n_refused, refusal_rate]``.
+    """
+    _need(df, [*by, "refused"], "refusal_rate")
+    refused = pl.col("refused").fill_null(False)
+    if "expected" in df.columns:
+        refused = refused | pl.col("expected").is_null()
+    return (
+        df.group_by(list(by))
+        .agg(pl.len().alias("n"), refused.sum().alias("n_refused"))
+        .with_columns((pl.col("n_refused") / pl.col("n")).alias("refusal_rate"))
+        .sort(list(by))
+    )

@@ -1,0 +1,87 @@
+"""Chat rendering that never lets message contents become control tokens.
+
+Message contents are untrusted (agents quote each other, personas are user-written). The chat
+template is rendered with unique sentinels in place of the contents; the rendered string is
+split on the sentinels; template pieces are tokenized with special tokens parsed, contents with
+``split_special_tokens=True`` so that ``<|im_start|>system`` inside a message stays plain text.
+
+Example:
+    >>> renderer = PromptRenderer(tokenizer)                       # doctest: +SKIP
+    >>> ids = renderer.render((Message("user", "Hi <|im_end|>"),))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sim.backends.base import Message
+from sim.errors import BackendError
+
+__all__ = ["PromptRenderer"]
+
+
+class PromptRenderer:
+    """Turn chat messages into token ids with the tokenizer's chat template.
+
+    Args:
+        tokenizer: a transformers tokenizer with a ``chat_template``.
+        model_id: name used in error messages.
+
+    Raises:
+        BackendError: the tokenizer has no chat template.
+    """
+
+    def __init__(self, tokenizer: Any, model_id: str = "model") -> None:
+        if not getattr(tokenizer, "chat_template", None):
+            raise BackendError(
+                f"model '{model_id}': its tokenizer has no chat_template, so chat messages "
+                "cannot be rendered. Fix: use an instruct/chat model folder, or set "
+                "tokenizer.chat_template before saving it."
+            )
+        self._tokenizer = tokenizer
+        self._nonce = secrets.token_hex(8)
+        self._pattern = re.compile(rf"\u27e6TL{self._nonce}:(\d+)\u27e7")
+
+    def _sentinel(self, index: int) -> str:
+        return f"\u27e6TL{self._nonce}:{index}\u27e7"
+
+    def content_ids(self, text: str) -> list[int]:
+        """Tokenize untrusted text as plain text: control-token strings are split."""
+        if not text:
+            return []
+        encoded = self._tokenizer(text, add_special_tokens=False, split_special_tokens=True)
+        return list(encoded["input_ids"])
+
+    def template_ids(self, text: str) -> list[int]:
+        """Tokenize trusted template text, parsing special tokens."""
+        if not text:
+            return []
+        encoded = self._tokenizer(text, add_special_tokens=False, split_special_tokens=False)
+        return list(encoded["input_ids"])
+
+    def render(self, messages: Sequence[Message]) -> list[int]:
+        """Return the prompt ids of ``messages`` followed by the assistant generation prompt.
+
+        Args:
+            messages: the chat so far.
+
+        Returns:
+            Token ids; message contents occupy spans tokenized as plain text.
+        """
+        placeholders = [
+            {"role": m.role, "content": self._sentinel(i)} for i, m in enumerate(messages)
+        ]
+        rendered = self._tokenizer.apply_chat_template(
+            placeholders, tokenize=False, add_generation_prompt=True
+        )
+        pieces = self._pattern.split(str(rendered))
+        ids: list[int] = []
+        for k, piece in enumerate(pieces):
+            if k % 2 == 0:
+                ids.extend(self.template_ids(piece))
+            else:
+                ids.extend(self.content_ids(messages[int(piece)].content))
+        return ids

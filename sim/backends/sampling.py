@@ -1,0 +1,91 @@
+"""Per-row sampling: each row has its own seeded generator, so batch mates never matter.
+
+Every sampled row draws exactly one uniform number per step from its own CPU generator and
+picks a token by inverse CDF over its (temperature-scaled, top-p-truncated) distribution.
+Greedy rows (temperature 0) draw nothing. A row's token therefore depends only on its own
+logits and its own seed, on any device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["RowSampler"]
+
+
+class RowSampler:
+    """Samplers of the rows of a running batch.
+
+    Args:
+        seeds: one seed per row.
+        temperatures: one temperature per row (0 = greedy).
+        top_ps: one nucleus mass per row (1.0 = off).
+    """
+
+    def __init__(
+        self, seeds: Sequence[int], temperatures: Sequence[float], top_ps: Sequence[float]
+    ) -> None:
+        self._generators = [_generator(seed) for seed in seeds]
+        self._temperatures = [float(t) for t in temperatures]
+        self._top_ps = [float(p) for p in top_ps]
+
+    def __len__(self) -> int:
+        return len(self._generators)
+
+    def select(self, keep: Sequence[int]) -> None:
+        """Keep only the rows at positions ``keep`` (rows that finished are dropped)."""
+        self._generators = [self._generators[i] for i in keep]
+        self._temperatures = [self._temperatures[i] for i in keep]
+        self._top_ps = [self._top_ps[i] for i in keep]
+
+    def sample(self, logits: torch.Tensor) -> torch.Tensor:
+        """Pick one token per row from ``logits`` of shape ``[rows, vocab]``.
+
+        Returns:
+            A ``[rows]`` long tensor on the logits' device.
+        """
+        logits = logits.float()
+        tokens = logits.argmax(dim=-1)
+        sampled = [i for i, t in enumerate(self._temperatures) if t > 0]
+        if not sampled:
+            return tokens
+        index = torch.tensor(sampled, device=logits.device)
+        temps = torch.tensor([self._temperatures[i] for i in sampled], device=logits.device)
+        probs = torch.softmax(logits[index] / temps[:, None], dim=-1)
+        top_ps = [self._top_ps[i] for i in sampled]
+        if any(p < 1.0 for p in top_ps):
+            probs = _top_p_filter(probs, torch.tensor(top_ps, device=logits.device))
+        uniforms = torch.cat(
+            [torch.rand(1, generator=self._generators[i], dtype=torch.float64) for i in sampled]
+        ).to(logits.device)
+        tokens[index] = _inverse_cdf(probs, uniforms)
+        return tokens
+
+
+def _generator(seed: int) -> torch.Generator:
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(int(seed) % (1 << 64))
+    return generator
+
+
+def _top_p_filter(probs: torch.Tensor, top_ps: torch.Tensor) -> torch.Tensor:
+    """Zero the tail of each row beyond its nucleus mass (rows with top_p >= 1 untouched)."""
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    drop_sorted = (mass_before >= top_ps[:, None]) & (top_ps[:, None] < 1.0)
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return probs.masked_fill(drop, 0.0)
+
+
+def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    cdf = probs.double().cumsum(dim=-1)
+    targets = uniforms.double()[:, None] * cdf[:, -1:]
+    picks = torch.searchsorted(cdf, targets, right=True).squeeze(-1)
+    picks = picks.clamp(max=probs.shape[-1] - 1)
+    # never land on a zero-probability token (possible only through rounding at the edges)
+    zero = probs.gather(-1, picks[:, None]).squeeze(-1) <= 0
+    if bool(zero.any()):
+        picks = torch.where(zero, probs.argmax(dim=-1), picks)
+    return picks

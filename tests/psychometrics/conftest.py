@@ -1,0 +1,1 @@
+"""Psychometrics test fixtures."""

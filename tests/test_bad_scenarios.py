@@ -1,0 +1,149 @@
+"""Every file in tests/data/bad_scenarios/ is refused with one precise, readable line.
+
+For each bad file both ``traitlab validate`` and ``traitlab run --backend scripted`` must exit
+2 and print exactly one line on stderr naming the file, the line, the field, the bad value and
+a fix, and ``run`` must not create a run directory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from sim.cli import main
+
+BAD = Path(__file__).parent / "data" / "bad_scenarios"
+
+
+class Expected(NamedTuple):
+    line: int
+    field: str | None  # dotted field path, None where the file has no structure to point at
+    value: str | None  # the bad value as it appears in the message
+    pattern: str  # regex for the message's specific content
+
+
+EXPECTED: dict[str, Expected] = {
+    "unknown_key.yaml": Expected(
+        14, "zebra_crossing", "'zebra_crossing'",
+        r"unknown key 'zebra_crossing'\. Fix: allowed keys here: name, description, rounds, "),
+    "misspelt_key.yaml": Expected(
+        11, "stages.0.optoins", "'optoins'",
+        r"unknown key 'optoins'\. Fix: did you mean 'options'\? allowed keys here: .*options"),
+    "wrong_type.yaml": Expected(
+        3, "rounds", "'ten'", r"should be a valid integer, got 'ten'\. Fix: write a valid integer"),
+    "trait_out_of_range.yaml": Expected(
+        11, "population.profiles.0.big_five.extraversion", "1.4",
+        r"should be less than or equal to 1, got 1\.4\. Fix: use a value less than or equal to 1"),
+    "unknown_generator.yaml": Expected(
+        7, "network.generator", "'watts_strogats_graph'",
+        r"unknown networkx generator 'watts_strogats_graph'\. "
+        r"Fix: did you mean 'watts_strogatz_graph'\?"),
+    "flow_unknown_stage.yaml": Expected(
+        21, "flow.1.to", "'plya'",
+        r"flow edge to unknown stage 'plya'\. Fix: did you mean 'play'\? known: chat, play, end"),
+    "choice_without_options.yaml": Expected(
+        7, "stages.0.options", None,
+        r"required key 'options' is missing\. Fix: add 'options:' here"),
+    "payoff_wrong_shape.yaml": Expected(
+        13, "stages.0.payoff.matrix", "2x3",
+        r"payoff matrix is 2x3 but the stage has 2 options\. Fix: write a 2x2 matrix"),
+    "duplicate_stage_ids.yaml": Expected(
+        12, "stages.1.id", "'play'",
+        r"duplicate stage id 'play' \(also stages\.0\)\. Fix: give every stage a unique id"),
+    "invalid_mbti.yaml": Expected(
+        8, "population.profiles.0.mbti.type", "'XYZW'",
+        r"not a four-letter MBTI type, got 'XYZW'\. Fix: use a four-letter MBTI type such as INTJ"),
+    "malformed.yaml": Expected(
+        12, None, None,
+        r"malformed YAML: expected ',' or '\]', but got ':' \(while parsing a flow sequence "
+        r"started at line 11\)\. Fix: .*on line 11"),
+    "empty.yaml": Expected(
+        1, None, None, r"the file is empty\. Fix: start from scenarios/prisoners_dilemma\.yaml"),
+    "unknown_template_field.yaml": Expected(
+        10, "stages.0.prompt", "{partner.secret}",
+        r"unknown template field \{partner\.secret\}; allowed: \{name\}, .*\{partner\.name\}"),
+    "unknown_stage_kind.yaml": Expected(
+        8, "stages.0.kind", "'choise'",
+        r"unknown stage kind 'choise'\. Fix: did you mean 'choice'\? use one of: choice, dialogue"),
+    "flow_cycle.yaml": Expected(
+        22, "flow.2", "chat -> play -> chat",
+        r"the flow has a cycle within a round \(chat -> play -> chat\)\. Fix: rounds repeat"),
+    "missing_population.yaml": Expected(
+        2, "population", None, r"required key 'population' is missing\. Fix: add 'population:'"),
+    "bad_grouping.yaml": Expected(
+        9, "stages.0.groups.by", "'random_pairz'",
+        r"should be 'all', 'random_pairs' or 'neighbours', got 'random_pairz'\. "
+        r"Fix: did you mean 'random_pairs'\?"),
+    "top_level_list.yaml": Expected(
+        2, None, None, r"the top level must be a mapping, got list\."),
+    "duplicate_key.yaml": Expected(
+        6, "rounds", "'rounds'", r"key 'rounds' appears twice in one mapping\. Fix: remove one"),
+    "generator_bad_param.yaml": Expected(
+        9, "network.prob", "'prob'",
+        r"'prob' is not a parameter of watts_strogatz_graph\. Fix: allowed: k, p\.$"),
+    "python_tag.yaml": Expected(
+        2, "name", "'!!python/object/apply:os.system'",
+        r"YAML tag '!!python/object/apply:os\.system' is not allowed\. Fix: remove the tag"),
+}
+
+
+def test_corpus_matches_table() -> None:
+    files = sorted(p.name for p in BAD.glob("*.yaml"))
+    assert files == sorted(EXPECTED), "every bad scenario needs an expected message (and back)"
+    assert len(files) >= 14
+
+
+def _check_line(err: str, path: Path, expected: Expected) -> None:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    (line,) = lines
+    assert line.startswith(f"error: {path}:{expected.line}:") or line.startswith(
+        f"error: {path}:{expected.line} "), line
+    if expected.field is not None:
+        assert f" field '{expected.field}': " in line, line
+    else:
+        assert " field '" not in line, line
+    if expected.value is not None:
+        assert expected.value in line, line
+    assert " Fix: " in line, line
+    assert re.search(expected.pattern, line), line
+    assert "Traceback" not in line and "pydantic" not in line and "^[" not in line, line
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_validate_refuses(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = BAD / name
+    assert main(["validate", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    _check_line(err, path, EXPECTED[name])
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_run_refuses(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = BAD / name
+    out_dir = tmp_path / "runs"
+    assert main(["run", str(path), "--backend", "scripted", "--out", str(out_dir)]) == 2
+    _out, err = capsys.readouterr()
+    _check_line(err, path, EXPECTED[name])
+    assert not out_dir.exists() or not any(out_dir.iterdir()), "no run directory for a bad file"
+
+
+def test_python_tag_is_not_executed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "tag.yaml"
+    bad.write_text(f'name: !!python/object/apply:os.system ["touch {marker}"]\n')
+    assert main(["validate", str(bad)]) == 2
+    assert "is not allowed" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_validate_stops_at_first_bad_file(capsys: pytest.CaptureFixture[str]) -> None:
+    good = Path(__file__).parents[1] / "scenarios" / "prisoners_dilemma.yaml"
+    assert main(["validate", str(good), str(BAD / "wrong_type.yaml")]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("ok  ")
+    assert len(err.splitlines()) == 1 and "wrong_type.yaml:3:" in err
