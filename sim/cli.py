@@ -24,6 +24,7 @@ EPILOG = """examples:
   traitlab validate scenarios/*.yaml
   traitlab schema > scenario.schema.json
   traitlab show runs/prisoners-dilemma/<time>-<id>
+  traitlab analyze runs/prisoners-dilemma --html report.html
 """
 
 _RUN_EXAMPLE = """example:
@@ -32,8 +33,15 @@ _RUN_EXAMPLE = """example:
   traitlab run scenarios/prisoners_dilemma.yaml --model ~/models/my-hf-folder --dtype float32
 """
 _VALIDATE_EXAMPLE = "example:\n  traitlab validate scenarios/*.yaml\n"
-_SCHEMA_EXAMPLE = "example:\n  traitlab schema > scenario.schema.json   # for YAML editor completion\n"
-_SHOW_EXAMPLE = "example:\n  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --limit 40\n"
+_SCHEMA_EXAMPLE = ("example:\n"
+                   "  traitlab schema > scenario.schema.json   # for YAML editor completion\n")
+_SHOW_EXAMPLE = ("example:\n"
+                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --limit 40\n")
+_ANALYZE_EXAMPLE = """example:
+  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 1 --out runs/
+  traitlab analyze runs/prisoners-dilemma/20261123T101500Z-1a2b3c --html report.html
+  traitlab analyze runs/prisoners-dilemma      # a sweep: every run below, intervals over runs
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
                           formatter_class=fmt)
     show.add_argument("run_dir", type=Path)
     show.add_argument("--limit", type=int, default=200, help="at most N events (default 200)")
+
+    analyze = sub.add_parser("analyze", help="analyse a run or a sweep of runs",
+                             epilog=_ANALYZE_EXAMPLE, formatter_class=fmt)
+    analyze.add_argument("path", type=Path, metavar="RUN_OR_SWEEP_DIR",
+                         help="a run directory, or a folder with run directories below it")
+    analyze.add_argument("--html", type=Path, default=None,
+                         help="also write a self-contained HTML report to this file")
+    analyze.add_argument("--seed", type=int, default=0,
+                         help="seed of surrogates and bootstraps (default 0)")
     return parser
 
 
@@ -91,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(ScenarioSpec.model_json_schema(by_alias=True), indent=2))
             return 0
+        if args.command == "analyze":
+            return _analyze(args.path, args.html, args.seed)
         return _show(args.run_dir, args.limit)
     except TraitLabError as exc:
         if args.debug:
@@ -162,6 +181,16 @@ def _show(run_dir: Path, limit: int) -> int:
     from sim.progress import print_transcript
 
     print_transcript(load_run(run_dir), limit)
+    return 0
+
+
+def _analyze(path: Path, html: Path | None, seed: int) -> int:
+    from analysis.report import analyze_path, print_report, render_html
+
+    report = analyze_path(path, seed=seed)
+    print_report(report)
+    if html is not None:
+        print(f"wrote {render_html(report, html)}")
     return 0
 
 

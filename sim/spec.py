@@ -128,7 +128,8 @@ class NetworkSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     generator: str | None = None
-    edges: list[Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)]] | None = None
+    edges: list[Annotated[list[Annotated[int, Field(ge=0)]],
+                          Field(min_length=2, max_length=2)]] | None = None
 
     @property
     def params(self) -> dict[str, Any]:

@@ -282,8 +282,11 @@ class HFBackend:
 
 
 def resolve_dtype(dtype: str, device: str) -> str:
-    """Resolve ``auto``: bfloat16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16),
-    float32 elsewhere (emulated bf16 is several times slower than fp32 on AVX2 CPUs)."""
+    """Resolve ``auto`` to a concrete dtype name.
+
+    bfloat16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16); float32 elsewhere,
+    because emulated bf16 is several times slower than fp32 on AVX2 CPUs.
+    """
     if dtype != "auto":
         return dtype
     if device.startswith("cuda"):

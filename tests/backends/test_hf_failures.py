@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import torch
-from tests.backends.backend_requests import gen, mixed_generate, score
 
 from sim.backends.base import GenerateRequest, Message, SamplingParams, ScoreRequest
+from tests.backends.backend_requests import gen, mixed_generate, score
 
 MARK = "~~~"
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.backends.backend_requests import gen, mixed_generate
 
 from sim.backends.base import Backend, GenerateResult
+from tests.backends.backend_requests import gen, mixed_generate
 
 
 def _same(a: GenerateResult, b: GenerateResult) -> None:

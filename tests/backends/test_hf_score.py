@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import torch
-from tests.backends.backend_requests import chat, score
 
 from sim.backends.base import ScoreRequest
+from tests.backends.backend_requests import chat, score
 
 
 def reference_logprob(backend, request: ScoreRequest, option: str) -> float:

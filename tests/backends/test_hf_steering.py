@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.backends.backend_requests import gen, mixed_generate, score
 
 from sim.errors import BackendError
+from tests.backends.backend_requests import gen, mixed_generate, score
 
 
 @pytest.fixture

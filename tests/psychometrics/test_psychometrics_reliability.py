@@ -3,13 +3,6 @@
 import numpy as np
 import polars as pl
 import pytest
-from tests.psychometrics.responders import (
-    congeneric_matrix,
-    draw_traits,
-    matrix_to_survey,
-    simulate_survey,
-    theoretical_omega,
-)
 
 from agents.instruments import BIG_FIVE, load_instrument
 from analysis.psychometrics import (
@@ -18,6 +11,13 @@ from analysis.psychometrics import (
     item_matrix,
     mcdonald_omega,
     omega_from_matrix,
+)
+from tests.psychometrics.responders import (
+    congeneric_matrix,
+    draw_traits,
+    matrix_to_survey,
+    simulate_survey,
+    theoretical_omega,
 )
 
 

@@ -3,7 +3,6 @@
 import numpy as np
 import polars as pl
 import pytest
-from tests.psychometrics.responders import draw_traits, simulate_survey
 
 from agents.instruments import BIG_FIVE, load_instrument
 from analysis.psychometrics import (
@@ -15,6 +14,7 @@ from analysis.psychometrics import (
     refusal_rate,
     reverse_key,
 )
+from tests.psychometrics.responders import draw_traits, simulate_survey
 
 N = 200
 
