@@ -28,7 +28,7 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check sim agents analysis tests bench
+	$(VENV)/bin/ruff check sim agents analysis tests
 
 bench: install
 	$(PY) bench/throughput.py --quick

@@ -67,6 +67,28 @@ class Agent(mesa.Agent):
         """The persona's name."""
         return self.persona.name
 
+    def state_dict(self) -> dict[str, Any]:
+        """The agent's mutable state as JSON-ready data (persona and policy come from the spec).
+
+        Returns:
+            ``memory`` (moments), ``score``, ``last_choice`` and ``received``.
+        """
+        return {"key": self.key, "memory": self.memory.state_dict(), "score": self.score,
+                "last_choice": dict(self.last_choice), "received": list(self.received)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state saved by :meth:`state_dict`.
+
+        Raises:
+            ValueError: if the state belongs to another agent.
+        """
+        if state["key"] != self.key:
+            raise ValueError(f"agent state of {state['key']!r} given to {self.key!r}")
+        self.memory.load_state_dict(state["memory"])
+        self.score = float(state["score"])
+        self.last_choice = dict(state["last_choice"])
+        self.received = list(state["received"])
+
     def context(self, stage: ChoiceStage | DialogueStage, partners: Sequence[Agent],
                 round_: int, rounds: int) -> dict[str, Any]:
         """The typed template context: the only values a stage prompt can reach."""

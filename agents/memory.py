@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 __all__ = ["Memory", "Moment"]
 
@@ -40,6 +41,15 @@ class Moment:
             line += "."
         return line
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Moment:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
 
 def _clip(text: str) -> str:
     text = " ".join(text.split())
@@ -55,6 +65,14 @@ class Memory:
     def add(self, moment: Moment) -> None:
         """Remember a moment."""
         self.moments.append(moment)
+
+    def state_dict(self) -> list[dict[str, Any]]:
+        """Every moment as a JSON-ready dict, oldest first."""
+        return [m.to_dict() for m in self.moments]
+
+    def load_state_dict(self, state: list[dict[str, Any]]) -> None:
+        """Replace the moments with those of :meth:`state_dict`."""
+        self.moments = [Moment.from_dict(m) for m in state]
 
     def render(self, window: int) -> str:
         """The last ``window`` moments, one per line, or ``nothing yet``."""

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
+from agents.persona import TRAITS
 from analysis.stats import RUN_KEYS, as_frame, holm, ols
 
 __all__ = [
@@ -31,9 +32,6 @@ __all__ = [
     "trajectories",
 ]
 
-TRAITS: tuple[str, ...] = (
-    "openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism",
-)
 _AGENT = [*RUN_KEYS, "agent"]
 _CHECKPOINT = [*_AGENT, "round"]
 

@@ -287,7 +287,7 @@ def _cell(v: object) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "NaN"
-        if abs(v) < 1e-12:
+        if v == 0:
             return "0"
         return f"{v:.4f}".rstrip("0").rstrip(".") if abs(v) >= 1e-4 else f"{v:.2e}"
     if v is None:

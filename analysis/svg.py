@@ -22,7 +22,7 @@ PALETTE: tuple[str, ...] = (
     "#1f6feb", "#d1495b", "#2a9d8f", "#e9a03b", "#7b5ea7", "#5c677d", "#8ab17d", "#c1666b",
 )
 _W, _H = 640, 300
-_M = {"left": 56, "right": 150, "top": 34, "bottom": 44}
+_M = {"left": 56, "right": 150, "top": 34, "bottom": 50}
 _FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif"
 
 
@@ -122,8 +122,10 @@ class _Canvas:
                           'stroke="#888"/>')
         for t, text in ticks:
             x = self.px(t)
+            lines = "".join(f'<tspan x="{x:.1f}" dy="{0 if i == 0 else 13}">{escape(w)}</tspan>'
+                            for i, w in enumerate(text.split("_")))
             self.parts.append(f'<text x="{x:.1f}" y="{self.y0 + 16}" text-anchor="middle" '
-                              f'fill="#555">{escape(text)}</text>')
+                              f'fill="#555">{lines}</text>')
         self.parts.append(f'<text x="{(self.x0 + self.x1) / 2:.1f}" y="{self.h - 8}" '
                           f'text-anchor="middle" fill="#333">{escape(label)}</text>')
 
@@ -217,7 +219,7 @@ def bar_chart(categories: Sequence[str], groups: dict[str, Sequence[float | None
     yt = nice_ticks(min(0.0, *vals) if vals else 0.0, max(vals, default=1.0))
     c = _Canvas(title, 0, max(len(categories), 1), yt[0], yt[-1])
     c.y_axis(yt, y_label)
-    c.x_axis([(i + 0.5, cat[:14]) for i, cat in enumerate(categories)], "")
+    c.x_axis([(i + 0.5, cat[:12]) for i, cat in enumerate(categories)], "")
     k = max(len(groups), 1)
     width = 0.8 / k
     zero = c.py(0.0)

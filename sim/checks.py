@@ -13,13 +13,15 @@ import inspect
 from collections.abc import Callable, Sequence
 
 from sim.errors import ScenarioError
-from sim.spec import ChoiceStage, DialogueStage, ScenarioSpec
+from sim.spec import ChoiceStage, DialogueStage, GroupingSpec, ScenarioSpec
 from sim.templates import CHOICE_FIELDS, DIALOGUE_FIELDS, TemplateError, template_fields
 
 __all__ = ["RESERVED_STAGE_IDS", "check_scenario", "did_you_mean", "network_generator"]
 
 RESERVED_STAGE_IDS = ("start", "end")
-_PAIRWISE = ("random_pairs", "neighbours")
+_PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed")
+_OPTION_RULES = {"size": ("groups_of",), "remainder": ("groups_of",),
+                 "redraw": ("random_pairs", "groups_of"), "groups": ("fixed",)}
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -176,10 +178,7 @@ def _check_stages(spec: ScenarioSpec) -> None:
         except TemplateError as exc:
             raise ScenarioError(str(exc) + ".", field=f"{where}.prompt",
                                 fix="use only the listed fields.") from None
-        if stage.groups.by == "neighbours" and spec.network is None:
-            raise ScenarioError("groups.by 'neighbours' needs a network.",
-                                field=f"{where}.groups.by", value="neighbours",
-                                fix="add a 'network:' section or group by random_pairs.")
+        _check_grouping(stage.groups, spec, f"{where}.groups")
         if isinstance(stage, ChoiceStage):
             _check_choice(stage, where)
         elif isinstance(stage, DialogueStage) and stage.groups.by == "all" \
@@ -189,6 +188,64 @@ def _check_stages(spec: ScenarioSpec) -> None:
                 field=f"{where}.groups.by", value="all",
                 fix="group dialogue stages by random_pairs or neighbours.",
             )
+
+
+def _check_grouping(groups: GroupingSpec, spec: ScenarioSpec, where: str) -> None:
+    """Check a stage's ``groups:``; ``where`` is its dotted path (``stages.0.groups``)."""
+    for key, rules in _OPTION_RULES.items():
+        if key in groups.model_fields_set and groups.by not in rules:
+            uses = " or ".join(f"by: {r}" for r in rules)
+            raise ScenarioError(
+                f"'{key}' is only used with {uses}, but the stage groups by {groups.by}.",
+                field=f"{where}.{key}", value=getattr(groups, key),
+                fix=f"remove '{key}' or set {uses}.",
+            )
+    n = spec.population.size
+    if groups.by == "neighbours" and spec.network is None:
+        raise ScenarioError("groups.by 'neighbours' needs a network.", field=f"{where}.by",
+                            value="neighbours",
+                            fix="add a 'network:' section or group by random_pairs.")
+    if groups.by == "groups_of":
+        if groups.size is None:
+            raise ScenarioError("groups.by 'groups_of' needs a 'size'.", field=where,
+                                fix="add size: K, the number of agents per group (K >= 2).")
+        if groups.size < 2:
+            raise ScenarioError(
+                f"groups of {groups.size} agent(s) meet nobody.", field=f"{where}.size",
+                value=groups.size, fix="use a size of at least 2.")
+        if groups.size > n:
+            raise ScenarioError(
+                f"groups of {groups.size} in a population of {n}: nobody would be grouped.",
+                field=f"{where}.size", value=groups.size, fix=f"use a size of at most {n}.")
+    if groups.by == "fixed":
+        _check_fixed(groups, n, where)
+
+
+def _check_fixed(groups: GroupingSpec, n: int, where: str) -> None:
+    if not groups.groups:
+        raise ScenarioError(
+            "groups.by 'fixed' needs a non-empty list 'groups' of agent index lists.",
+            field=f"{where}.groups" if groups.groups is not None else where,
+            fix="add groups: [[0, 1, 2], [3, 4, 5]].")
+    seen: dict[int, int] = {}
+    for j, group in enumerate(groups.groups):
+        if len(group) < 2:
+            raise ScenarioError(
+                f"fixed group {j} has {len(group)} agent(s); a group needs at least 2.",
+                field=f"{where}.groups.{j}", value=group,
+                fix="add agents to the group or remove it (unlisted agents sit out).")
+        for m, agent in enumerate(group):
+            field = f"{where}.groups.{j}.{m}"
+            if not 0 <= agent < n:
+                raise ScenarioError(
+                    f"agent index {agent} is outside the population of {n}.", field=field,
+                    value=agent, fix=f"use agent indices 0..{n - 1}.")
+            if agent in seen:
+                also = "earlier in this group" if seen[agent] == j else f"in group {seen[agent]}"
+                raise ScenarioError(
+                    f"agent {agent} is listed twice (also {also}).", field=field, value=agent,
+                    fix="list every agent in at most one group.")
+            seen[agent] = j
 
 
 def _check_choice(stage: ChoiceStage, where: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sim.errors import TraitLabError
+from sim.errors import RunError, TraitLabError
 
 __all__ = ["main"]
 
@@ -31,6 +31,7 @@ _RUN_EXAMPLE = """example:
   traitlab run scenarios/prisoners_dilemma.yaml --seed 1 --out runs/
   traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --steps 3
   traitlab run scenarios/prisoners_dilemma.yaml --model ~/models/my-hf-folder --dtype float32
+  traitlab run --resume runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # after a crash
 """
 _VALIDATE_EXAMPLE = "example:\n  traitlab validate scenarios/*.yaml\n"
 _SCHEMA_EXAMPLE = ("example:\n"
@@ -53,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a scenario", epilog=_RUN_EXAMPLE, formatter_class=fmt)
-    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("scenario", type=Path, nargs="?", help="scenario YAML file")
+    run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                     help="continue a crashed or interrupted run in its own directory "
+                          "(with the run's own scenario and settings)")
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     run.add_argument("--backend", choices=["hf", "scripted"], default="hf",
                      help="hf: a local transformers model (default); scripted: rule policies")
@@ -123,8 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         flag = "--" + str(err["loc"][0]).replace("_", "-")
         print(f"error: {flag} {err['input']!r}: {err['msg']}.", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; records written so far are kept.", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        from sim.errors import RunInterrupted
+
+        if isinstance(exc, RunInterrupted):
+            print(f"interrupted; records so far are kept. Resume: {exc.resume_command}",
+                  file=sys.stderr)
+        else:
+            print("interrupted; records written so far are kept.", file=sys.stderr)
         return 130
 
 
@@ -143,6 +153,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.run import run_scenario
     from sim.spec import RunConfig
 
+    if args.resume is not None:
+        return _resume(args, argv)
+    if args.scenario is None:
+        raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")
     loaded = load_scenario(args.scenario)
     config = RunConfig(
         seed=args.seed, backend=args.backend, model=args.model, dtype=args.dtype,
@@ -164,6 +178,34 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from analysis.io import load_run
     from sim.progress import print_summary
 
+    print_summary(load_run(outcome.path), time.perf_counter() - started)
+    return 0
+
+
+def _resume(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.run import resumable, resume_run
+
+    if args.scenario is not None:
+        raise RunError("pass either a scenario file or --resume RUN_DIR, not both.")
+    manifest = resumable(args.resume)
+    command = ["traitlab", *argv]
+    if args.quiet:
+        print(resume_run(args.resume, command=command).path)
+        return 0
+    from analysis.io import load_run
+    from sim.checkpoint import read_checkpoint
+    from sim.loader import load_scenario
+    from sim.progress import RunProgress, print_summary
+    from sim.spec import RunConfig
+
+    loaded = load_scenario(args.resume / "scenario.yaml")
+    total = _planned_steps(loaded, RunConfig.model_validate(manifest["run_config"]))
+    checkpoint = read_checkpoint(args.resume, manifest["spec_hash"])
+    done = checkpoint["step"] if checkpoint is not None else 0
+    with RunProgress(total=total, title=loaded.spec.name, completed=done) as progress:
+        progress.status(f"resuming after step {done}")
+        started = time.perf_counter()
+        outcome = resume_run(args.resume, callbacks=[progress.update], command=command)
     print_summary(load_run(outcome.path), time.perf_counter() - started)
     return 0
 

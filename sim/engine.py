@@ -18,7 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sim.checkpoint import load_stats, stats_to_json
 from sim.executors.local import Executor, LocalExecutor, Request
+from sim.recorder import _maybe_die
 from sim.simulation import Simulation
 from sim.spec import RunConfig, ScenarioSpec
 from sim.stages import Plan
@@ -36,8 +38,14 @@ class StepReport:
     stages: tuple[str, ...]
 
 
-def drive(plans: Sequence[Plan], executor: Executor) -> list[list[dict[str, Any]]]:
+def drive(plans: Sequence[Plan], executor: Executor, *,
+          step: int = 0) -> list[list[dict[str, Any]]]:
     """Run plans side by side: their current waves go to the executor as one list.
+
+    Args:
+        plans: the plans of one step.
+        executor: where the waves go.
+        step: the step number (only for the ``in-wave`` test hook of the recorder).
 
     Returns:
         Each plan's returned rows, in plan order.
@@ -52,6 +60,7 @@ def drive(plans: Sequence[Plan], executor: Executor) -> list[list[dict[str, Any]
     while waves:
         order = list(waves)
         results = executor.run([r for i in order for r in waves[i]])
+        _maybe_die("in-wave", step)
         offset, next_waves = 0, {}
         for i in order:
             size = len(waves[i])
@@ -96,16 +105,43 @@ class Engine:
 
     def step(self) -> StepReport:
         """Execute one stage in every running replica, batched together."""
+        _maybe_die("before-step", self.steps_done + 1)
         started = time.perf_counter()
         running = self.running
         stages = tuple(s.state.stage for s in running if s.state is not None)
-        outputs = drive([s.plan_step() for s in running], self.executor)
+        outputs = drive([s.plan_step() for s in running], self.executor,
+                        step=self.steps_done + 1)
         self.steps_done += 1
         report = StepReport(step=self.steps_done, rows=[r for rows in outputs for r in rows],
                             seconds=time.perf_counter() - started, stages=stages)
         for callback in self.callbacks:
             callback(report)
         return report
+
+    def state_dict(self) -> dict[str, Any]:
+        """The engine's state after its last step: counters and every replica's state."""
+        stats = getattr(self.executor, "stats", None)
+        return {
+            "steps_done": self.steps_done,
+            "executor": stats_to_json(stats) if stats is not None else None,
+            "replicas": [sim.state_dict() for sim in self.simulations],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` output (on an engine built from the same spec).
+
+        Raises:
+            ValueError: if the state has another number of replicas.
+        """
+        if len(state["replicas"]) != len(self.simulations):
+            raise ValueError(f"the checkpoint has {len(state['replicas'])} replicas, the run "
+                             f"config {len(self.simulations)}")
+        self.steps_done = int(state["steps_done"])
+        stats = getattr(self.executor, "stats", None)
+        if stats is not None and state["executor"] is not None:
+            load_stats(stats, state["executor"])
+        for sim, sim_state in zip(self.simulations, state["replicas"], strict=True):
+            sim.load_state_dict(sim_state)
 
     def run(self) -> int:
         """Step until every replica is done; returns the number of steps."""

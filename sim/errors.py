@@ -6,7 +6,10 @@ maps :class:`TraitLabError` to exit code 2 and prints ``str(error)`` on one line
 
 from __future__ import annotations
 
-__all__ = ["BackendError", "ModelNotFoundError", "RunError", "ScenarioError", "TraitLabError"]
+from pathlib import Path
+
+__all__ = ["BackendError", "ModelNotFoundError", "RunError", "RunInterrupted", "ScenarioError",
+           "TraitLabError"]
 
 
 class TraitLabError(Exception):
@@ -76,6 +79,25 @@ class ScenarioError(TraitLabError):
 
 class RunError(TraitLabError):
     """A run cannot start or continue (bad run directory, bad flags, missing resources)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; its directory is marked ``interrupted`` and can be resumed.
+
+    Attributes:
+        path: the run directory.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+    @property
+    def resume_command(self) -> str:
+        """The shell command that continues the run."""
+        import shlex
+
+        return f"traitlab run --resume {shlex.quote(str(self.path))}"
 
 
 class BackendError(TraitLabError):

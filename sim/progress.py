@@ -21,12 +21,13 @@ _console = Console(stderr=True)
 class RunProgress:
     """A progress bar over steps showing agent-turns/s and tokens/s; a step callback."""
 
-    def __init__(self, *, total: int, title: str) -> None:
+    def __init__(self, *, total: int, title: str, completed: int = 0) -> None:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stage]}"), TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(), console=_console)
-        self._task = self._progress.add_task(title, total=total, stage="", rate="")
+        self._task = self._progress.add_task(title, total=total, completed=completed, stage="",
+                                             rate="")
         self._turns = 0
         self._tokens = 0
         self._seconds = 0.0

@@ -14,8 +14,9 @@ import numpy as np
 
 from agents.agent import Agent
 from agents.population import build_population
+from sim.checkpoint import flow_from_json, flow_to_json, grouping_from_json, grouping_to_json
 from sim.graph import FlowState, ScenarioGraph
-from sim.groups import Grouping, form_groups
+from sim.groups import Grouping, cache_key, form_groups, stream_key
 from sim.network import build_network
 from sim.spec import ChoiceStage, DialogueStage, ScenarioSpec
 from sim.stages import Plan, StageContext, run_choice, run_dialogue
@@ -72,13 +73,43 @@ class Simulation(mesa.Model):
 
     def grouping(self, stage: ChoiceStage | DialogueStage, round_: int) -> Grouping:
         """Groups for a stage; stages with the same rule share them within a round."""
-        key = (round_, stage.groups.by)
+        key = cache_key(stage.groups, round_)
         if key not in self._groupings:
-            rng = self.stream(_GROUPS, round_, ("all", "random_pairs", "neighbours")
-                              .index(stage.groups.by))
+            rng = self.stream(_GROUPS, *stream_key(stage.groups, round_))
             self._groupings[key] = form_groups(stage.groups, len(self.population),
-                                               self.network, rng)
+                                               self.network, rng, round_=round_)
         return self._groupings[key]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that changes while the replica runs, as JSON-ready data.
+
+        RNG streams are stateless (derived from seed, replica and keys), so the flow position,
+        the step count, the grouping cache of the current round and the agents' states are
+        enough to continue exactly where the replica stopped.
+        """
+        return {
+            "replica": self.replica,
+            "flow": flow_to_json(self.state),
+            "step_count": self.step_count,
+            "groupings": [grouping_to_json(k, g) for k, g in self._groupings.items()],
+            "agents": [agent.state_dict() for agent in self.population],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state saved by :meth:`state_dict` into this freshly built replica.
+
+        Raises:
+            ValueError: if the state is of another replica or population.
+        """
+        if state["replica"] != self.replica or len(state["agents"]) != len(self.population):
+            raise ValueError(f"state of replica {state['replica']} with {len(state['agents'])} "
+                             f"agents does not fit replica {self.replica} with "
+                             f"{len(self.population)} agents")
+        self.state = flow_from_json(state["flow"])
+        self.step_count = int(state["step_count"])
+        self._groupings = dict(grouping_from_json(g) for g in state["groupings"])
+        for agent, agent_state in zip(self.population, state["agents"], strict=True):
+            agent.load_state_dict(agent_state)
 
     def plan_step(self) -> Plan:
         """Plan of the next stage execution; returns its event rows (common fields set)."""

@@ -140,11 +140,22 @@ class NetworkSpec(BaseModel):
 class GroupingSpec(Strict):
     """Who meets whom in a stage.
 
-    ``all``: one group of everyone; ``random_pairs``: pairs re-drawn every round (an odd
-    agent sits out, recorded); ``neighbours``: every edge of the network is a pair.
+    ``all``: one group of everyone; ``random_pairs``: random pairs (an odd agent sits out,
+    recorded); ``groups_of``: random groups of ``size`` (the ``n % size`` left over sit out,
+    or join the last groups with ``remainder: merge``); ``round_robin``: pairs rotate so that
+    every pair meets once in ``n - 1`` rounds (``n`` when odd, one agent sitting out each
+    round), then the schedule repeats; ``neighbours``: every edge of the network is a pair;
+    ``fixed``: the explicit ``groups`` of agent indices (agents in none sit out).
+    ``redraw`` (``random_pairs`` and ``groups_of``): ``round`` re-draws every round,
+    ``never`` keeps the round-1 draw for the whole run. Options that a rule does not use are
+    refused by :mod:`sim.checks`.
     """
 
-    by: Literal["all", "random_pairs", "neighbours"] = "all"
+    by: Literal["all", "random_pairs", "groups_of", "round_robin", "neighbours", "fixed"] = "all"
+    size: int | None = None
+    remainder: Literal["sit_out", "merge"] = "sit_out"
+    redraw: Literal["round", "never"] = "round"
+    groups: list[list[int]] | None = None
 
 
 class PayoffSpec(Strict):

@@ -75,7 +75,8 @@ EXPECTED: dict[str, Expected] = {
         2, "population", None, r"required key 'population' is missing\. Fix: add 'population:'"),
     "bad_grouping.yaml": Expected(
         9, "stages.0.groups.by", "'random_pairz'",
-        r"should be 'all', 'random_pairs' or 'neighbours', got 'random_pairz'\. "
+        r"should be 'all', 'random_pairs', 'groups_of', 'round_robin', 'neighbours' or 'fixed', "
+        r"got 'random_pairz'\. "
         r"Fix: did you mean 'random_pairs'\?"),
     "top_level_list.yaml": Expected(
         2, None, None, r"the top level must be a mapping, got list\."),

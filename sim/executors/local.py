@@ -40,6 +40,7 @@ class ExecutorStats:
     new_tokens: int = 0
     cached_tokens: int = 0
     failures: int = 0
+    retries: int = 0
     model_seconds: float = 0.0
     calls: dict[str, int] = field(default_factory=dict)
 
@@ -68,11 +69,12 @@ class LocalExecutor:
         for (route, kind), indices in buckets.items():
             backend: Backend = self.scripted if route == "scripted" else self.model
             batch = [requests[i] for i in indices]
-            started = time.perf_counter()
+            started, retried = time.perf_counter(), _retries(backend)
             answers: Sequence[Result] = (backend.score(batch) if kind == "score"  # type: ignore[arg-type]
                                          else backend.generate(batch))  # type: ignore[arg-type]
             if route == "model":
                 self.stats.model_seconds += time.perf_counter() - started
+            self.stats.retries += _retries(backend) - retried
             key = f"{route}.{kind}"
             self.stats.calls[key] = self.stats.calls.get(key, 0) + 1
             for i, answer in zip(indices, answers, strict=True):
@@ -89,3 +91,9 @@ class LocalExecutor:
             self.stats.new_tokens += result.num_new_tokens
         if result.error is not None:
             self.stats.failures += 1
+
+
+def _retries(backend: Backend) -> int:
+    """The backend's count of retried batches, if it keeps one (``HFBackend.stats``)."""
+    stats = getattr(backend, "stats", None)
+    return int(stats.get("retries", 0)) if isinstance(stats, dict) else 0
