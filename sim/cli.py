@@ -10,11 +10,16 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from sim.errors import RunError, TraitLabError
+
+if TYPE_CHECKING:
+    from sim.loader import LoadedScenario
+    from sim.spec import RunConfig
 
 __all__ = ["main"]
 
@@ -210,12 +215,11 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _planned_steps(loaded: object, config: object) -> int:
+def _planned_steps(loaded: LoadedScenario, config: RunConfig) -> int:
     from sim.graph import ScenarioGraph
 
-    steps = ScenarioGraph.compile(loaded.spec).num_steps()  # type: ignore[attr-defined]
-    limit = config.steps  # type: ignore[attr-defined]
-    return min(steps, limit) if limit else steps
+    steps = ScenarioGraph.compile(loaded.spec).num_steps()
+    return min(steps, config.steps) if config.steps else steps
 
 
 def _show(run_dir: Path, limit: int) -> int:
