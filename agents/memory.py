@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["Memory", "Moment"]
@@ -20,17 +20,23 @@ class Moment:
     my_choice: str | None = None
     their_choices: tuple[str, ...] = ()
     payoff: float | None = None
+    matched: bool | None = None
     said: str | None = None
     heard: tuple[str, ...] = ()
 
     def render(self) -> str:
-        """One line, e.g. ``Round 3 (play) with Sage: you chose defect, they chose ...``."""
+        """One line, e.g. ``Round 3 (play) with Sage: you chose defect, they chose ...``.
+
+        A coordination round adds ``(match)`` or ``(no match)`` after the choices.
+        """
         who = ", ".join(self.partners) or "nobody"
         line = f"Round {self.round} ({self.stage}) with {who}:"
         if self.my_choice is not None:
             line += f" you chose {self.my_choice}"
             if self.their_choices:
                 line += f", they chose {', '.join(self.their_choices)}"
+            if self.matched is not None:
+                line += " (match)" if self.matched else " (no match)"
             if self.payoff is not None:
                 line += f"; you earned {self.payoff:g}"
             line += "."
@@ -43,12 +49,19 @@ class Moment:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        out = {name: getattr(self, name) for name in _FIELD_NAMES}
+        for name in _TUPLE_FIELDS:
+            out[name] = list(out[name])
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Moment:
         """Inverse of :meth:`to_dict`."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Moment))
+_TUPLE_FIELDS = ("partners", "their_choices", "heard")
 
 
 def _clip(text: str) -> str:

@@ -117,13 +117,19 @@ def _check_policy(spec: ScenarioSpec, index: int) -> None:
     assert policy is not None
     options = sorted({o for s in spec.stages if isinstance(s, ChoiceStage) for o in s.options})
     where = f"population.cohorts.{index}.policy"
-    for key in ("option", "cooperate", "defect"):
-        value = getattr(policy, key)
+    named = [(key, getattr(policy, key)) for key in ("option", "cooperate", "defect")]
+    named += [(f"initial.{i}", v) for i, v in enumerate(policy.initial or [])]
+    for key, value in named:
         if value is not None and value not in options:
             raise ScenarioError(
                 f"'{value}' is not an option of any choice stage.", field=f"{where}.{key}",
                 value=value, fix=f"{did_you_mean(value, options)}use one of: {', '.join(options)}.",
             )
+    for key in ("initial", "pick"):
+        if getattr(policy, key) is not None and policy.name != "naming_game":
+            raise ScenarioError(
+                f"'{key}' is only used by policy 'naming_game', not '{policy.name}'.",
+                field=f"{where}.{key}", fix=f"remove '{key}' or use name: naming_game.")
     if policy.name == "always" and policy.option is None:
         raise ScenarioError("policy 'always' needs an 'option'.", field=f"{where}.option",
                             fix="add option: <the option it always plays>.")
@@ -254,8 +260,18 @@ def _check_choice(stage: ChoiceStage, where: str) -> None:
                             value=stage.options, fix="remove the repeated option.")
     if stage.payoff is None:
         return
+    if (stage.payoff.matrix is None) == (stage.payoff.coordination is None):
+        raise ScenarioError(
+            "a payoff needs exactly one of 'matrix' or 'coordination'.",
+            field=f"{where}.payoff",
+            fix="write matrix: [[...], ...] or coordination: {success: 1, failure: 0}.",
+        )
+    if stage.payoff.matrix is not None:
+        _check_matrix(stage, stage.payoff.matrix, where)
+
+
+def _check_matrix(stage: ChoiceStage, matrix: list[list[float]], where: str) -> None:
     n = len(stage.options)
-    matrix = stage.payoff.matrix
     if len(matrix) != n or any(len(row) != n for row in matrix):
         widths = [len(row) for row in matrix]
         if not matrix:

@@ -28,6 +28,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "choice_index": pl.Int32,
     "options": pl.List(pl.String),
     "option_probs": pl.List(pl.Float64),
+    "shown_order": pl.List(pl.Int32),  # canonical option indices as shown (shuffle_options)
     "payoff": pl.Float64,
     "score": pl.Float64,
     "prompt_hash": pl.String,

@@ -17,6 +17,7 @@ __all__ = [
     "BigFiveSpec",
     "ChoiceStage",
     "CohortSpec",
+    "CoordinationSpec",
     "DialogueStage",
     "EdgeSpec",
     "GroupingSpec",
@@ -90,13 +91,19 @@ class PolicySpec(Strict):
     ``option``: the option an ``always`` or ``random`` policy plays (``random`` plays it
     with probability ``p``, otherwise another option); ``cooperate`` / ``defect`` name the
     nice and nasty options of reactive policies (default: the stage's first and second).
+    ``initial``: the starting inventory of a ``naming_game`` agent (default empty: it
+    invents a name, uniformly from the stage's options, until it has heard one); ``pick``:
+    how it picks from its inventory, ``uniform`` over the names (the minimal naming game) or
+    in proportion to how often each was heard since its last success (``frequency``).
     """
 
-    name: Literal["always", "random", "tit_for_tat", "grim_trigger"]
+    name: Literal["always", "random", "tit_for_tat", "grim_trigger", "naming_game"]
     option: str | None = None
     p: Unit | None = None
     cooperate: str | None = None
     defect: str | None = None
+    initial: list[str] | None = None
+    pick: Literal["uniform", "frequency"] | None = None
 
 
 class CohortSpec(Strict):
@@ -158,10 +165,23 @@ class GroupingSpec(Strict):
     groups: list[list[int]] | None = None
 
 
-class PayoffSpec(Strict):
-    """Pairwise payoff: ``matrix[mine][theirs]`` is what I earn."""
+class CoordinationSpec(Strict):
+    """A coordination payoff: ``success`` if the whole group chose one option, else ``failure``."""
 
-    matrix: list[list[float]]
+    success: float = 1.0
+    failure: float = 0.0
+
+
+class PayoffSpec(Strict):
+    """What a choice earns: exactly one of two typed formulas (checked in :mod:`sim.checks`).
+
+    ``matrix``: pairwise, ``matrix[mine][theirs]`` is what I earn against each partner,
+    summed over the partners of my group. ``coordination``: one payoff per agent and round,
+    ``success`` if the whole group chose alike, else ``failure``.
+    """
+
+    matrix: list[list[float]] | None = None
+    coordination: CoordinationSpec | None = None
 
 
 class StageBase(Strict):
@@ -174,13 +194,18 @@ class StageBase(Strict):
 
 
 class ChoiceStage(StageBase):
-    """Every agent picks one of a closed set of options, scored by log-likelihood."""
+    """Every agent picks one of a closed set of options, scored by log-likelihood.
+
+    ``shuffle_options``: every request shows the options in its own seeded order (against
+    position bias); records keep the canonical order of ``options``.
+    """
 
     kind: Literal["choice"]
     options: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
                        Field(min_length=2, max_length=64)]
     payoff: PayoffSpec | None = None
     decision: Literal["sample", "argmax"] = "sample"
+    shuffle_options: bool = False
 
 
 class DialogueStage(StageBase):

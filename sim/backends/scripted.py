@@ -9,11 +9,18 @@ Policies (``PolicySpec.name``):
     random: plays ``option`` with probability ``p`` (uniform over options without one).
     tit_for_tat: cooperates first, then copies the partner's last choice.
     grim_trigger: cooperates until any partner has played something else against it.
+    naming_game: the minimal naming game agent (Baronchelli et al. 2006): plays a name
+        uniformly from its inventory (the ``inventory`` fact), or invents one (uniform over
+        the options) while the inventory is empty; with ``pick: frequency`` a name's chance
+        is proportional to how often it was heard since the last success.
+        :func:`naming_game_update` is its learning rule, applied by the agent after each
+        round.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,7 +34,10 @@ from sim.backends.base import (
     ScoreResult,
 )
 
-__all__ = ["ScriptedBackend", "policy_probabilities"]
+__all__ = ["STATEFUL_POLICIES", "ScriptedBackend", "naming_game_update", "policy_probabilities"]
+
+#: Policies that keep a per-stage inventory the agent updates after every round.
+STATEFUL_POLICIES = frozenset({"naming_game"})
 
 _PHRASES = (
     "Hello! I think we can both do well if we trust each other.",
@@ -61,9 +71,53 @@ def policy_probabilities(policy: PolicyCall | None, options: Sequence[str]) -> l
     elif policy.name == "grim_trigger":
         betrayed = any(c != cooperate for c in facts.get("received", ()))
         pick = defect if betrayed else cooperate
+    elif policy.name == "naming_game":
+        return _from_inventory(facts.get("inventory", ()), options,
+                               frequency=params.get("pick") == "frequency")
     else:
         raise ValueError(f"unknown scripted policy {policy.name!r}")
     return [1.0 if o == pick else 0.0 for o in options]
+
+
+def _from_inventory(inventory: Sequence[str], options: Sequence[str], *, frequency: bool
+                    ) -> list[float]:
+    """Pick distribution of a naming game agent over ``options``.
+
+    Uniform over the distinct inventory names that are options (``frequency``: weighted by
+    how often each occurs); uniform over all options (invention) if there are none.
+    """
+    known = [n for n in inventory if n in options]
+    if not known:
+        return [1.0 / len(options)] * len(options)
+    weights = Counter(known) if frequency else Counter(set(known))
+    total = sum(weights.values())
+    return [weights[o] / total for o in options]
+
+
+def naming_game_update(inventory: Sequence[str], mine: str, theirs: Sequence[str]
+                       ) -> list[str]:
+    """The minimal naming game's learning rule, symmetric variant (both members speak).
+
+    Success (every partner chose ``mine``): the inventory collapses to the winning name.
+    Failure: the agent keeps its names, adds its own if new (an invented name is
+    remembered) and then every partner's name, once per hearing (repeats count for
+    ``pick: frequency``; the minimal game's uniform pick ignores them).
+
+    Args:
+        inventory: names heard since the last success, in order, one entry per hearing.
+        mine: the name this agent played.
+        theirs: the names its partners played.
+
+    Returns:
+        The new inventory.
+    """
+    if theirs and all(t == mine for t in theirs):
+        return [mine]
+    out = list(inventory)
+    if mine not in out:
+        out.append(mine)
+    out.extend(theirs)
+    return out
 
 
 class ScriptedBackend:
