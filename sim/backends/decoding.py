@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sim.backends.base import GenerateResult, SamplingParams
-from sim.backends.forward import ModelContext, check_logits, left_pad
+from sim.backends.forward import ModelContext, check_logits, prefill
 from sim.backends.sampling import RowSampler
 from sim.backends.steering_hook import RowSteering, Steering, steering_applied
 
@@ -77,19 +77,12 @@ def _run_loop(
     steer: RowSteering | None,
 ) -> None:
     prompts = [rows[i].prompt_ids for i in alive]
-    input_ids, mask, positions = left_pad(prompts, ctx.pad_id, ctx.device)
     sampler = RowSampler(
         [rows[i].sampling.seed for i in alive],
         [rows[i].sampling.temperature for i in alive],
         [rows[i].sampling.top_p for i in alive],
     )
-    out = ctx.model(
-        input_ids=input_ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-    )
+    out, mask, positions = prefill(ctx, prompts)
     cache = out.past_key_values
     next_pos = positions[:, -1:] + 1
     while True:

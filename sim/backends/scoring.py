@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sim.backends.forward import ModelContext, NonFiniteLogitsError, check_logits, left_pad
+from sim.backends.forward import ModelContext, NonFiniteLogitsError, check_logits, prefill
 from sim.backends.steering_hook import RowSteering, Steering, steering_applied
 
 __all__ = ["ScoreUnit", "score_batch"]
@@ -62,14 +62,7 @@ def score_batch(ctx: ModelContext, units: Sequence[ScoreUnit]) -> list[list[floa
 def _score(
     ctx: ModelContext, units: Sequence[ScoreUnit], steer: RowSteering | None
 ) -> torch.Tensor:
-    input_ids, mask, positions = left_pad([u.prompt_ids for u in units], ctx.pad_id, ctx.device)
-    out = ctx.model(
-        input_ids=input_ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-    )
+    out, mask, positions = prefill(ctx, [u.prompt_ids for u in units])
     check_logits(out.logits)
     first_lp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
     row_unit = [u for u, unit in enumerate(units) for _ in unit.options]
