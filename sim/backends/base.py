@@ -119,7 +119,8 @@ class GenerateResult:
         num_prompt_tokens: prompt length in tokens.
         num_new_tokens: tokens generated.
         finish_reason: ``stop`` (end of turn / stop string), ``length`` or ``error``.
-        num_cached_tokens: prompt tokens served from a shared-prefix cache.
+        num_cached_tokens: prompt tokens served from a shared-prefix cache (depends on what
+            the request was batched with, so it is left out of ``==``).
         error: why the request failed, when ``finish_reason == "error"``.
     """
 
@@ -127,7 +128,7 @@ class GenerateResult:
     num_prompt_tokens: int = 0
     num_new_tokens: int = 0
     finish_reason: FinishReason = "stop"
-    num_cached_tokens: int = 0
+    num_cached_tokens: int = field(default=0, compare=False)
     error: str | None = None
 
 
@@ -138,13 +139,14 @@ class ScoreResult:
     Attributes:
         logprobs: total log-likelihood of each option, in request order.
         num_prompt_tokens: prompt length in tokens.
-        num_cached_tokens: prompt tokens served from a shared-prefix cache.
+        num_cached_tokens: prompt tokens served from a shared-prefix cache (depends on what
+            the request was batched with, so it is left out of ``==``).
         error: why the request failed (``logprobs`` is then empty).
     """
 
     logprobs: tuple[float, ...]
     num_prompt_tokens: int = 0
-    num_cached_tokens: int = 0
+    num_cached_tokens: int = field(default=0, compare=False)
     error: str | None = None
 
 

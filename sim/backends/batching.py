@@ -25,6 +25,7 @@ def plan_batches(
     max_tokens: int,
     max_size: int,
     rows: Sequence[int] | None = None,
+    order: Sequence[int] | None = None,
 ) -> list[list[int]]:
     """Cut items into batches of similar length under a padded-token budget.
 
@@ -38,12 +39,17 @@ def plan_batches(
         max_tokens: budget on padded tokens per batch.
         max_size: most rows per batch.
         rows: rows each item expands to (options of a score request); 1 each by default.
+        order: the item order batches are cut from (e.g. length order that keeps rows sharing
+            a prompt prefix adjacent); sorted by ``lengths`` by default.
 
     Returns:
         Batches of item indices; every index appears exactly once.
     """
     weights = list(rows) if rows is not None else [1] * len(lengths)
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    if order is None:
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    elif sorted(order) != list(range(len(lengths))):
+        raise ValueError("order must be a permutation of the item indices")
     batches: list[list[int]] = []
     current: list[int] = []
     n_rows = width = extra = 0

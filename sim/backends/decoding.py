@@ -1,4 +1,4 @@
-"""The decode loop of one generate batch: left-padded prefill, KV cache, per-row everything.
+"""The decode loop of one generate batch: shared-prefix prefill, KV cache, per-row everything.
 
 Each row has its own seeded sampler, its own stop conditions and its own steering vector.
 Rows that finish are dropped from the running batch (the KV cache, mask, positions, samplers
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import torch
 
 from sim.backends.base import GenerateResult, SamplingParams
-from sim.backends.forward import ModelContext, check_logits, prefill
+from sim.backends.forward import ModelContext, check_logits
+from sim.backends.prefix import prefill_shared
 from sim.backends.sampling import RowSampler
 from sim.backends.steering_hook import RowSteering, Steering, steering_applied
 
@@ -37,6 +38,7 @@ class _RowState:
     tokens: list[int] = field(default_factory=list)
     text: str | None = None
     finish_reason: str | None = None
+    cached: int = 0
 
 
 def decode_batch(ctx: ModelContext, rows: Sequence[GenerateRow]) -> list[GenerateResult]:
@@ -82,11 +84,12 @@ def _run_loop(
         [rows[i].sampling.temperature for i in alive],
         [rows[i].sampling.top_p for i in alive],
     )
-    out, mask, positions = prefill(ctx, prompts)
-    cache = out.past_key_values
-    next_pos = positions[:, -1:] + 1
+    pre = prefill_shared(ctx, prompts, [rows[i].steering for i in alive], steer)
+    for i, cached in zip(alive, pre.cached, strict=True):
+        states[i].cached = cached
+    cache, mask, logits = pre.cache, pre.mask, pre.logits
+    next_pos = pre.last_pos + 1
     while True:
-        logits = out.logits[:, -1, :]
         check_logits(logits)
         tokens = sampler.sample(logits)
         keep = [
@@ -112,6 +115,7 @@ def _run_loop(
             past_key_values=cache,
             use_cache=True,
         )
+        logits = out.logits[:, -1, :]
         next_pos = next_pos + 1
 
 
@@ -149,5 +153,6 @@ def _result(row: GenerateRow, state: _RowState) -> GenerateResult:
         text=state.text or "",
         num_prompt_tokens=len(row.prompt_ids),
         num_new_tokens=len(state.tokens),
+        num_cached_tokens=state.cached,
         finish_reason="length" if state.finish_reason == "length" else "stop",
     )

@@ -60,26 +60,6 @@ def left_pad(
     return ids.to(device), mask.to(device), positions.to(device)
 
 
-def prefill(
-    ctx: ModelContext, prompts: Sequence[Sequence[int]]
-) -> tuple[Any, torch.Tensor, torch.Tensor]:
-    """Run left-padded prompts through the model once, keeping the KV cache.
-
-    Returns:
-        The model output (logits at the last position only, ``past_key_values``), the
-        attention mask and the position ids of the padded batch.
-    """
-    input_ids, mask, positions = left_pad(prompts, ctx.pad_id, ctx.device)
-    out = ctx.model(
-        input_ids=input_ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    return out, mask, positions
-
-
 def check_logits(logits: torch.Tensor) -> None:
     """Raise :class:`NonFiniteLogitsError` if ``logits`` holds a NaN."""
     if bool(torch.isnan(logits).any()):

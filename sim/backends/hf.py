@@ -159,6 +159,7 @@ class HFBackend:
             BackendError: a request names a steering trait with no direction set.
         """
         from sim.backends.decoding import GenerateRow
+        from sim.backends.prefix import prefix_order
 
         self._check_steering(requests)
         results: list[GenerateResult | None] = [None] * len(requests)
@@ -171,11 +172,13 @@ class HFBackend:
                 continue
             rows[i] = GenerateRow(ids, req.sampling, tuple(req.steering))
         keys = list(rows)
+        prompts = [rows[k].prompt_ids for k in keys]
         plan = plan_batches(
-            [len(rows[k].prompt_ids) for k in keys],
+            [len(p) for p in prompts],
             [max(rows[k].sampling.max_new_tokens, 0) for k in keys],
             max_tokens=self.max_batch_tokens,
             max_size=self.max_batch_size,
+            order=prefix_order(prompts, [rows[k].steering for k in keys]),
         )
         for batch in plan:
             members = [keys[j] for j in batch]
@@ -192,11 +195,14 @@ class HFBackend:
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         """Return the log-likelihood of every option of every request, in request order.
 
-        Requests sharing a prompt (and steering) share one prefill.
+        Requests sharing a prompt (and steering) share one prefill; requests whose prompts
+        share a long prefix (and steering) share the prefix's prefill.
 
         Raises:
             BackendError: a request names a steering trait with no direction set.
         """
+        from sim.backends.prefix import prefix_order
+
         self._check_steering(requests)
         results: list[ScoreResult | None] = [None] * len(requests)
         units, placements = self._score_units(requests, results)
@@ -206,8 +212,10 @@ class HFBackend:
             max_tokens=self.max_batch_tokens,
             max_size=self.max_batch_size,
             rows=[max(len(u.options), 1) for u in units],
+            order=prefix_order([u.prompt_ids for u in units], [u.steering for u in units]),
         )
-        unit_out: dict[int, list[float] | str] = {}
+        unit_out: dict[int, tuple[list[float], int] | str] = {}
+        first_of: dict[int, int] = {}
         for batch in plan:
             outs = run_isolated(
                 [units[j] for j in batch], self._run_score, lambda _u, e: _reason(e), self.stats
@@ -216,11 +224,13 @@ class HFBackend:
         for i, (u, start, cached) in placements.items():
             out = unit_out[u]
             n_prompt = len(units[u].prompt_ids)
-            self.stats["cached_tokens"] += cached
             if isinstance(out, str):
                 results[i] = ScoreResult(logprobs=(), num_prompt_tokens=n_prompt, error=out)
             else:
-                values = tuple(out[start : start + len(requests[i].options)])
+                if first_of.setdefault(u, i) == i:  # the unit's prefix saving, counted once
+                    cached = max(cached, out[1])
+                self.stats["cached_tokens"] += cached
+                values = tuple(out[0][start : start + len(requests[i].options)])
                 results[i] = ScoreResult(
                     logprobs=values, num_prompt_tokens=n_prompt, num_cached_tokens=cached
                 )
@@ -258,9 +268,10 @@ class HFBackend:
         out = decode_batch(self._ctx, rows)
         self.stats["prompt_tokens"] += sum(len(r.prompt_ids) for r in rows)
         self.stats["new_tokens"] += sum(r.num_new_tokens for r in out)
+        self.stats["cached_tokens"] += sum(r.num_cached_tokens for r in out)
         return out
 
-    def _run_score(self, units: Sequence[ScoreUnit]) -> list[list[float] | str]:
+    def _run_score(self, units: Sequence[ScoreUnit]) -> list[tuple[list[float], int] | str]:
         from sim.backends.scoring import score_batch
 
         self.stats["batches"] += 1

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sim.backends.forward import ModelContext, NonFiniteLogitsError, check_logits, prefill
+from sim.backends.forward import ModelContext, NonFiniteLogitsError, check_logits
+from sim.backends.prefix import prefill_shared
 from sim.backends.steering_hook import RowSteering, Steering, steering_applied
 
 __all__ = ["ScoreUnit", "score_batch"]
@@ -33,8 +34,13 @@ class ScoreUnit:
         return max((len(o) for o in self.options), default=0)
 
 
-def score_batch(ctx: ModelContext, units: Sequence[ScoreUnit]) -> list[list[float]]:
+def score_batch(
+    ctx: ModelContext, units: Sequence[ScoreUnit]
+) -> list[tuple[list[float], int]]:
     """Return the log-likelihood of every option of every unit, in order.
+
+    Each unit's entry is ``(option log-likelihoods, prompt tokens served from a prefix
+    prefilled for another unit)``.
 
     Raises:
         NonFiniteLogitsError: an option's log-likelihood is NaN.
@@ -47,24 +53,24 @@ def score_batch(ctx: ModelContext, units: Sequence[ScoreUnit]) -> list[list[floa
         device=ctx.device,
         dtype=ctx.dtype,
     ) as steer:
-        totals = _score(ctx, units, steer)
+        totals, cached = _score(ctx, units, steer)
     flat = totals.tolist()
     if any(value != value for value in flat):
         raise NonFiniteLogitsError("an option log-likelihood is NaN")
-    out: list[list[float]] = []
+    out: list[tuple[list[float], int]] = []
     start = 0
-    for unit in units:
-        out.append(flat[start : start + len(unit.options)])
+    for unit, saved in zip(units, cached, strict=True):
+        out.append((flat[start : start + len(unit.options)], saved))
         start += len(unit.options)
     return out
 
 
 def _score(
     ctx: ModelContext, units: Sequence[ScoreUnit], steer: RowSteering | None
-) -> torch.Tensor:
-    out, mask, positions = prefill(ctx, [u.prompt_ids for u in units])
-    check_logits(out.logits)
-    first_lp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+) -> tuple[torch.Tensor, list[int]]:
+    pre = prefill_shared(ctx, [u.prompt_ids for u in units], [u.steering for u in units], steer)
+    check_logits(pre.logits)
+    first_lp = torch.log_softmax(pre.logits.float(), dim=-1)
     row_unit = [u for u, unit in enumerate(units) for _ in unit.options]
     options = [opt for unit in units for opt in unit.options]
     unit_index = torch.tensor(row_unit, device=ctx.device)
@@ -76,13 +82,13 @@ def _score(
     first = first_lp[unit_index].gather(-1, first_tok[:, None]).squeeze(-1)
     totals = totals + torch.where(has_tokens, first, torch.zeros_like(first))
     if opt_ids.shape[1] > 1:
-        cache = out.past_key_values
+        cache = pre.cache
         cache.batch_select_indices(unit_index)
         if steer is not None:
             steer.select(unit_index)
-        totals = totals + _continuation(ctx, cache, mask[unit_index],
-                                        positions[unit_index, -1:], opt_ids, opt_mask)
-    return totals
+        totals = totals + _continuation(ctx, cache, pre.mask[unit_index],
+                                        pre.last_pos[unit_index], opt_ids, opt_mask)
+    return totals, pre.cached
 
 
 def _continuation(

@@ -1,0 +1,197 @@
+"""Shared-prefix prefill: a prompt prefix common to several rows is run through the model once.
+
+Rows of a batch (same steering, token ids sharing at least :data:`MIN_SHARED` leading tokens)
+form a *group*. The batch runs in two passes:
+
+1. the groups' prefixes, left-padded, one row per group;
+2. every row's suffix (the rest of its prompt), left-padded, against the prefix KV cache
+   expanded to one row per batch row.
+
+A row's attention mask is ``[prefix pads | prefix | suffix pads | suffix]``: the holes are
+masked keys, and position ids count real tokens only, so each row sees exactly what a plain
+prefill of its whole prompt would see. Rows in no group take a zero-length prefix (their
+prefix part of the mask is all holes). Each row's steering vector applies to its prefix (the
+group's rows share one steering) and to its suffix. When sharing would not save padded tokens,
+the batch is prefilled plainly.
+
+Example:
+    >>> group_rows([[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [9, 9]], [(), (), ()], min_shared=3)
+    [(4, [0, 1]), (0, [2])]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sim.backends.forward import ModelContext, left_pad
+from sim.backends.steering_hook import RowSteering, Steering
+
+__all__ = ["MIN_SHARED", "Prefilled", "group_rows", "prefill_shared", "prefix_order"]
+
+MIN_SHARED = 16
+"""Fewest shared leading tokens that make rows a group."""
+
+
+@dataclass(slots=True)
+class Prefilled:
+    """The state after prefilling a batch.
+
+    Attributes:
+        logits: ``[rows, vocab]`` logits at each row's last prompt token.
+        cache: the KV cache, one row per batch row.
+        mask: ``[rows, width]`` attention mask over the cache (0 on pads and holes).
+        last_pos: ``[rows, 1]`` position id of each row's last prompt token.
+        cached: per row, prompt tokens served from another row's prefix (not recomputed).
+    """
+
+    logits: torch.Tensor
+    cache: Any
+    mask: torch.Tensor
+    last_pos: torch.Tensor
+    cached: list[int]
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def group_rows(
+    prompts: Sequence[Sequence[int]],
+    steerings: Sequence[Steering],
+    *,
+    min_shared: int | None = None,
+) -> list[tuple[int, list[int]]]:
+    """Group rows that share a prompt prefix (and steering).
+
+    Rows are sorted by (steering, token ids), so rows with common prefixes are adjacent; a row
+    joins the current group when it shares at least ``min_shared`` tokens with it and the
+    group's saving ``(members - 1) * prefix`` does not drop. A prefix always leaves each row
+    at least one token of its own (its last logits come from the suffix pass).
+
+    Returns:
+        ``(prefix length, row indices)`` per group, singletons with prefix length 0, in
+        sorted order.
+    """
+    min_shared = MIN_SHARED if min_shared is None else min_shared
+    order = sorted(range(len(prompts)), key=lambda i: (tuple(steerings[i]), list(prompts[i])))
+    groups: list[tuple[int, list[int]]] = []
+    members: list[int] = []
+    plen = 0
+    for i in order:
+        if members:
+            head = prompts[members[0]]
+            shared = min(_common(head, prompts[i]), plen, len(prompts[i]) - 1)
+            same = tuple(steerings[i]) == tuple(steerings[members[0]])
+            if same and shared >= min_shared and len(members) * shared >= (len(members) - 1) * plen:
+                members.append(i)
+                plen = shared
+                continue
+            groups.append((plen if len(members) > 1 else 0, members))
+        members, plen = [i], len(prompts[i]) - 1
+    if members:
+        groups.append((plen if len(members) > 1 else 0, members))
+    return groups
+
+
+def prefix_order(
+    prompts: Sequence[Sequence[int]],
+    steerings: Sequence[Steering],
+    *,
+    min_shared: int | None = None,
+) -> list[int]:
+    """Return a row order for micro-batching: by length, rows sharing a prefix kept adjacent.
+
+    Groups (see :func:`group_rows`) are ordered by their longest prompt; rows within a group
+    by length. Cutting this order into batches keeps both length buckets and prefix groups.
+    """
+    groups = group_rows(prompts, steerings, min_shared=min_shared)
+    keyed = []
+    for _, rows in groups:
+        rows = sorted(rows, key=lambda i: len(prompts[i]))
+        keyed.append((len(prompts[rows[-1]]), rows))
+    keyed.sort(key=lambda item: item[0])
+    return [i for _, rows in keyed for i in rows]
+
+
+def prefill_shared(
+    ctx: ModelContext,
+    prompts: Sequence[Sequence[int]],
+    steerings: Sequence[Steering],
+    steer: RowSteering | None,
+    *,
+    min_shared: int | None = None,
+) -> Prefilled:
+    """Prefill ``prompts`` (one row each, in order), sharing common prefixes.
+
+    Args:
+        ctx: the loaded model.
+        prompts: token ids per row; each non-empty.
+        steerings: each row's steering (rows only share a prefix with equal steering).
+        steer: the batch's live steering vectors (one per row), or ``None``.
+        min_shared: fewest shared tokens that make a group (:data:`MIN_SHARED` by default).
+    """
+    groups = [g for g in group_rows(prompts, steerings, min_shared=min_shared) if g[0] > 0]
+    n = len(prompts)
+    if groups:
+        p_width = max(p for p, _ in groups)
+        plen = [0] * n
+        for p, rows in groups:
+            for r in rows:
+                plen[r] = p
+        s_width = max(len(prompts[r]) - plen[r] for r in range(n))
+        plain = n * max(len(p) for p in prompts)
+        if len(groups) * p_width + n * s_width < plain:
+            return _two_pass(ctx, prompts, groups, plen, steer)
+    ids, mask, positions = left_pad(prompts, ctx.pad_id, ctx.device)
+    out = ctx.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                    use_cache=True, logits_to_keep=1)
+    return Prefilled(out.logits[:, -1, :], out.past_key_values, mask, positions[:, -1:], [0] * n)
+
+
+def _two_pass(
+    ctx: ModelContext,
+    prompts: Sequence[Sequence[int]],
+    groups: list[tuple[int, list[int]]],
+    plen: list[int],
+    steer: RowSteering | None,
+) -> Prefilled:
+    n = len(prompts)
+    heads = [rows[0] for _, rows in groups]
+    group_of = [0] * n  # rows without a group borrow group 0's keys, fully masked
+    cached = [0] * n
+    for g, (p, rows) in enumerate(groups):
+        for r in rows:
+            group_of[r] = g
+        for r in rows[1:]:
+            cached[r] = p
+    p_ids, p_mask, p_pos = left_pad([prompts[h][: plen[h]] for h in heads], ctx.pad_id, ctx.device)
+    full = steer.vectors if steer is not None else None
+    if steer is not None and full is not None:
+        steer.vectors = full.index_select(0, torch.tensor(heads, device=full.device))
+    try:
+        out = ctx.model(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos,
+                        use_cache=True, logits_to_keep=1)
+    finally:
+        if steer is not None and full is not None:
+            steer.vectors = full
+    cache = out.past_key_values
+    index = torch.tensor(group_of, device=ctx.device)
+    cache.batch_select_indices(index)
+    own = torch.tensor([plen[r] > 0 for r in range(n)], device=ctx.device)
+    prefix_mask = p_mask[index] * own[:, None].long()
+    s_ids, s_mask, s_pos = left_pad([prompts[r][plen[r]:] for r in range(n)], ctx.pad_id,
+                                    ctx.device)
+    offset = torch.tensor(plen, device=ctx.device)[:, None]
+    s_pos = torch.where(s_mask.bool(), s_pos + offset, torch.ones_like(s_pos))
+    mask = torch.cat([prefix_mask, s_mask], dim=1)
+    out = ctx.model(input_ids=s_ids, attention_mask=mask, position_ids=s_pos,
+                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return Prefilled(out.logits[:, -1, :], out.past_key_values, mask, s_pos[:, -1:], cached)
