@@ -1,7 +1,9 @@
 """Polars schemas of every table a run writes: the single source of truth.
 
 Tables on disk carry no run id (so that two runs of the same seed are byte-comparable);
-:func:`analysis.io.load_run` adds ``run_id`` from the run directory's name.
+:func:`analysis.io.load_run` adds ``run_id`` from the run directory's name. Rows hold only
+what is reproducible from scenario + seed + model: prompt-cache hits depend on how a wave was
+batched (a resumed run starts cold), so they are reported in the manifest's token stats instead.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ EVENT_SCHEMA: dict[str, Any] = {
     "prompt_hash": pl.String,
     "prompt_tokens": pl.Int32,
     "new_tokens": pl.Int32,
-    "cached_tokens": pl.Int32,
     "backend": pl.String,  # model | scripted
     "policy": pl.String,
     "status": pl.String,  # ok | failed

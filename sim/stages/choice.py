@@ -104,7 +104,7 @@ def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
             choice=stage.options[mine] if mine is not None else None, choice_index=mine,
             options=list(stage.options), option_probs=probs_of.get((g, a), []),
             shown_order=orders[g, a], payoff=payoff, prompt_hash=prompt_hash(request),
-            prompt_tokens=result.num_prompt_tokens, cached_tokens=result.num_cached_tokens,
+            prompt_tokens=result.num_prompt_tokens,
             status="ok" if mine is not None else "failed", error=result.error,
         ))
     return rows + sit_out_rows(ctx)

@@ -45,7 +45,7 @@ def run_dialogue(stage: DialogueStage, ctx: StageContext) -> Plan:
                 agent, kind="message", group=f"g{g:03d}", turn=turn,
                 partners=[agents[b] for b in groups[g] if b != a], text=text,
                 prompt_hash=prompt_hash(request), prompt_tokens=result.num_prompt_tokens,
-                new_tokens=result.num_new_tokens, cached_tokens=result.num_cached_tokens,
+                new_tokens=result.num_new_tokens,
                 status="failed" if failed else "ok", error=result.error,
             ))
     for g, members in enumerate(groups):
