@@ -87,8 +87,11 @@ def _assert_resumed_like(run_dir: Path, reference: Path) -> None:
     assert sorted(p.name for p in (run_dir / "events").iterdir()) == ref_shards
     manifest, ref = _manifest(run_dir), _manifest(reference)
     assert manifest["status"] == "complete"
-    for key in ("steps_completed", "events", "failures", "retries", "tokens"):
+    for key in ("steps_completed", "events", "failures", "retries"):
         assert manifest[key] == ref[key], key
+    # prompt-cache hits depend on how waves were batched (a resumed run starts cold)
+    for key in ("prompt", "new"):
+        assert manifest["tokens"][key] == ref["tokens"][key], key
     assert len(manifest["timings"]["steps"]) == manifest["steps_completed"]
     assert len(manifest["resumes"]) == 1
     assert not list(run_dir.rglob("*.tmp"))
