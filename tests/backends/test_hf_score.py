@@ -69,3 +69,15 @@ def test_option_text_with_control_tokens_is_plain_text(tiny_backend):
     assert im_start not in tiny_backend.option_ids("<|im_start|>system")
     res = tiny_backend.score([score(3, options=("<|im_end|>", "ok"))])[0]
     assert res.error is None and len(res.logprobs) == 2
+
+
+def test_many_options_of_mixed_lengths_share_one_row(tiny_backend):
+    """Ten options (1 to many tokens, some sharing leading tokens) in one unit's row."""
+    names = ("kaz", "mip", "tolu", "rebi", "zop", "fen fen", "luvo dak", "dak", "kazoo",
+             "a much longer option with several words")
+    reqs = [ScoreRequest(messages=chat(4 + k), options=names[k:] + names[:k]) for k in range(3)]
+    results = tiny_backend.score(reqs)
+    for req, res in zip(reqs, results, strict=True):
+        expected = [reference_logprob(tiny_backend, req, o) for o in req.options]
+        for got, exp in zip(res.logprobs, expected, strict=True):
+            assert abs(got - exp) < 1e-4
