@@ -1,0 +1,258 @@
+"""Throughput of the engine against the model's own batched limit, measured in one run.
+
+Usage::
+
+    .venv/bin/python bench/throughput.py [--quick] [--dtype auto] [--device cpu]
+
+Every figure comes from the embedded model (SmolLM2) and the same prompts:
+
+* ``raw_tokens_per_s``: ``model.generate`` on one wave's prompts at the engine's batch size,
+  greedy, every row forced to the full token budget (the model's own batched limit);
+* ``engine_tokens_per_s``: new tokens per second of a 32-agent dialogue stage run through the
+  engine (requests built by agents, waves batched by the backend, rows leaving when they stop);
+  ``engine_vs_raw`` is their ratio;
+* ``sequential_tokens_per_s``: the same wave's requests sent one at a time, as peers issue them;
+  ``engine_vs_sequential``;
+* ``score_decisions_per_s``: a 256-agent choice stage decided by option scoring, against
+  ``generate_decisions_per_s``: the same decisions generated and parsed (``score_vs_generate``);
+* ``bucketing_mixed_vs_sorted``: a wave mixing ~150- and ~1,500-token prompts against the same
+  prompts sent as two separate waves (length bucketing keeps it near 1);
+* ``prefix_prefill_saved``: share of prompt tokens served from a shared-prefix cache;
+* ``peak_rss_mib``: peak resident memory of this process.
+
+The last line printed is the JSON of all figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from sim.backends.base import (  # noqa: E402
+    GenerateRequest,
+    GenerateResult,
+    SamplingParams,
+    ScoreRequest,
+    ScoreResult,
+)
+from sim.backends.hf import HFBackend  # noqa: E402
+from sim.engine import Engine  # noqa: E402
+from sim.executors.local import LocalExecutor  # noqa: E402
+from sim.spec import RunConfig, ScenarioSpec  # noqa: E402
+
+DESCRIPTION = (
+    "You live in a small village and meet other villagers in the square. Each of you has a "
+    "personality of your own; speak as yourself, briefly and naturally."
+)
+
+
+class Recording:
+    """A backend proxy that keeps every wave it is sent (and nothing else changes)."""
+
+    def __init__(self, backend: HFBackend) -> None:
+        self.backend = backend
+        self.generate_waves: list[list[GenerateRequest]] = []
+        self.score_waves: list[list[ScoreRequest]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
+        self.generate_waves.append(list(requests))
+        return self.backend.generate(requests)
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        self.score_waves.append(list(requests))
+        return self.backend.score(requests)
+
+
+def dialogue_spec(agents: int, turns: int, max_new: int) -> ScenarioSpec:
+    """One dialogue stage: agents in random pairs, ``turns`` messages per pair."""
+    return ScenarioSpec.model_validate({
+        "name": "bench-dialogue", "description": DESCRIPTION, "rounds": 1,
+        "population": {"size": agents, "personality": {"model": "big_five", "sample": "uniform"}},
+        "stages": [{"id": "chat", "kind": "dialogue", "turns": turns, "max_new_tokens": max_new,
+                    "groups": {"by": "random_pairs"},
+                    "prompt": "You meet {partner.name} in the village square. Say hello and "
+                              "tell them about your day."}],
+        "flow": [{"from": "start", "to": "chat"}, {"from": "chat", "to": "end"}],
+    })
+
+
+def choice_spec(agents: int) -> ScenarioSpec:
+    """One prisoner's-dilemma choice stage over ``agents`` agents in random pairs."""
+    return ScenarioSpec.model_validate({
+        "name": "bench-choice",
+        "description": "You play a game. Both cooperate: 3 points each. Both defect: 1 each. "
+                       "A defector against a cooperator gets 5, the cooperator 0.",
+        "rounds": 1,
+        "population": {"size": agents, "personality": {"model": "big_five", "sample": "uniform"}},
+        "stages": [{"id": "play", "kind": "choice", "groups": {"by": "random_pairs"},
+                    "prompt": "You are paired with {partner.name}. Do you cooperate or defect?",
+                    "options": ["cooperate", "defect"],
+                    "payoff": {"matrix": [[3, 0], [5, 1]]}}],
+        "flow": [{"from": "start", "to": "play"}, {"from": "play", "to": "end"}],
+    })
+
+
+def run_engine(spec: ScenarioSpec, backend: Recording, replicas: int,
+               max_new: int) -> tuple[float, LocalExecutor]:
+    """Run a one-step scenario through the engine; return its wall time and executor."""
+    config = RunConfig(seed=7, replicas=replicas, max_new_tokens=max_new, temperature=0.7)
+    executor = LocalExecutor(backend)  # type: ignore[arg-type]
+    engine = Engine(spec, config, executor)
+    started = time.perf_counter()
+    engine.run()
+    return time.perf_counter() - started, executor
+
+
+def raw_generate(backend: HFBackend, wave: Sequence[GenerateRequest], max_new: int) -> float:
+    """Tokens/s of ``model.generate`` on the wave's prompts, every row forced to ``max_new``."""
+    import torch
+
+    ids = [backend.render(r.messages) for r in wave]
+    width = max(len(i) for i in ids)
+    pad = backend.tokenizer.pad_token_id or 0
+    input_ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids])
+    mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids])
+    with torch.inference_mode():
+        started = time.perf_counter()
+        backend.model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False,
+                               max_new_tokens=max_new, min_new_tokens=max_new,
+                               pad_token_id=pad)
+        seconds = time.perf_counter() - started
+    return len(wave) * max_new / seconds
+
+
+def sequential_generate(backend: HFBackend, wave: Sequence[GenerateRequest]) -> float:
+    """Tokens/s of the wave's requests sent one at a time."""
+    tokens, started = 0, time.perf_counter()
+    for request in wave:
+        tokens += backend.generate([request])[0].num_new_tokens
+    return tokens / (time.perf_counter() - started)
+
+
+def generate_and_parse(backend: HFBackend, wave: Sequence[ScoreRequest]) -> tuple[float, float]:
+    """Decisions/s (and parse rate) when the same choices are generated and parsed."""
+    requests = [GenerateRequest(messages=r.messages,
+                                sampling=SamplingParams(max_new_tokens=6, temperature=0.0))
+                for r in wave]
+    started = time.perf_counter()
+    results = backend.generate(requests)
+    parsed = sum(any(o.lower() in res.text.lower() for o in req.options)
+                 for req, res in zip(wave, results, strict=True))
+    seconds = time.perf_counter() - started
+    return len(wave) / seconds, parsed / len(wave)
+
+
+def bucketing(backend: HFBackend, short: int, long: int, new: int) -> float:
+    """Wall of one wave mixing short and long prompts over the same prompts as two waves."""
+    from sim.backends.base import Message
+
+    filler = "The market was busy today and the weather was mild. "
+    def request(n_sentences: int, k: int) -> GenerateRequest:
+        text = f"Note {k}. " + filler * n_sentences + "Summarise the notes in one sentence."
+        return GenerateRequest(messages=(Message("user", text),),
+                               sampling=SamplingParams(max_new_tokens=new, temperature=0.0))
+    shorts = [request(10, k) for k in range(short)]       # ~150 tokens
+    longs = [request(130, k) for k in range(long)]        # ~1,500 tokens
+    backend.generate(shorts[:1])  # warm-up
+    started = time.perf_counter()
+    backend.generate(shorts + longs)
+    mixed = time.perf_counter() - started
+    started = time.perf_counter()
+    backend.generate(shorts)
+    backend.generate(longs)
+    separate = time.perf_counter() - started
+    return mixed / separate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every measurement and print the table and the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (< 3 minutes)")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default=None, help="a local model folder (default: SmolLM2)")
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    turns, max_new, seq_n = (2, 32, 8) if args.quick else (4, 40, 32)
+    choosers = 256
+
+    started_all = time.perf_counter()
+    hf = HFBackend(args.model, dtype=args.dtype, device=args.device, max_batch_tokens=16_384)
+    backend = Recording(hf)
+    console.print(f"model {hf.info.model_id} dtype={hf.info.dtype} device={hf.info.device}")
+
+    console.print("dialogue: 32 agents in pairs x 2 lock-step replicas (32-row waves) ...")
+    run_engine(dialogue_spec(8, 1, 4), backend, 1, 4)  # warm-up (first-call allocations)
+    hf.stats.update(prompt_tokens=0, cached_tokens=0)
+    backend.generate_waves.clear()
+    seconds, executor = run_engine(dialogue_spec(32, turns, max_new), backend, 2, max_new)
+    engine_tps = executor.stats.new_tokens / seconds
+    wave = backend.generate_waves[0]
+    console.print(f"  engine: {executor.stats.new_tokens} new tokens in {seconds:.1f} s; "
+                  f"waves of {len(wave)} rows")
+    raw_tps = raw_generate(hf, wave, max_new)
+    console.print(f"  raw model.generate: {raw_tps:.1f} tokens/s")
+    seq_tps = sequential_generate(hf, wave[:seq_n])
+    console.print(f"  sequential ({seq_n} requests): {seq_tps:.1f} tokens/s")
+
+    console.print(f"choice: {choosers} agents, scored vs generated-and-parsed ...")
+    score_s, score_exec = run_engine(choice_spec(choosers), backend, 1, max_new)
+    decisions = score_exec.stats.requests
+    score_dps = decisions / score_s
+    gen_dps, parse_rate = generate_and_parse(hf, backend.score_waves[-1])
+    prefix_saved = hf.stats["cached_tokens"] / max(hf.stats["prompt_tokens"], 1)
+
+    console.print("bucketing: a wave of ~150- and ~1,500-token prompts ...")
+    mixed_ratio = bucketing(hf, 12 if args.quick else 24, 2 if args.quick else 4, 8)
+
+    figures: dict[str, Any] = {
+        "quick": args.quick, "dtype": hf.info.dtype, "device": hf.info.device,
+        "wave_rows": len(wave),
+        "raw_tokens_per_s": round(raw_tps, 1),
+        "engine_tokens_per_s": round(engine_tps, 1),
+        "engine_vs_raw": round(engine_tps / raw_tps, 3),
+        "sequential_tokens_per_s": round(seq_tps, 1),
+        "engine_vs_sequential": round(engine_tps / seq_tps, 2),
+        "score_decisions_per_s": round(score_dps, 2),
+        "generate_decisions_per_s": round(gen_dps, 2),
+        "generate_parse_rate": round(parse_rate, 3),
+        "score_vs_generate": round(score_dps / gen_dps, 2),
+        "bucketing_mixed_vs_sorted": round(mixed_ratio, 3),
+        "prefix_prefill_saved": round(prefix_saved, 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "wall_s": round(time.perf_counter() - started_all, 1),
+    }
+    targets = {"engine_vs_raw": (">=", 0.90), "engine_vs_sequential": (">=", 8.0),
+               "score_vs_generate": (">=", 1.0), "bucketing_mixed_vs_sorted": ("<=", 1.3)}
+    table = Table(title="TraitLab throughput")
+    for column in ("figure", "value", "target"):
+        table.add_column(column)
+    for key, value in figures.items():
+        target = ""
+        if key in targets:
+            op, bound = targets[key]
+            ok = value >= bound if op == ">=" else value <= bound
+            target = f"{op} {bound} {'[green]met' if ok else '[red]not met'}"
+        table.add_row(key, str(value), target)
+    Console().print(table)
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
