@@ -20,6 +20,7 @@ Sweeps (:mod:`sim.sweep.runner`) use :func:`submit`, :func:`wait_any`, :func:`ou
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Sequence
@@ -304,7 +305,5 @@ def outcome(handle: Any) -> TaskOutcome:
 def cancel(handles: Sequence[Any]) -> None:
     """Stop running tasks (force: their workers are killed)."""
     for handle in handles:
-        try:
+        with contextlib.suppress(ray.exceptions.RayError, ValueError, TypeError):
             ray.cancel(handle, force=True)
-        except (ray.exceptions.RayError, ValueError, TypeError):  # pragma: no cover
-            pass

@@ -92,7 +92,7 @@ class RandomSpec(Strict):
 
 
 class VaryBlock(Strict):
-    """One block of varied fields: a full ``grid``, a ``zip`` of equal-length lists, or ``random``."""
+    """Varied fields: a full ``grid``, a ``zip`` of equal-length lists, or ``random`` draws."""
 
     grid: Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]],
                     Field(min_length=1)] | None = None
@@ -113,9 +113,10 @@ class SweepSpec(Strict):
 
     name: Slug
     scenario: Annotated[str, Field(min_length=1)]
-    seeds: Annotated[list[Annotated[int, Field(ge=0, lt=2**63)]], Field(min_length=1)] = [0]
-    vary: list[VaryBlock] = []
-    run: dict[str, Any] = {}
+    seeds: Annotated[list[Annotated[int, Field(ge=0, lt=2**63)]],
+                     Field(min_length=1, default_factory=lambda: [0])]
+    vary: list[VaryBlock] = Field(default_factory=list)
+    run: dict[str, Any] = Field(default_factory=dict)
     max_retries: Annotated[int, Field(ge=0, le=20)] = 2
     cohorts_per_node: Annotated[int, Field(ge=1, le=256)] = 1
 
@@ -468,10 +469,10 @@ def _culprit(bad: str, params: dict[str, Any]) -> str | None:
     """The varied path an error concerns: equal, a prefix of it, or under it."""
     best = None
     for dotted in params:
-        if bad == dotted or bad.startswith(dotted + ".") or dotted.startswith(bad + ".") \
-                or (bad and bad.rsplit(".", 1)[0] == dotted.rsplit(".", 1)[0]):
-            if best is None or len(dotted) > len(best):
-                best = dotted
+        related = (bad == dotted or bad.startswith(dotted + ".") or dotted.startswith(bad + ".")
+                   or (bad and bad.rsplit(".", 1)[0] == dotted.rsplit(".", 1)[0]))
+        if related and (best is None or len(dotted) > len(best)):
+            best = dotted
     return best or (next(iter(params)) if params else None)
 
 
