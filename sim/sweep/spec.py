@@ -458,9 +458,11 @@ def _check_cell(cell: Cell, spec: SweepSpec, base: LoadedScenario, root: yaml.No
     where = _value_location(spec, dotted, cell.params[dotted]) if dotted else ["vary"]
     line, column = _locate(root, where)
     value = cell.params.get(dotted) if dotted else None
+    text = (f"{message} (cell {cell.id})" if bad == dotted else
+            f"with {dotted or 'these values'} = {_short(value)} (cell {cell.id}) the scenario "
+            f"is invalid at {bad or 'the top level'}: {message}")
     raise ScenarioError(
-        f"with {dotted or 'these values'} = {_short(value)} (cell {cell.id}) the scenario is "
-        f"invalid at {bad or 'the top level'}: {message}.", file=source, line=line,
+        f"{text}.", file=source, line=line,
         column=column, field=dotted or bad or None, value=value,
         fix=fix or "use a value the scenario accepts (see `traitlab schema`).")
 
