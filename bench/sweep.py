@@ -38,6 +38,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweep", type=Path, default=ROOT / "bench" / "pd_sweep.yaml")
     parser.add_argument("--rounds", type=int, default=None, help="override the rounds")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads on both sides (default: every core; 1 is faster "
+                             "on a machine shared with other jobs)")
     args = parser.parse_args()
 
     from sim.errors import ScenarioError
@@ -55,9 +58,16 @@ def main() -> int:
         cells = [Cell(id=c.id, index=c.index, params={**c.params, "rounds": args.rounds},
                       seed=c.seed) for c in sweep.cells]
         sweep = dataclasses.replace(sweep, cells=cells)
+    if args.threads is not None:
+        spec = sweep.spec.model_copy(update={"threads": args.threads})
+        sweep = dataclasses.replace(sweep, spec=spec)
     with tempfile.TemporaryDirectory(prefix="traitlab-bench-sweep-") as tmp:
         out = Path(tmp)
         backend = open_backend(sweep.run)  # loaded once, not timed
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
         started = time.perf_counter()
         for cell in sweep.cells:
             spec = sweep.scenario_for(cell)
@@ -81,7 +91,7 @@ def main() -> int:
     print(f"speedup: {ratio:.2f}x (target >= 3)")
     print(json.dumps({"cells": cells, "sequential_s": round(sequential, 2),
                       "sweep_s": round(batched, 2), "speedup": round(ratio, 2),
-                      "cpus": os.cpu_count()}))
+                      "cpus": os.cpu_count(), "threads": args.threads or os.cpu_count()}))
     return 0
 
 

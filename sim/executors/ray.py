@@ -47,8 +47,10 @@ _ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
     """Start local Ray (``address=None``) or join a cluster; return the cluster resources.
 
-    A local runtime uses ``address="local"`` so that a stale ``ray start`` is never joined by
-    accident, and runs without the dashboard. Already connected: reused.
+    Inside a Ray job (``ray job submit``), ``$RAY_ADDRESS`` names the cluster and is joined
+    when no address is given. A local runtime uses ``address="local"`` so that a stale
+    ``ray start`` is never joined by accident, and runs without the dashboard. Already
+    connected: reused.
 
     Raises:
         RunError: if the cluster at ``address`` cannot be reached.
@@ -59,7 +61,10 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict
         return dict(ray.cluster_resources())
     # workers must import this project: pass the driver's import path on
     pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), _project_root()) if p)
-    runtime_env = {"env_vars": {**_ENV, "PYTHONPATH": pythonpath}}
+    runtime_env: dict[str, Any] | None = {"env_vars": {**_ENV, "PYTHONPATH": pythonpath}}
+    if address is None and os.environ.get("RAY_ADDRESS"):
+        # a Ray job's entrypoint: join its cluster; the job's runtime env (working dir) holds
+        address, runtime_env = os.environ["RAY_ADDRESS"], None
     try:
         if address is None:
             ray.init(address="local", include_dashboard=False, num_cpus=num_cpus,

@@ -57,7 +57,8 @@ class _CellRun:
 
 def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: str,
                final_root: str, *, node: str | None = None,
-               backend: Backend | None = None) -> dict[str, dict[str, Any]]:
+               backend: Backend | None = None,
+               threads: int | None = None) -> dict[str, dict[str, Any]]:
     """Run cells in lock-step on one backend; move each finished cell into ``final_root``.
 
     Args:
@@ -69,6 +70,7 @@ def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: 
         final_root: the sweep directory; cell ``x`` ends up in ``final_root/x``.
         node: the node id to record (default: asked from Ray inside a task, else "local").
         backend: a backend to reuse (default: opened from ``run_config``).
+        threads: torch threads for the model (default: the backend's choice, every core).
 
     Returns:
         Cell id -> ``{"status": "complete" | "failed", "error", "node", "seconds", ...}``.
@@ -85,6 +87,10 @@ def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: 
         from sim.run import open_backend
 
         backend = open_backend(RunConfig.model_validate(run_config))
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     executor = LocalExecutor(backend)
     cells = [_start(job, run_config, stage_dir, backend) for job in jobs]
     active = list(cells)

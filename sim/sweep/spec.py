@@ -18,7 +18,9 @@ A sweep file::
             population.personality.sd: {uniform: [0.05, 0.3]}
             stages.1.decision: {choice: [sample, argmax]}
     run: {backend: hf, max_new_tokens: 24}   # run settings shared by every cell
-    max_retries: 2
+    max_retries: 2                      # retries of a failing cell before it is marked failed
+    cohorts_per_node: 1                 # cohorts (model copies) per Ray node
+    threads: null                       # torch threads per cohort (default: the node's cores)
 
 Everything is checked before anything runs: the sweep file's keys, every dotted path against
 the scenario format (and the base scenario's lists), and every cell's scenario through the
@@ -119,6 +121,7 @@ class SweepSpec(Strict):
     run: dict[str, Any] = Field(default_factory=dict)
     max_retries: Annotated[int, Field(ge=0, le=20)] = 2
     cohorts_per_node: Annotated[int, Field(ge=1, le=256)] = 1
+    threads: Annotated[int, Field(ge=1, le=1024)] | None = None
 
 
 @dataclass(frozen=True, slots=True)
