@@ -75,6 +75,7 @@ def main() -> int:
             run_scenario(LoadedScenario(spec=spec, path="<bench>", raw={}), config,
                          backend=backend)
         sequential = time.perf_counter() - started
+        print(f"sequential: {len(sweep.cells)} cells in {sequential:.1f} s", flush=True)
         del backend
 
         started = time.perf_counter()

@@ -205,7 +205,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
             from sim.executors.ray import shutdown_ray
 
             executor.close()
-            shutdown_ray()
+            if executor.owns_ray:
+                shutdown_ray()
     from analysis.io import load_run
     from sim.progress import print_summary
 
@@ -222,10 +223,13 @@ def _ray_executor(args: argparse.Namespace, config: RunConfig) -> Any:
         return None
     if args.ray_replicas is not None and args.ray_replicas < 1:
         raise RunError(f"--ray-replicas {args.ray_replicas}: use 1 or more.")
-    from sim.executors.ray import RayExecutor, init_ray
+    from sim.executors.ray import RayExecutor, init_ray, is_initialized
 
+    owns = not is_initialized()
     init_ray(args.ray_address)
-    return RayExecutor.start(config, args.ray_replicas)
+    executor = RayExecutor.start(config, args.ray_replicas)
+    executor.owns_ray = owns
+    return executor
 # --- end ray executor ---
 
 

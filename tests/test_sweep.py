@@ -441,3 +441,22 @@ def test_cohort_merges_the_waves_of_its_cells(tmp_path):
     assert [n for _, n in four.calls] == [4 * n for _, n in one.calls]
     assert _cell_dirs(tmp_path / "four") == sorted(c.id for c in sweep.cells)
     assert not (tmp_path / "st4").exists()
+
+
+@pytest.mark.ray
+def test_cli_run_with_ray_executor(tmp_path, local_ray, capsys):
+    scenario = str(ROOT / "scenarios" / "prisoners_dilemma.yaml")
+    code = main(["run", scenario, "--backend", "scripted", "--steps", "2", "--executor", "ray",
+                 "--ray-replicas", "2", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    run = load_run(capsys.readouterr().out.strip())
+    assert run.manifest["status"] == "complete" and run.events.height > 0
+
+
+def test_cli_ray_flags_need_the_ray_executor(tmp_path, capsys):
+    scenario = str(ROOT / "scenarios" / "prisoners_dilemma.yaml")
+    code = main(["run", scenario, "--backend", "scripted", "--ray-replicas", "2",
+                 "--out", str(tmp_path)])
+    assert code == 2
+    assert "need --executor ray" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

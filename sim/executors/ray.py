@@ -201,6 +201,7 @@ class RayExecutor:
     def __init__(self, pool: RayPool) -> None:
         self.pool = pool
         self.stats = ExecutorStats()
+        self.owns_ray = False  # whether the caller should shut Ray down after the run
         self._info: ModelInfo | None = None
 
     @classmethod
@@ -263,7 +264,7 @@ class TaskOutcome:
 
 
 def submit(fn: Callable[..., Any], *args: Any, node: str | None = None, num_cpus: float = 1,
-           num_gpus: float = 0) -> Any:
+           num_gpus: float = 0, kwargs: dict[str, Any] | None = None) -> Any:
     """Run ``fn(*args)`` as a Ray task (never retried by Ray: the caller counts attempts).
 
     Args:
@@ -272,6 +273,7 @@ def submit(fn: Callable[..., Any], *args: Any, node: str | None = None, num_cpus
         node: pin to this node id (soft: another node if it is gone).
         num_cpus: CPUs the task holds.
         num_gpus: GPUs the task holds.
+        kwargs: its keyword arguments.
 
     Returns:
         A handle for :func:`wait_any`, :func:`outcome` and :func:`cancel`.
@@ -280,7 +282,7 @@ def submit(fn: Callable[..., Any], *args: Any, node: str | None = None, num_cpus
                                "retry_exceptions": False}
     if node is not None:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
-    return ray.remote(fn).options(**options).remote(*args)
+    return ray.remote(fn).options(**options).remote(*args, **(kwargs or {}))
 
 
 def wait_any(handles: Sequence[Any], timeout: float) -> list[Any]:

@@ -222,8 +222,8 @@ def run_sweep(sweep: LoadedSweep, *, out: str | Path = "runs", resume: bool = Fa
             counter += 1
             staging = str(root / STAGING / f"cohort-{os.getpid()}-{counter:04d}")
             handle = rayx.submit(run_cohort, [job(c) for c in batch], run_config, staging,
-                                 str(root), None, None, sweep.spec.threads, node=node,
-                                 num_gpus=gpus)
+                                 str(root), node=node, num_gpus=gpus,
+                                 kwargs={"threads": sweep.spec.threads})
             inflight[handle] = (node, batch, staging)
 
     def settle(cell_id: str, result: dict[str, Any] | None, error: str | None) -> None:
