@@ -39,6 +39,7 @@ GOOD = """
           population.personality.mean.agreeableness: [0.2, 0.8]
     run: {backend: scripted}
     max_retries: 1
+    threads: 1
 """
 
 
