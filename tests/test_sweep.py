@@ -461,3 +461,12 @@ def test_cli_ray_flags_need_the_ray_executor(tmp_path, capsys):
     assert code == 2
     assert "need --executor ray" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_sweep_help_shows_a_worked_example(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "traitlab sweep scenarios/sweeps/pd_agreeableness.yaml" in out
+    assert "--ray-address" in out and "--resume" in out and "--max-retries" in out
