@@ -18,7 +18,7 @@ import yaml
 from sim.errors import RunError
 from sim.records import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA
 
-__all__ = ["Run", "load_run", "scan_events"]
+__all__ = ["Run", "Sweep", "load_run", "load_sweep", "scan_events"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +89,85 @@ def load_run(path: str | Path) -> Run:
         surveys=(pl.read_parquet(surveys).with_columns(pl.lit(run_id).alias("run_id"))
                  if surveys.is_file() else pl.DataFrame()),
     )
+
+
+# --- sweeps (issue 6) ---
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """The complete cells of a sweep, concatenated, with the swept parameters as columns.
+
+    Every frame has ``cell_id``, ``seed`` and one column per varied dotted path (named by the
+    path, e.g. ``population.personality.mean.agreeableness``), so a notebook can group by them.
+
+    Attributes:
+        path: the sweep directory.
+        manifest: the parsed ``sweep.json`` (empty if the cells were gathered without it).
+        params: the varied dotted paths.
+        cells: one row per cell: id, seed, status, node, attempts, seconds and the params.
+        events: every complete cell's events.
+        agents: every complete cell's agents.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    params: list[str]
+    cells: pl.DataFrame
+    events: pl.DataFrame
+    agents: pl.DataFrame
+
+
+def _param_value(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) or value is None \
+        else json.dumps(value, sort_keys=True)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Load a sweep directory written by ``traitlab sweep``.
+
+    Cells come from ``sweep.json``; directories gathered from several nodes without it are
+    read from each cell's ``cell.json``. Only complete cells contribute rows.
+
+    Raises:
+        RunError: if ``path`` holds no sweep.
+    """
+    path = Path(path)
+    manifest_file = path / "sweep.json"
+    manifest: dict[str, Any] = {}
+    if manifest_file.is_file():
+        manifest = json.loads(manifest_file.read_text())
+        entries = [dict(c) for c in manifest.get("cells", [])]
+    else:
+        entries = []
+        for cell_file in sorted(path.glob("*/cell.json")):
+            info = json.loads(cell_file.read_text())
+            entries.append({"id": info["cell"], "params": info["params"], "seed": info["seed"],
+                            "node": info.get("node"), "attempts": info.get("attempt"),
+                            "status": "complete", "seconds": None})
+    if not entries:
+        raise RunError(f"{path} is not a sweep directory (no sweep.json, no cells). Fix: pass "
+                       "the directory 'traitlab sweep' wrote, e.g. runs/<sweep-name>/.")
+    params = list(dict.fromkeys(k for c in entries for k in c["params"]))
+    rows, events, agents = [], [], []
+    for entry in entries:
+        cell_dir = path / entry["id"]
+        status = entry.get("status")
+        if status == "complete" and not (cell_dir / "manifest.json").is_file():
+            status = "missing"
+        values = {k: _param_value(entry["params"].get(k)) for k in params}
+        rows.append({"cell_id": entry["id"], "seed": entry["seed"], "status": status,
+                     "node": entry.get("node"), "attempts": entry.get("attempts"),
+                     "seconds": entry.get("seconds"), **values})
+        if status != "complete":
+            continue
+        run = load_run(cell_dir)
+        extra = [pl.lit(entry["id"]).alias("cell_id"), pl.lit(entry["seed"]).alias("seed"),
+                 *(pl.lit(v).alias(k) for k, v in values.items())]
+        events.append(run.events.with_columns(extra))
+        agents.append(run.agents.with_columns(extra))
+
+    def concat(frames: list[pl.DataFrame], schema: dict[str, Any]) -> pl.DataFrame:
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(
+            schema=schema)
+
+    return Sweep(path=path, manifest=manifest, params=params, cells=pl.DataFrame(rows),
+                 events=concat(events, EVENT_SCHEMA), agents=concat(agents, AGENT_SCHEMA))

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -30,6 +30,7 @@ EPILOG = """examples:
   traitlab schema > scenario.schema.json
   traitlab show runs/prisoners-dilemma/<time>-<id>
   traitlab analyze runs/prisoners-dilemma --html report.html
+  traitlab sweep scenarios/sweeps/pd_agreeableness.yaml          # cells on Ray, batched
 """
 
 _RUN_EXAMPLE = """example:
@@ -80,6 +81,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-tokens", type=int, default=16_384,
                      help="token budget of one forward batch")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    # --- ray executor and sweeps (issue 6) ---
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: the model in this process (default); ray: model replicas "
+                          "as Ray actors, each wave split across them")
+    run.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="with --executor ray: join this cluster (default: local Ray)")
+    run.add_argument("--ray-replicas", type=int, default=None, metavar="N",
+                     help="with --executor ray: model replicas (default: one per GPU, else 1)")
+    from sim.sweep.command import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub, fmt)
+    # --- end ray executor and sweeps ---
 
     validate = sub.add_parser("validate", help="check scenario files",
                               epilog=_VALIDATE_EXAMPLE, formatter_class=fmt)
@@ -110,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "sweep":  # --- sweeps (issue 6) ---
+            from sim.sweep.command import main as sweep_main
+
+            return sweep_main(args, list(argv) if argv is not None else sys.argv[1:])
         if args.command == "validate":
             return _validate(args.files)
         if args.command == "schema":
@@ -168,23 +185,52 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         device=args.device, out=args.out, steps=args.steps, replicas=args.replicas,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature,
         batch_tokens=args.batch_tokens)
-    if args.quiet:
-        outcome = run_scenario(loaded, config, command=["traitlab", *argv])
-        print(outcome.path)
-        return 0
-    from sim.progress import RunProgress
+    executor = _ray_executor(args, config)  # --- ray executor (issue 6) ---
+    try:
+        if args.quiet:
+            outcome = run_scenario(loaded, config, command=["traitlab", *argv],
+                                   executor=executor)
+            print(outcome.path)
+            return 0
+        from sim.progress import RunProgress
 
-    total = _planned_steps(loaded, config)
-    with RunProgress(total=total, title=loaded.spec.name) as progress:
-        progress.status("loading model" if config.backend == "hf" else "starting")
-        started = time.perf_counter()
-        outcome = run_scenario(loaded, config, callbacks=[progress.update],
-                               command=["traitlab", *argv])
+        total = _planned_steps(loaded, config)
+        with RunProgress(total=total, title=loaded.spec.name) as progress:
+            progress.status("loading model" if config.backend == "hf" else "starting")
+            started = time.perf_counter()
+            outcome = run_scenario(loaded, config, callbacks=[progress.update],
+                                   command=["traitlab", *argv], executor=executor)
+    finally:
+        if executor is not None:
+            from sim.executors.ray import shutdown_ray
+
+            executor.close()
+            if executor.owns_ray:
+                shutdown_ray()
     from analysis.io import load_run
     from sim.progress import print_summary
 
     print_summary(load_run(outcome.path), time.perf_counter() - started)
     return 0
+
+
+# --- ray executor (issue 6) ---
+def _ray_executor(args: argparse.Namespace, config: RunConfig) -> Any:
+    """A RayExecutor for ``--executor ray`` (None for the local executor)."""
+    if args.executor != "ray":
+        if args.ray_address or args.ray_replicas:
+            raise RunError("--ray-address and --ray-replicas need --executor ray.")
+        return None
+    if args.ray_replicas is not None and args.ray_replicas < 1:
+        raise RunError(f"--ray-replicas {args.ray_replicas}: use 1 or more.")
+    from sim.executors.ray import RayExecutor, init_ray, is_initialized
+
+    owns = not is_initialized()
+    init_ray(args.ray_address)
+    executor = RayExecutor.start(config, args.ray_replicas)
+    executor.owns_ray = owns
+    return executor
+# --- end ray executor ---
 
 
 def _resume(args: argparse.Namespace, argv: list[str]) -> int:

@@ -50,7 +50,8 @@ def open_backend(config: RunConfig) -> Backend:
 def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: RunConfig, *,
                  backend: Backend | None = None,
                  callbacks: Sequence[Callable[[StepReport], None]] = (),
-                 command: list[str] | None = None) -> RunOutcome:
+                 command: list[str] | None = None,
+                 executor: Any = None) -> RunOutcome:  # --- ray executor (issue 6) ---
     """Run a scenario to the end (or ``config.steps``) and write its run directory.
 
     Args:
@@ -59,6 +60,9 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         backend: a backend to reuse (default: :func:`open_backend`).
         callbacks: progress callbacks, called after each step.
         command: the command line, for the manifest.
+        executor: an executor with ``run``, ``stats`` and ``info`` to send waves to instead
+            of a local one (e.g. :class:`sim.executors.ray.RayExecutor`); ``backend`` is then
+            not opened.
 
     Raises:
         ScenarioError: if the scenario is invalid.
@@ -69,9 +73,15 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         scenario = LoadedScenario(spec=scenario, path="<spec>",
                                   raw=scenario.model_dump(mode="json", by_alias=True))
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
-    backend = backend or open_backend(config)
-    executor = LocalExecutor(backend)
-    recorder = Recorder.create(config, loaded.spec, backend.info, command=command)
+    # --- ray executor (issue 6) ---
+    if executor is None:
+        backend = backend or open_backend(config)
+        executor = LocalExecutor(backend)
+        info = backend.info
+    else:
+        info = executor.info
+    # --- end ray executor ---
+    recorder = Recorder.create(config, loaded.spec, info, command=command)
     engine = _engine(loaded.spec, config, executor, recorder, callbacks)
     recorder.write_population(engine.simulations)
     recorder.write_checkpoint(engine.state_dict())
