@@ -13,15 +13,30 @@ import inspect
 from collections.abc import Callable, Sequence
 
 from sim.errors import ScenarioError
-from sim.spec import ChoiceStage, DialogueStage, GroupingSpec, ScenarioSpec
-from sim.templates import CHOICE_FIELDS, DIALOGUE_FIELDS, TemplateError, template_fields
+from sim.spec import (
+    BroadcastStage,
+    ChoiceStage,
+    DialogueStage,
+    GroupingSpec,
+    SanctionStage,
+    ScenarioSpec,
+)
+from sim.templates import (
+    CHOICE_FIELDS,
+    DIALOGUE_FIELDS,
+    TemplateError,
+    library_fields,
+    template_fields,
+)
 
 __all__ = ["RESERVED_STAGE_IDS", "check_scenario", "did_you_mean", "network_generator"]
 
 RESERVED_STAGE_IDS = ("start", "end")
-_PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed")
+_PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed", "bipartite")
 _OPTION_RULES = {"size": ("groups_of",), "remainder": ("groups_of",),
-                 "redraw": ("random_pairs", "groups_of"), "groups": ("fixed",)}
+                 "redraw": ("random_pairs", "groups_of"), "groups": ("fixed",),
+                 "roles": ("bipartite",),
+                 "among": ("all", "random_pairs", "groups_of", "round_robin")}
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -59,6 +74,7 @@ def check_scenario(spec: ScenarioSpec) -> None:
         ScenarioError: with ``field`` set to the dotted path of the offending value.
     """
     _check_population(spec)
+    _check_roles(spec)
     _check_network(spec)
     _check_stages(spec)
     _check_flow(spec)
@@ -115,7 +131,7 @@ def _check_population(spec: ScenarioSpec) -> None:
 def _check_policy(spec: ScenarioSpec, index: int) -> None:
     policy = spec.population.cohorts[index].policy
     assert policy is not None
-    options = sorted({o for s in spec.stages if isinstance(s, ChoiceStage) for o in s.options})
+    options = sorted({o for s in spec.stages if isinstance(s, ChoiceStage) for o in s.choices})
     where = f"population.cohorts.{index}.policy"
     named = [(key, getattr(policy, key)) for key in ("option", "cooperate", "defect")]
     named += [(f"initial.{i}", v) for i, v in enumerate(policy.initial or [])]
@@ -125,11 +141,12 @@ def _check_policy(spec: ScenarioSpec, index: int) -> None:
                 f"'{value}' is not an option of any choice stage.", field=f"{where}.{key}",
                 value=value, fix=f"{did_you_mean(value, options)}use one of: {', '.join(options)}.",
             )
-    for key in ("initial", "pick"):
-        if getattr(policy, key) is not None and policy.name != "naming_game":
+    for key, user in (("initial", "naming_game"), ("pick", "naming_game"),
+                      ("threshold", "threshold"), ("side", "haggle"), ("concession", "haggle")):
+        if getattr(policy, key) is not None and policy.name != user:
             raise ScenarioError(
-                f"'{key}' is only used by policy 'naming_game', not '{policy.name}'.",
-                field=f"{where}.{key}", fix=f"remove '{key}' or use name: naming_game.")
+                f"'{key}' is only used by policy '{user}', not '{policy.name}'.",
+                field=f"{where}.{key}", fix=f"remove '{key}' or use name: {user}.")
     if policy.name == "always" and policy.option is None:
         raise ScenarioError("policy 'always' needs an 'option'.", field=f"{where}.option",
                             fix="add option: <the option it always plays>.")
@@ -178,15 +195,20 @@ def _check_stages(spec: ScenarioSpec) -> None:
             raise ScenarioError(f"'{stage.id}' is reserved for the flow.", field=f"{where}.id",
                                 value=stage.id, fix="rename the stage.")
         seen[stage.id] = i
-        allowed = CHOICE_FIELDS if isinstance(stage, ChoiceStage) else DIALOGUE_FIELDS
+        allowed = (*(CHOICE_FIELDS if isinstance(stage, ChoiceStage | SanctionStage)
+                     else DIALOGUE_FIELDS), *library_fields(spec))
         try:
             template_fields(stage.prompt, allowed)
         except TemplateError as exc:
             raise ScenarioError(str(exc) + ".", field=f"{where}.prompt",
                                 fix="use only the listed fields.") from None
         _check_grouping(stage.groups, spec, f"{where}.groups")
+        _check_stage_roles(stage, spec, where)
         if isinstance(stage, ChoiceStage):
             _check_choice(stage, where)
+            _check_formulas(stage, spec, where)
+        if isinstance(stage, DialogueStage):
+            _check_dialogue(stage, spec, where)
         elif isinstance(stage, DialogueStage) and stage.groups.by == "all" \
                 and spec.population.size > 12:
             raise ScenarioError(
@@ -255,23 +277,34 @@ def _check_fixed(groups: GroupingSpec, n: int, where: str) -> None:
 
 
 def _check_choice(stage: ChoiceStage, where: str) -> None:
+    _check_levels(stage, where)
     if len(set(stage.options)) != len(stage.options):
         raise ScenarioError("options must be distinct.", field=f"{where}.options",
                             value=stage.options, fix="remove the repeated option.")
+    if stage.answer is not None and stage.answer not in stage.choices:
+        raise ScenarioError(
+            f"answer '{stage.answer}' is not one of the options.", field=f"{where}.answer",
+            value=stage.answer,
+            fix=f"{did_you_mean(stage.answer, stage.choices)}use one of: "
+                f"{', '.join(stage.choices)}.")
     if stage.payoff is None:
         return
-    if (stage.payoff.matrix is None) == (stage.payoff.coordination is None):
+    given = [k for k in ("matrix", "coordination", "formula")
+             if getattr(stage.payoff, k) is not None]
+    if len(given) != 1:
         raise ScenarioError(
-            "a payoff needs exactly one of 'matrix' or 'coordination'.",
+            "a payoff needs exactly one of 'matrix', 'coordination' or 'formula'"
+            + (f" (got {', '.join(given)})." if given else "."),
             field=f"{where}.payoff",
-            fix="write matrix: [[...], ...] or coordination: {success: 1, failure: 0}.",
+            fix="write matrix: [[...], ...], coordination: {success: 1, failure: 0} or "
+                "formula: \"...\".",
         )
     if stage.payoff.matrix is not None:
         _check_matrix(stage, stage.payoff.matrix, where)
 
 
 def _check_matrix(stage: ChoiceStage, matrix: list[list[float]], where: str) -> None:
-    n = len(stage.options)
+    n = len(stage.choices)
     if len(matrix) != n or any(len(row) != n for row in matrix):
         widths = [len(row) for row in matrix]
         if not matrix:
@@ -312,3 +345,134 @@ def _check_flow(spec: ScenarioSpec) -> None:
     from sim.graph import ScenarioGraph  # local: graph imports spec
 
     ScenarioGraph.compile(spec)
+
+
+# --- scenario library (issue 3) ---
+def _check_roles(spec: ScenarioSpec) -> None:
+    """Role names, how members are given, explicit indices, totals and private values."""
+    n, taken, total = spec.population.size, {}, 0
+    names = [r.name for r in spec.roles]
+    for i, role in enumerate(spec.roles):
+        where = f"roles.{i}"
+        if names.index(role.name) != i:
+            raise ScenarioError(f"duplicate role '{role.name}'.", field=f"{where}.name",
+                                value=role.name, fix="give every role a unique name.")
+        given = [k for k in ("agents", "count", "fraction") if getattr(role, k) is not None]
+        if len(given) != 1:
+            raise ScenarioError(
+                "a role needs exactly one of 'agents', 'count' or 'fraction'.", field=where,
+                fix="write agents: [0], count: 10 or fraction: 0.5.")
+        for j, agent in enumerate(role.agents or []):
+            if agent >= n or agent in taken:
+                raise ScenarioError(
+                    f"agent {agent} is outside the population of {n}." if agent >= n
+                    else f"agent {agent} is already in role '{taken[agent]}'.",
+                    field=f"{where}.agents.{j}", value=agent,
+                    fix=f"use agent indices 0..{n - 1}, each in at most one role.")
+            taken[agent] = role.name
+        total += len(role.agents or []) if role.agents is not None else (
+            role.count if role.count is not None else round((role.fraction or 0.0) * n))
+        for key, private in role.private.items():
+            fixed = private.value is not None
+            ranged = private.min is not None and private.max is not None
+            if fixed == ranged or (ranged and private.min > private.max):  # type: ignore[operator]
+                raise ScenarioError(
+                    "a private value needs 'value', or 'min' <= 'max'.",
+                    field=f"{where}.private.{key}",
+                    fix="write {value: 60} or {min: 40, max: 80, step: 5}.")
+    if total > n:
+        raise ScenarioError(f"roles add up to {total} agents, more than the population of {n}.",
+                            field="roles", value=total, fix="lower the role counts or fractions.")
+    if spec.alternate_roles and len(spec.roles) < 2:
+        raise ScenarioError("alternate_roles swaps the first two roles, but there are "
+                            f"{len(spec.roles)}.", field="alternate_roles",
+                            fix="define two roles or remove alternate_roles.")
+
+
+def _role_ref(value: str, spec: ScenarioSpec, field: str) -> None:
+    known = [r.name for r in spec.roles]
+    if value not in known:
+        raise ScenarioError(
+            f"unknown role '{value}'.", field=field, value=value,
+            fix=f"{did_you_mean(value, known)}known roles: {', '.join(known)}." if known
+            else "define it under 'roles:' first.")
+
+
+def _check_stage_roles(stage: object, spec: ScenarioSpec, where: str) -> None:
+    """Every role a stage names (actors, lead, speaker, grouping roles) exists."""
+    groups: GroupingSpec = stage.groups  # type: ignore[attr-defined]
+    refs = [(f"{where}.actors.{i}", r) for i, r in enumerate(stage.actors or [])]  # type: ignore[attr-defined]
+    refs += [(f"{where}.groups.roles.{i}", r) for i, r in enumerate(groups.roles or [])]
+    refs += [(f"{where}.groups.among.{i}", r) for i, r in enumerate(groups.among or [])]
+    for key in ("lead", "speaker"):
+        if getattr(stage, key, None) is not None:
+            refs.append((f"{where}.{key}", getattr(stage, key)))
+    for field, value in refs:
+        _role_ref(value, spec, field)
+    if groups.by == "bipartite" and groups.roles is None:
+        raise ScenarioError("groups.by 'bipartite' needs two 'roles'.", field=f"{where}.groups",
+                            fix="add roles: [buyer, seller].")
+    if isinstance(stage, BroadcastStage) and stage.speaker is None \
+            and stage.max_new_tokens is not None:
+        raise ScenarioError("'max_new_tokens' is only used with a 'speaker'.",
+                            field=f"{where}.max_new_tokens",
+                            fix="remove it or add speaker: ROLE.")
+
+
+def _check_levels(stage: ChoiceStage, where: str) -> None:
+    from sim.options import MAX_LEVELS, level_count
+
+    if (stage.levels is None) == (not stage.options):
+        raise ScenarioError("a choice stage needs exactly one of 'options' or 'levels'.",
+                            field=where, fix="write options: [a, b] or levels: {min: 0, max: "
+                                             "10, step: 1}.")
+    if stage.levels is not None:
+        count = level_count(stage.levels) if stage.levels.max >= stage.levels.min else 0
+        if not 2 <= count <= MAX_LEVELS:
+            raise ScenarioError(
+                f"levels give {count} option(s); between 2 and {MAX_LEVELS} are allowed.",
+                field=f"{where}.levels", fix="check min <= max and the step size.")
+
+
+def _check_formula_text(source: str, names: set[str], field: str) -> None:
+    from sim.formula import Formula, FormulaError
+
+    try:
+        Formula.parse(source, names)
+    except FormulaError as exc:
+        raise ScenarioError(str(exc) + ".", field=field, value=source,
+                            fix="see 'Formulas' in scenarios/README.md.") from None
+
+
+def _check_payoff_formula(payoff: object, spec: ScenarioSpec, names: set[str],
+                          where: str) -> None:
+    formula = getattr(payoff, "formula", None)
+    if isinstance(formula, str):
+        _check_formula_text(formula, names, f"{where}.payoff.formula")
+    elif formula is not None:
+        for role, source in formula.items():
+            _role_ref(role, spec, f"{where}.payoff.formula.{role}")
+            _check_formula_text(source, names, f"{where}.payoff.formula.{role}")
+
+
+def _check_formulas(stage: ChoiceStage, spec: ScenarioSpec, where: str) -> None:
+    from sim.stages.formulas import formula_names
+
+    names = formula_names(spec, stage)
+    _check_payoff_formula(stage.payoff, spec, names, where)
+    for key, source in stage.outcomes.items():
+        _check_formula_text(source, names, f"{where}.outcomes.{key}")
+
+
+def _check_dialogue(stage: DialogueStage, spec: ScenarioSpec, where: str) -> None:
+    from sim.stages.formulas import formula_names
+
+    if stage.stop == "accept" and not stage.offers:
+        raise ScenarioError("stop: accept needs offers: true (acts are read from offers).",
+                            field=f"{where}.stop", fix="add offers: true or remove stop.")
+    if stage.payoff is not None:
+        if stage.payoff.matrix is not None or stage.payoff.coordination is not None \
+                or stage.payoff.formula is None:
+            raise ScenarioError("a dialogue payoff is a 'formula' (of deal, price, ...).",
+                                field=f"{where}.payoff", fix="write formula: \"...\".")
+        _check_payoff_formula(stage.payoff, spec, formula_names(spec, stage), where)
