@@ -168,7 +168,7 @@ class Agent(mesa.Agent):
             ctx[f"my.{sid}"] = self.last_choice.get(sid)
             ctx[f"partner.{sid}"] = partner.last_choice.get(sid) if partner else None
             ctx[f"partners.{sid}"] = ", ".join(f"{p.name}: {p.last_choice[sid]}"
-                                               for p in partners if sid in p.last_choice)
+                                               for p in partners if sid in p.last_choice) or None
         return ctx
 
     def _role_text(self, round_: int) -> str:

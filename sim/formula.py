@@ -78,8 +78,8 @@ class Formula:
         return cls(source, frozenset(names), tree)
 
     def evaluate(self, values: Mapping[str, float]) -> float:
-        """The formula's value (a float) for the given variables."""
-        return float(_eval(self._tree, values))
+        """The formula's value for the given variables (rounded to 9 decimals)."""
+        return round(float(_eval(self._tree, values)), 9)
 
 
 def _check(node: ast.AST, names: set[str]) -> None:
