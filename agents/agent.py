@@ -184,12 +184,18 @@ class Agent(mesa.Agent):
         return text + "\n\n"
 
     def apply_payoff(self, stage: AnyStage, round_: int, partners: Sequence[Agent],
-                     payoff: float, note: str | None = None) -> None:
-        """Credit a payoff the agent earned without choosing (a formula over others' moves)."""
-        self.score += payoff
+                     payoff: float | None, note: str = "nothing",
+                     their: Sequence[str] = ()) -> None:
+        """Credit a payoff earned outside a plain choice and remember it.
+
+        Used for members paid by a formula over others' moves (``note``: what the agent did,
+        ``their``: what the others did), for sanctions and for negotiated deals.
+        """
+        if payoff is not None:
+            self.score += payoff
         self.memory.add(Moment(round=round_, stage=stage.id,
-                               partners=tuple(p.name for p in partners),
-                               my_choice=note or "nothing", payoff=payoff))
+                               partners=tuple(p.name for p in partners), my_choice=note,
+                               their_choices=tuple(their), payoff=payoff))
 
     def _messages(self, user: str) -> tuple[Message, ...]:
         return (Message("system", self._system), Message("user", user))

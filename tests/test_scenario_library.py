@@ -299,3 +299,31 @@ def test_role_and_private_values_reach_the_prompt(tmp_path):
                                       SamplingParams(max_new_tokens=8, seed=0))
     text = request.messages[-1].content
     assert "Your role: seller." in text and f"reserve is {seller.private['reserve']:g}" in text
+
+
+@pytest.mark.parametrize("name", ["ultimatum", "public_goods"])
+def test_interrupted_library_run_resumes_to_identical_records(tmp_path, monkeypatch, name):
+    """Interrupted between two stages of a round: this round's values must be restored."""
+    from polars.testing import assert_frame_equal
+
+    from sim.engine import Engine
+    from sim.run import resume_run
+
+    original = Engine.step
+
+    def step_or_interrupt(self):
+        if self.steps_done == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    path = SCENARIOS / f"{name}.yaml"
+    monkeypatch.setattr(Engine, "step", step_or_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario(path, RunConfig(backend="scripted", steps=6, out=tmp_path / "a"))
+    monkeypatch.undo()
+    (run_dir,) = (tmp_path / "a").glob("*/*")
+    resumed = load_run(resume_run(run_dir).path).events
+    reference = load_run(run_scenario(path, RunConfig(backend="scripted", steps=6,
+                                                      out=tmp_path / "b")).path).events
+    order = ["step", "agent", "kind", "group"]
+    assert_frame_equal(resumed.drop("run_id").sort(order), reference.drop("run_id").sort(order))

@@ -160,7 +160,8 @@ def _formula_rows(stage: ChoiceStage, ctx: StageContext,
                 row = event_row(agent, kind="outcome", group=f"g{g:03d}", partners=partners)
                 out.append(row)
                 if payoff is not None:
-                    agent.apply_payoff(stage, ctx.round, partners, payoff)
+                    agent.apply_payoff(stage, ctx.round, partners, payoff, their=[
+                        options[i] for b, i in mine.items() if i is not None and b != a])
             elif payoff is not None:
                 agent.score += payoff
                 _amend_payoff(agent, payoff)

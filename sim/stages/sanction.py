@@ -66,9 +66,10 @@ def run_sanction(stage: SanctionStage, ctx: StageContext) -> Plan:
             target = picks.get(a)
             if a in picks:
                 fined_by = [agents[p].name for p, t in picks.items() if t == a]
-                agent.apply_choice(stage, ctx.round,
-                                   agents[target].name if target is not None else NOBODY,
-                                   partners, fined_by, pay.get(a))
+                name = agents[target].name if target is not None else NOBODY
+                agent.last_choice[stage.id] = name
+                agent.apply_payoff(stage, ctx.round, partners, pay.get(a), note=f"to fine {name}",
+                                   their=[f"{who} fined you" for who in fined_by])
             rows.append(event_row(
                 agent, kind="sanction", group=f"g{g:03d}", partners=partners,
                 choice=(agents[target].name if target is not None else NOBODY)
@@ -81,7 +82,8 @@ def run_sanction(stage: SanctionStage, ctx: StageContext) -> Plan:
             if b not in picks and pay.get(b):
                 agent = agents[b]
                 partners = [agents[x] for x in members if x != b]
-                agent.apply_payoff(stage, ctx.round, partners, pay[b], note="fined")
+                agent.apply_payoff(stage, ctx.round, partners, pay[b], note="nothing", their=[
+                    f"{agents[p].name} fined you" for p, t in picks.items() if t == b])
                 rows.append(event_row(agent, kind="outcome", group=f"g{g:03d}",
                                       partners=partners, payoff=pay[b]))
     return rows + sit_out_rows(ctx)
