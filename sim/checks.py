@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 
 from sim.errors import ScenarioError
 from sim.spec import (
-    BroadcastStage,
     ChoiceStage,
     DialogueStage,
     GroupingSpec,
@@ -73,8 +72,10 @@ def check_scenario(spec: ScenarioSpec) -> None:
     Raises:
         ScenarioError: with ``field`` set to the dotted path of the offending value.
     """
+    from sim import checks_library as library  # local: it uses did_you_mean from here
+
     _check_population(spec)
-    _check_roles(spec)
+    library.check_roles(spec)
     _check_network(spec)
     _check_stages(spec)
     _check_flow(spec)
@@ -183,6 +184,8 @@ def _check_network(spec: ScenarioSpec) -> None:
 
 
 def _check_stages(spec: ScenarioSpec) -> None:
+    from sim import checks_library as library
+
     seen: dict[str, int] = {}
     for i, stage in enumerate(spec.stages):
         where = f"stages.{i}"
@@ -203,12 +206,12 @@ def _check_stages(spec: ScenarioSpec) -> None:
             raise ScenarioError(str(exc) + ".", field=f"{where}.prompt",
                                 fix="use only the listed fields.") from None
         _check_grouping(stage.groups, spec, f"{where}.groups")
-        _check_stage_roles(stage, spec, where)
+        library.check_stage_roles(stage, spec, where)
         if isinstance(stage, ChoiceStage):
             _check_choice(stage, where)
-            _check_formulas(stage, spec, where)
+            library.check_formulas(stage, spec, where)
         if isinstance(stage, DialogueStage):
-            _check_dialogue(stage, spec, where)
+            library.check_dialogue(stage, spec, where)
         elif isinstance(stage, DialogueStage) and stage.groups.by == "all" \
                 and spec.population.size > 12:
             raise ScenarioError(
@@ -277,7 +280,9 @@ def _check_fixed(groups: GroupingSpec, n: int, where: str) -> None:
 
 
 def _check_choice(stage: ChoiceStage, where: str) -> None:
-    _check_levels(stage, where)
+    from sim.checks_library import check_levels
+
+    check_levels(stage, where)
     if len(set(stage.options)) != len(stage.options):
         raise ScenarioError("options must be distinct.", field=f"{where}.options",
                             value=stage.options, fix="remove the repeated option.")
@@ -346,133 +351,3 @@ def _check_flow(spec: ScenarioSpec) -> None:
 
     ScenarioGraph.compile(spec)
 
-
-# --- scenario library (issue 3) ---
-def _check_roles(spec: ScenarioSpec) -> None:
-    """Role names, how members are given, explicit indices, totals and private values."""
-    n, taken, total = spec.population.size, {}, 0
-    names = [r.name for r in spec.roles]
-    for i, role in enumerate(spec.roles):
-        where = f"roles.{i}"
-        if names.index(role.name) != i:
-            raise ScenarioError(f"duplicate role '{role.name}'.", field=f"{where}.name",
-                                value=role.name, fix="give every role a unique name.")
-        given = [k for k in ("agents", "count", "fraction") if getattr(role, k) is not None]
-        if len(given) != 1:
-            raise ScenarioError(
-                "a role needs exactly one of 'agents', 'count' or 'fraction'.", field=where,
-                fix="write agents: [0], count: 10 or fraction: 0.5.")
-        for j, agent in enumerate(role.agents or []):
-            if agent >= n or agent in taken:
-                raise ScenarioError(
-                    f"agent {agent} is outside the population of {n}." if agent >= n
-                    else f"agent {agent} is already in role '{taken[agent]}'.",
-                    field=f"{where}.agents.{j}", value=agent,
-                    fix=f"use agent indices 0..{n - 1}, each in at most one role.")
-            taken[agent] = role.name
-        total += len(role.agents or []) if role.agents is not None else (
-            role.count if role.count is not None else round((role.fraction or 0.0) * n))
-        for key, private in role.private.items():
-            fixed = private.value is not None
-            ranged = private.min is not None and private.max is not None
-            if fixed == ranged or (ranged and private.min > private.max):  # type: ignore[operator]
-                raise ScenarioError(
-                    "a private value needs 'value', or 'min' <= 'max'.",
-                    field=f"{where}.private.{key}",
-                    fix="write {value: 60} or {min: 40, max: 80, step: 5}.")
-    if total > n:
-        raise ScenarioError(f"roles add up to {total} agents, more than the population of {n}.",
-                            field="roles", value=total, fix="lower the role counts or fractions.")
-    if spec.alternate_roles and len(spec.roles) < 2:
-        raise ScenarioError("alternate_roles swaps the first two roles, but there are "
-                            f"{len(spec.roles)}.", field="alternate_roles",
-                            fix="define two roles or remove alternate_roles.")
-
-
-def _role_ref(value: str, spec: ScenarioSpec, field: str) -> None:
-    known = [r.name for r in spec.roles]
-    if value not in known:
-        raise ScenarioError(
-            f"unknown role '{value}'.", field=field, value=value,
-            fix=f"{did_you_mean(value, known)}known roles: {', '.join(known)}." if known
-            else "define it under 'roles:' first.")
-
-
-def _check_stage_roles(stage: object, spec: ScenarioSpec, where: str) -> None:
-    """Every role a stage names (actors, lead, speaker, grouping roles) exists."""
-    groups: GroupingSpec = stage.groups  # type: ignore[attr-defined]
-    refs = [(f"{where}.actors.{i}", r) for i, r in enumerate(stage.actors or [])]  # type: ignore[attr-defined]
-    refs += [(f"{where}.groups.roles.{i}", r) for i, r in enumerate(groups.roles or [])]
-    refs += [(f"{where}.groups.among.{i}", r) for i, r in enumerate(groups.among or [])]
-    for key in ("lead", "speaker"):
-        if getattr(stage, key, None) is not None:
-            refs.append((f"{where}.{key}", getattr(stage, key)))
-    for field, value in refs:
-        _role_ref(value, spec, field)
-    if groups.by == "bipartite" and groups.roles is None:
-        raise ScenarioError("groups.by 'bipartite' needs two 'roles'.", field=f"{where}.groups",
-                            fix="add roles: [buyer, seller].")
-    if isinstance(stage, BroadcastStage) and stage.speaker is None \
-            and stage.max_new_tokens is not None:
-        raise ScenarioError("'max_new_tokens' is only used with a 'speaker'.",
-                            field=f"{where}.max_new_tokens",
-                            fix="remove it or add speaker: ROLE.")
-
-
-def _check_levels(stage: ChoiceStage, where: str) -> None:
-    from sim.options import MAX_LEVELS, level_count
-
-    if (stage.levels is None) == (not stage.options):
-        raise ScenarioError("a choice stage needs exactly one of 'options' or 'levels'.",
-                            field=where, fix="write options: [a, b] or levels: {min: 0, max: "
-                                             "10, step: 1}.")
-    if stage.levels is not None:
-        count = level_count(stage.levels) if stage.levels.max >= stage.levels.min else 0
-        if not 2 <= count <= MAX_LEVELS:
-            raise ScenarioError(
-                f"levels give {count} option(s); between 2 and {MAX_LEVELS} are allowed.",
-                field=f"{where}.levels", fix="check min <= max and the step size.")
-
-
-def _check_formula_text(source: str, names: set[str], field: str) -> None:
-    from sim.formula import Formula, FormulaError
-
-    try:
-        Formula.parse(source, names)
-    except FormulaError as exc:
-        raise ScenarioError(str(exc) + ".", field=field, value=source,
-                            fix="see 'Formulas' in scenarios/README.md.") from None
-
-
-def _check_payoff_formula(payoff: object, spec: ScenarioSpec, names: set[str],
-                          where: str) -> None:
-    formula = getattr(payoff, "formula", None)
-    if isinstance(formula, str):
-        _check_formula_text(formula, names, f"{where}.payoff.formula")
-    elif formula is not None:
-        for role, source in formula.items():
-            _role_ref(role, spec, f"{where}.payoff.formula.{role}")
-            _check_formula_text(source, names, f"{where}.payoff.formula.{role}")
-
-
-def _check_formulas(stage: ChoiceStage, spec: ScenarioSpec, where: str) -> None:
-    from sim.stages.formulas import formula_names
-
-    names = formula_names(spec, stage)
-    _check_payoff_formula(stage.payoff, spec, names, where)
-    for key, source in stage.outcomes.items():
-        _check_formula_text(source, names, f"{where}.outcomes.{key}")
-
-
-def _check_dialogue(stage: DialogueStage, spec: ScenarioSpec, where: str) -> None:
-    from sim.stages.formulas import formula_names
-
-    if stage.stop == "accept" and not stage.offers:
-        raise ScenarioError("stop: accept needs offers: true (acts are read from offers).",
-                            field=f"{where}.stop", fix="add offers: true or remove stop.")
-    if stage.payoff is not None:
-        if stage.payoff.matrix is not None or stage.payoff.coordination is not None \
-                or stage.payoff.formula is None:
-            raise ScenarioError("a dialogue payoff is a 'formula' (of deal, price, ...).",
-                                field=f"{where}.payoff", fix="write formula: \"...\".")
-        _check_payoff_formula(stage.payoff, spec, formula_names(spec, stage), where)
