@@ -6,13 +6,14 @@ the engine batches the requests of a whole wave, and the results come back to th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import mesa
 
 from agents.memory import Memory, Moment
 from agents.persona import Persona, render_persona
+from agents.roles import role_in_round
 from sim.backends.base import (
     GenerateRequest,
     Message,
@@ -21,13 +22,16 @@ from sim.backends.base import (
     ScoreRequest,
 )
 from sim.backends.scripted import STATEFUL_POLICIES, naming_game_update
-from sim.spec import ChoiceStage, DialogueStage, PolicySpec
+from sim.options import option_value
+from sim.spec import BroadcastStage, ChoiceStage, DialogueStage, PolicySpec, SanctionStage
 from sim.templates import render
 
 if TYPE_CHECKING:
     from sim.simulation import Simulation
 
 __all__ = ["Agent"]
+
+AnyStage = ChoiceStage | DialogueStage | BroadcastStage | SanctionStage
 
 _TALK = ("Write your next message in the conversation: one or two short sentences, in your "
          "own voice, without your name in front.")
@@ -49,10 +53,17 @@ class Agent(mesa.Agent):
         inventory: names heard per choice stage since the last success (one entry per
             hearing), kept only by stateful scripted policies
             (``naming_game``); a stage without an entry starts from the policy's ``initial``.
+        base_role: the role assigned at the start (``None``: no role); :meth:`role` gives
+            the role of a round (roles may alternate).
+        private: the agent's private values (a buyer's ``reserve``, ...).
+        values: ``stage -> (round, value)``: the number a formula sees for the agent's
+            latest choice in each stage.
     """
 
     def __init__(self, model: Simulation, *, index: int, persona: Persona,
-                 policy: PolicySpec | None, cohort: str | None, preamble: str) -> None:
+                 policy: PolicySpec | None, cohort: str | None, preamble: str,
+                 base_role: str | None = None, private: Mapping[str, float] | None = None
+                 ) -> None:
         super().__init__(model)
         self.key = f"a{index:03d}"
         self.index = index
@@ -64,6 +75,9 @@ class Agent(mesa.Agent):
         self.last_choice: dict[str, str] = {}
         self.received: list[str] = []
         self.inventory: dict[str, list[str]] = {}
+        self.base_role = base_role
+        self.private = dict(private or {})
+        self.values: dict[str, tuple[int, float]] = {}
         # The shared scenario preamble comes first so prompts share a prefix across agents.
         self._system = (f"{preamble}\n\n" if preamble else "") + render_persona(persona)
 
@@ -80,7 +94,8 @@ class Agent(mesa.Agent):
         """
         return {"key": self.key, "memory": self.memory.state_dict(), "score": self.score,
                 "last_choice": dict(self.last_choice), "received": list(self.received),
-                "inventory": {k: list(v) for k, v in self.inventory.items()}}
+                "inventory": {k: list(v) for k, v in self.inventory.items()},
+                "values": {k: list(v) for k, v in self.values.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the state saved by :meth:`state_dict`.
@@ -95,6 +110,7 @@ class Agent(mesa.Agent):
         self.last_choice = dict(state["last_choice"])
         self.received = list(state["received"])
         self.inventory = {k: list(v) for k, v in state.get("inventory", {}).items()}
+        self.values = {k: (int(r), float(v)) for k, (r, v) in state.get("values", {}).items()}
 
     def inventory_of(self, stage_id: str) -> list[str]:
         """The names this agent knows in a stage (the policy's ``initial`` until it plays)."""
@@ -102,7 +118,7 @@ class Agent(mesa.Agent):
             return list(self.inventory[stage_id])
         return list(self.policy.initial or []) if self.policy is not None else []
 
-    def context(self, stage: ChoiceStage | DialogueStage, partners: Sequence[Agent],
+    def context(self, stage: AnyStage, partners: Sequence[Agent],
                 round_: int, rounds: int, options: Sequence[str] | None = None
                 ) -> dict[str, Any]:
         """The typed template context: the only values a stage prompt can reach.
@@ -120,18 +136,76 @@ class Agent(mesa.Agent):
             "partner.last_choice": partner.last_choice.get(stage.id) if partner else None,
             "my.last_choice": self.last_choice.get(stage.id),
         }
-        if isinstance(stage, ChoiceStage):
-            ctx["options"] = ", ".join(options if options is not None else stage.options)
+        if isinstance(stage, ChoiceStage | SanctionStage):
+            ctx["options"] = ", ".join(options if options is not None
+                                       else getattr(stage, "choices", ()))
         else:
-            ctx["turns"] = stage.turns
+            ctx["turns"] = getattr(stage, "turns", 1)
+        ctx.update(self._library_context(partners, round_))
         return ctx
+
+    # --- scenario library (issue 3) ---
+    def role(self, round_: int) -> str | None:
+        """The agent's role in a round.
+
+        The assigned role, swapped on even rounds when the scenario alternates roles.
+        """
+        spec = self.model.spec
+        return role_in_round(self.base_role, round_, spec.roles, spec.alternate_roles)
+
+    def value_in(self, stage_id: str, round_: int) -> float:
+        """The number of the agent's choice in a stage this round (0 if it did not choose)."""
+        r, v = self.values.get(stage_id, (0, 0.0))
+        return v if r == round_ else 0.0
+
+    def _library_context(self, partners: Sequence[Agent], round_: int) -> dict[str, Any]:
+        """Template fields of roles, private values and choices by stage id."""
+        partner = partners[0] if partners else None
+        ctx: dict[str, Any] = {"role": self.role(round_),
+                               "partner.role": partner.role(round_) if partner else None}
+        ctx.update({f"my.{k}": f"{v:g}" for k, v in self.private.items()})
+        for sid in {k for p in partners for k in p.last_choice} | set(self.last_choice):
+            ctx[f"my.{sid}"] = self.last_choice.get(sid)
+            ctx[f"partner.{sid}"] = partner.last_choice.get(sid) if partner else None
+            ctx[f"partners.{sid}"] = ", ".join(f"{p.name}: {p.last_choice[sid]}"
+                                               for p in partners if sid in p.last_choice) or None
+        return ctx
+
+    def _role_text(self, round_: int) -> str:
+        """The role line put before a stage prompt (empty without a role)."""
+        role_name = self.role(round_)
+        if role_name is None:
+            return ""
+        role = next(r for r in self.model.spec.roles if r.name == role_name)
+        text = f"Your role: {role_name}. {role.prompt.strip()}".strip()
+        if self.private:
+            text += " Private information (only you know it): " + ", ".join(
+                f"your {k} is {v:g}" for k, v in self.private.items()) + "."
+        return text + "\n\n"
+
+    def apply_payoff(self, stage: AnyStage, round_: int, partners: Sequence[Agent],
+                     payoff: float | None, note: str = "nothing",
+                     their: Sequence[str] = ()) -> None:
+        """Credit a payoff earned outside a plain choice and remember it.
+
+        Used for members paid by a formula over others' moves (``note``: what the agent did,
+        ``their``: what the others did), for sanctions and for negotiated deals.
+        """
+        if payoff is not None:
+            self.score += payoff
+        self.memory.add(Moment(round=round_, stage=stage.id,
+                               partners=tuple(p.name for p in partners), my_choice=note,
+                               their_choices=tuple(their), payoff=payoff))
 
     def _messages(self, user: str) -> tuple[Message, ...]:
         return (Message("system", self._system), Message("user", user))
 
-    def _policy_call(self, stage_id: str, partners: Sequence[Agent], round_: int) -> PolicyCall:
+    def _policy_call(self, stage_id: str, partners: Sequence[Agent], round_: int,
+                     extra: Mapping[str, Any] | None = None) -> PolicyCall:
         assert self.policy is not None
         partner = partners[0] if partners else None
+        values = {sid: v for sid, (r, v) in partner.values.items() if r == round_} \
+            if partner else {}
         return PolicyCall(
             name=self.policy.name,
             params=self.policy.model_dump(exclude={"name"}, exclude_none=True),
@@ -141,11 +215,14 @@ class Agent(mesa.Agent):
                 "my_last_choice": self.last_choice.get(stage_id),
                 "received": tuple(self.received),
                 "inventory": tuple(self.inventory_of(stage_id)),
+                "role": self.role(round_), "private": dict(self.private),
+                "partner_values": values, **(extra or {}),
             },
         )
 
-    def choice_request(self, stage: ChoiceStage, partners: Sequence[Agent], round_: int,
-                       rounds: int, order: Sequence[int] | None = None) -> ScoreRequest:
+    def choice_request(self, stage: ChoiceStage | SanctionStage, partners: Sequence[Agent],
+                       round_: int, rounds: int, order: Sequence[int] | None = None,
+                       options: Sequence[str] | None = None) -> ScoreRequest:
         """A request to score the stage's options as this agent's answer.
 
         Args:
@@ -155,27 +232,36 @@ class Agent(mesa.Agent):
             rounds: rounds in the run.
             order: the canonical option indices in the order shown (default: as written);
                 the request's options, and its log-probabilities, follow this order.
+            options: the options (default: the stage's ``choices``; a sanction stage's
+                targets).
         """
-        shown = tuple(stage.options[i] for i in order) if order is not None \
-            else tuple(stage.options)
-        prompt = render(stage.prompt, self.context(stage, partners, round_, rounds, shown))
+        canonical = list(options) if options is not None \
+            else stage.choices  # type: ignore[union-attr]
+        shown = tuple(canonical[i] for i in order) if order is not None else tuple(canonical)
+        prompt = self._role_text(round_) + render(
+            stage.prompt, self.context(stage, partners, round_, rounds, shown))
         user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
                 f"Answer with exactly one of: {', '.join(shown)}.")
         policy = self._policy_call(stage.id, partners, round_) if self.policy else None
         return ScoreRequest(messages=self._messages(user), options=shown, policy=policy)
 
-    def dialogue_request(self, stage: DialogueStage, partners: Sequence[Agent],
+    def dialogue_request(self, stage: DialogueStage | BroadcastStage, partners: Sequence[Agent],
                          transcript: Sequence[tuple[str, str]], round_: int, rounds: int,
-                         sampling: SamplingParams) -> GenerateRequest:
-        """A request for this agent's next message in a group conversation."""
-        prompt = render(stage.prompt, self.context(stage, partners, round_, rounds))
+                         sampling: SamplingParams, facts: Mapping[str, Any] | None = None
+                         ) -> GenerateRequest:
+        """A request for this agent's next message in a group conversation.
+
+        ``facts``: extra facts for a scripted policy (a negotiation's standing offers).
+        """
+        prompt = self._role_text(round_) + render(
+            stage.prompt, self.context(stage, partners, round_, rounds))
         lines = "\n".join(f"{who}: {text}" for who, text in transcript) or "(no messages yet)"
         user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
                 f"Conversation so far:\n{lines}\n\n{_TALK}")
-        policy = self._policy_call(stage.id, partners, round_) if self.policy else None
+        policy = self._policy_call(stage.id, partners, round_, facts) if self.policy else None
         return GenerateRequest(messages=self._messages(user), sampling=sampling, policy=policy)
 
-    def apply_choice(self, stage: ChoiceStage, round_: int, choice: str,
+    def apply_choice(self, stage: ChoiceStage | SanctionStage, round_: int, choice: str,
                      partners: Sequence[Agent], their_choices: Sequence[str],
                      payoff: float | None) -> None:
         """Fold a resolved choice (and what partners chose) into this agent's state.
@@ -185,6 +271,9 @@ class Agent(mesa.Agent):
         the remembered moment says whether the group matched.
         """
         self.last_choice[stage.id] = choice
+        if isinstance(stage, ChoiceStage):
+            self.values[stage.id] = (round_, option_value(stage.choices,
+                                                          stage.choices.index(choice)))
         self.received.extend(their_choices)
         if payoff is not None:
             self.score += payoff
@@ -192,14 +281,16 @@ class Agent(mesa.Agent):
             self.inventory[stage.id] = naming_game_update(self.inventory_of(stage.id), choice,
                                                           their_choices)
         matched = None
-        if stage.payoff is not None and stage.payoff.coordination is not None and their_choices:
+        if isinstance(stage, ChoiceStage) and stage.payoff is not None \
+                and stage.payoff.coordination is not None and their_choices:
             matched = all(t == choice for t in their_choices)
         self.memory.add(Moment(round=round_, stage=stage.id,
                                partners=tuple(p.name for p in partners), my_choice=choice,
                                their_choices=tuple(their_choices), payoff=payoff,
                                matched=matched))
 
-    def apply_conversation(self, stage: DialogueStage, round_: int, partners: Sequence[Agent],
+    def apply_conversation(self, stage: DialogueStage | BroadcastStage, round_: int,
+                           partners: Sequence[Agent],
                            transcript: Sequence[tuple[str, str]]) -> None:
         """Remember a finished conversation (what this agent said last and heard last)."""
         said = [text for who, text in transcript if who == self.name]

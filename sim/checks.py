@@ -13,15 +13,29 @@ import inspect
 from collections.abc import Callable, Sequence
 
 from sim.errors import ScenarioError
-from sim.spec import ChoiceStage, DialogueStage, GroupingSpec, ScenarioSpec
-from sim.templates import CHOICE_FIELDS, DIALOGUE_FIELDS, TemplateError, template_fields
+from sim.spec import (
+    ChoiceStage,
+    DialogueStage,
+    GroupingSpec,
+    SanctionStage,
+    ScenarioSpec,
+)
+from sim.templates import (
+    CHOICE_FIELDS,
+    DIALOGUE_FIELDS,
+    TemplateError,
+    library_fields,
+    template_fields,
+)
 
 __all__ = ["RESERVED_STAGE_IDS", "check_scenario", "did_you_mean", "network_generator"]
 
 RESERVED_STAGE_IDS = ("start", "end")
-_PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed")
+_PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed", "bipartite")
 _OPTION_RULES = {"size": ("groups_of",), "remainder": ("groups_of",),
-                 "redraw": ("random_pairs", "groups_of"), "groups": ("fixed",)}
+                 "redraw": ("random_pairs", "groups_of"), "groups": ("fixed",),
+                 "roles": ("bipartite",),
+                 "among": ("all", "random_pairs", "groups_of", "round_robin")}
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -58,7 +72,10 @@ def check_scenario(spec: ScenarioSpec) -> None:
     Raises:
         ScenarioError: with ``field`` set to the dotted path of the offending value.
     """
+    from sim import checks_library as library  # local: it uses did_you_mean from here
+
     _check_population(spec)
+    library.check_roles(spec)
     _check_network(spec)
     _check_stages(spec)
     _check_flow(spec)
@@ -115,7 +132,7 @@ def _check_population(spec: ScenarioSpec) -> None:
 def _check_policy(spec: ScenarioSpec, index: int) -> None:
     policy = spec.population.cohorts[index].policy
     assert policy is not None
-    options = sorted({o for s in spec.stages if isinstance(s, ChoiceStage) for o in s.options})
+    options = sorted({o for s in spec.stages if isinstance(s, ChoiceStage) for o in s.choices})
     where = f"population.cohorts.{index}.policy"
     named = [(key, getattr(policy, key)) for key in ("option", "cooperate", "defect")]
     named += [(f"initial.{i}", v) for i, v in enumerate(policy.initial or [])]
@@ -125,11 +142,12 @@ def _check_policy(spec: ScenarioSpec, index: int) -> None:
                 f"'{value}' is not an option of any choice stage.", field=f"{where}.{key}",
                 value=value, fix=f"{did_you_mean(value, options)}use one of: {', '.join(options)}.",
             )
-    for key in ("initial", "pick"):
-        if getattr(policy, key) is not None and policy.name != "naming_game":
+    for key, user in (("initial", "naming_game"), ("pick", "naming_game"),
+                      ("threshold", "threshold"), ("side", "haggle"), ("concession", "haggle")):
+        if getattr(policy, key) is not None and policy.name != user:
             raise ScenarioError(
-                f"'{key}' is only used by policy 'naming_game', not '{policy.name}'.",
-                field=f"{where}.{key}", fix=f"remove '{key}' or use name: naming_game.")
+                f"'{key}' is only used by policy '{user}', not '{policy.name}'.",
+                field=f"{where}.{key}", fix=f"remove '{key}' or use name: {user}.")
     if policy.name == "always" and policy.option is None:
         raise ScenarioError("policy 'always' needs an 'option'.", field=f"{where}.option",
                             fix="add option: <the option it always plays>.")
@@ -166,6 +184,8 @@ def _check_network(spec: ScenarioSpec) -> None:
 
 
 def _check_stages(spec: ScenarioSpec) -> None:
+    from sim import checks_library as library
+
     seen: dict[str, int] = {}
     for i, stage in enumerate(spec.stages):
         where = f"stages.{i}"
@@ -178,15 +198,20 @@ def _check_stages(spec: ScenarioSpec) -> None:
             raise ScenarioError(f"'{stage.id}' is reserved for the flow.", field=f"{where}.id",
                                 value=stage.id, fix="rename the stage.")
         seen[stage.id] = i
-        allowed = CHOICE_FIELDS if isinstance(stage, ChoiceStage) else DIALOGUE_FIELDS
+        allowed = (*(CHOICE_FIELDS if isinstance(stage, ChoiceStage | SanctionStage)
+                     else DIALOGUE_FIELDS), *library_fields(spec))
         try:
             template_fields(stage.prompt, allowed)
         except TemplateError as exc:
             raise ScenarioError(str(exc) + ".", field=f"{where}.prompt",
                                 fix="use only the listed fields.") from None
         _check_grouping(stage.groups, spec, f"{where}.groups")
+        library.check_stage_roles(stage, spec, where)
         if isinstance(stage, ChoiceStage):
             _check_choice(stage, where)
+            library.check_formulas(stage, spec, where)
+        if isinstance(stage, DialogueStage):
+            library.check_dialogue(stage, spec, where)
         elif isinstance(stage, DialogueStage) and stage.groups.by == "all" \
                 and spec.population.size > 12:
             raise ScenarioError(
@@ -255,23 +280,36 @@ def _check_fixed(groups: GroupingSpec, n: int, where: str) -> None:
 
 
 def _check_choice(stage: ChoiceStage, where: str) -> None:
+    from sim.checks_library import check_levels
+
+    check_levels(stage, where)
     if len(set(stage.options)) != len(stage.options):
         raise ScenarioError("options must be distinct.", field=f"{where}.options",
                             value=stage.options, fix="remove the repeated option.")
+    if stage.answer is not None and stage.answer not in stage.choices:
+        raise ScenarioError(
+            f"answer '{stage.answer}' is not one of the options.", field=f"{where}.answer",
+            value=stage.answer,
+            fix=f"{did_you_mean(stage.answer, stage.choices)}use one of: "
+                f"{', '.join(stage.choices)}.")
     if stage.payoff is None:
         return
-    if (stage.payoff.matrix is None) == (stage.payoff.coordination is None):
+    given = [k for k in ("matrix", "coordination", "formula")
+             if getattr(stage.payoff, k) is not None]
+    if len(given) != 1:
         raise ScenarioError(
-            "a payoff needs exactly one of 'matrix' or 'coordination'.",
+            "a payoff needs exactly one of 'matrix', 'coordination' or 'formula'"
+            + (f" (got {', '.join(given)})." if given else "."),
             field=f"{where}.payoff",
-            fix="write matrix: [[...], ...] or coordination: {success: 1, failure: 0}.",
+            fix="write matrix: [[...], ...], coordination: {success: 1, failure: 0} or "
+                "formula: \"...\".",
         )
     if stage.payoff.matrix is not None:
         _check_matrix(stage, stage.payoff.matrix, where)
 
 
 def _check_matrix(stage: ChoiceStage, matrix: list[list[float]], where: str) -> None:
-    n = len(stage.options)
+    n = len(stage.choices)
     if len(matrix) != n or any(len(row) != n for row in matrix):
         widths = [len(row) for row in matrix]
         if not matrix:
@@ -312,3 +350,4 @@ def _check_flow(spec: ScenarioSpec) -> None:
     from sim.graph import ScenarioGraph  # local: graph imports spec
 
     ScenarioGraph.compile(spec)
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -19,7 +20,7 @@ from sim.spec import GroupingSpec
 
 __all__ = ["RULES", "Grouping", "cache_key", "form_groups", "stream_key"]
 
-RULES = ("all", "random_pairs", "neighbours", "groups_of", "round_robin", "fixed")
+RULES = ("all", "random_pairs", "neighbours", "groups_of", "round_robin", "fixed", "bipartite")
 """Every ``by`` value; the index of a rule with no options is its stream key (stable)."""
 
 
@@ -69,7 +70,7 @@ def stream_key(spec: GroupingSpec, round_: int) -> tuple[int, int]:
         spec: the grouping rule.
         round_: the 1-based round.
     """
-    keeps = spec.redraw == "never" or spec.by in ("round_robin", "fixed")
+    keeps = spec.redraw == "never" or spec.by in ("round_robin", "fixed", "bipartite")
     draw_round = 1 if keeps else round_
     rule = cache_key(spec, round_)[1]
     if rule == spec.by:
@@ -79,7 +80,8 @@ def stream_key(spec: GroupingSpec, round_: int) -> tuple[int, int]:
 
 
 def form_groups(spec: GroupingSpec, size: int, network: nx.Graph | None,
-                rng: np.random.Generator, *, round_: int = 1) -> Grouping:
+                rng: np.random.Generator, *, round_: int = 1,
+                roles: Sequence[str | None] | None = None) -> Grouping:
     """Form the groups of a stage for a population of ``size`` agents.
 
     Args:
@@ -88,11 +90,16 @@ def form_groups(spec: GroupingSpec, size: int, network: nx.Graph | None,
         network: the social network (needed for ``neighbours``).
         rng: the stream of :func:`stream_key` (the same every round for kept draws).
         round_: the 1-based round (selects the rotation of ``round_robin``).
+        roles: every agent's role (needed for ``bipartite`` and ``among``).
 
     Raises:
         ValueError: if the rule cannot group ``size`` agents (checked earlier for scenarios
             by :mod:`sim.checks`).
     """
+    if spec.among is not None:
+        return _among(spec, size, rng, round_, roles or [None] * size)
+    if spec.by == "bipartite":
+        return _bipartite(spec, size, rng, round_, roles or [None] * size)
     if spec.by == "all":
         return Grouping(groups=(tuple(range(size)),))
     if spec.by == "random_pairs":
@@ -157,3 +164,41 @@ def _fixed(groups: list[list[int]], size: int) -> Grouping:
             seen.add(agent)
     return Grouping(groups=tuple(tuple(g) for g in groups),
                     sitting_out=tuple(a for a in range(size) if a not in seen))
+
+
+# --- scenario library (issue 3) ---
+def _among(spec: GroupingSpec, size: int, rng: np.random.Generator, round_: int,
+           roles: Sequence[str | None]) -> Grouping:
+    """Group only the agents whose role is in ``among``; everyone else sits out."""
+    assert spec.among is not None
+    pool = [i for i in range(size) if roles[i] in spec.among]
+    inner = form_groups(spec.model_copy(update={"among": None}), len(pool), None, rng,
+                        round_=round_, roles=[roles[i] for i in pool])
+    out = {i for i in range(size) if roles[i] not in spec.among}
+    return Grouping(groups=tuple(tuple(pool[a] for a in g) for g in inner.groups),
+                    sitting_out=tuple(sorted(out | {pool[a] for a in inner.sitting_out})))
+
+
+def _bipartite(spec: GroupingSpec, size: int, rng: np.random.Generator, round_: int,
+               roles: Sequence[str | None]) -> Grouping:
+    """Pairs across two roles, rotating.
+
+    Member ``i`` of the smaller side meets member ``(i + round - 1) mod L`` of the larger
+    side (``L`` members), so every cross pair meets once in ``L`` rounds. Pairs list the
+    first role's member first.
+    """
+    if spec.roles is None:
+        raise ValueError("bipartite grouping needs two roles")
+    first, second = ([i for i in range(size) if roles[i] == r] for r in spec.roles)
+    first = [first[int(k)] for k in rng.permutation(len(first))]
+    second = [second[int(k)] for k in rng.permutation(len(second))]
+    small, large = (first, second) if len(first) <= len(second) else (second, first)
+    if not small:
+        return Grouping(groups=(), sitting_out=tuple(range(size)))
+    turn = round_ - 1
+    pairs = [(s, large[(i + turn) % len(large)]) for i, s in enumerate(small)]
+    if small is second:
+        pairs = [(b, a) for a, b in pairs]
+    paired = {x for p in pairs for x in p}
+    return Grouping(groups=tuple(pairs),
+                    sitting_out=tuple(i for i in range(size) if i not in paired))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim.checks import check_scenario, did_you_mean
 from sim.errors import ScenarioError
-from sim.spec import ChoiceStage, DialogueStage, ScenarioSpec
+from sim.spec import BroadcastStage, ChoiceStage, DialogueStage, SanctionStage, ScenarioSpec
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "LoadedScenario", "load_scenario",
            "parse_scenario", "spec_hash"]
@@ -31,7 +31,9 @@ MAX_DEPTH = 100
 _STR_TAG, _SEQ_TAG, _MAP_TAG, _MERGE_TAG = (f"tag:yaml.org,2002:{t}"
                                             for t in ("str", "seq", "map", "merge"))
 _YAML_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "timestamp")}
-_STAGE_KINDS: dict[str, type[BaseModel]] = {"choice": ChoiceStage, "dialogue": DialogueStage}
+_STAGE_KINDS: dict[str, type[BaseModel]] = {"choice": ChoiceStage, "dialogue": DialogueStage,
+                                             "broadcast": BroadcastStage,
+                                             "sanction": SanctionStage}
 _STARTER = "start from scenarios/prisoners_dilemma.yaml"
 _MAPPING_KINDS = ("model_type", "model_attributes_type", "dict_type")
 

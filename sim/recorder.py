@@ -218,6 +218,9 @@ class Recorder:
                     **persona.big_five.as_dict(),
                     "mbti": persona.mbti.type if persona.mbti else None,
                     "background": persona.background,
+                    "role": agent.base_role,
+                    "private": json.dumps(agent.private, sort_keys=True) if agent.private
+                    else None,
                 })
             if sim.network is not None:
                 edges.extend({"replica": sim.replica, "source": f"a{a:03d}",

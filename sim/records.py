@@ -20,7 +20,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "step": pl.Int32,
     "round": pl.Int32,
     "stage": pl.String,
-    "kind": pl.String,  # choice | message | sit_out
+    "kind": pl.String,  # choice | message | sit_out | outcome | broadcast | sanction
     "group": pl.String,
     "turn": pl.Int32,
     "agent": pl.String,
@@ -40,6 +40,12 @@ EVENT_SCHEMA: dict[str, Any] = {
     "policy": pl.String,
     "status": pl.String,  # ok | failed
     "error": pl.String,
+    # --- scenario library (issue 3) ---
+    "role": pl.String,  # the agent's role in this round (roles may alternate)
+    "value": pl.Float64,  # the choice as a number (numeric option, else its index)
+    "offer": pl.Float64,  # offer read from a message; an outcome row's deal price
+    "outcomes": pl.String,  # JSON object: named outcomes (formulas, deal / price / turns)
+    "correct": pl.Boolean,  # choice == the stage's answer (quiz questions)
 }
 
 AGENT_SCHEMA: dict[str, Any] = {
@@ -58,6 +64,9 @@ AGENT_SCHEMA: dict[str, Any] = {
     "neuroticism": pl.Float64,
     "mbti": pl.String,
     "background": pl.String,
+    # --- scenario library (issue 3) ---
+    "role": pl.String,  # the role assigned at the start (before any alternation)
+    "private": pl.String,  # JSON object of private values (reserve, budget, ...)
 }
 
 NETWORK_SCHEMA: dict[str, Any] = {

@@ -14,17 +14,33 @@ import numpy as np
 
 from agents.agent import Agent
 from agents.population import build_population
+from agents.roles import assign_roles, draw_private
 from sim.checkpoint import flow_from_json, flow_to_json, grouping_from_json, grouping_to_json
 from sim.graph import FlowState, ScenarioGraph
 from sim.groups import Grouping, cache_key, form_groups, stream_key
 from sim.network import build_network
-from sim.spec import ChoiceStage, DialogueStage, ScenarioSpec
-from sim.stages import Plan, StageContext, run_choice, run_dialogue
+from sim.spec import (
+    BroadcastStage,
+    ChoiceStage,
+    DialogueStage,
+    SanctionStage,
+    ScenarioSpec,
+)
+from sim.stages import (
+    Plan,
+    StageContext,
+    run_broadcast,
+    run_choice,
+    run_dialogue,
+    run_sanction,
+)
 
 __all__ = ["Simulation"]
 
 # Named RNG streams: (stream id, ...) spawn keys under SeedSequence(seed, replica).
-_POPULATION, _NETWORK, _GROUPS, _REQUESTS, _CHOICES = range(5)
+_POPULATION, _NETWORK, _GROUPS, _REQUESTS, _CHOICES, _ROLES = range(6)
+_RUNNERS = {ChoiceStage: run_choice, DialogueStage: run_dialogue,
+            BroadcastStage: run_broadcast, SanctionStage: run_sanction}
 
 
 class Simulation(mesa.Model):
@@ -50,9 +66,14 @@ class Simulation(mesa.Model):
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         members = build_population(spec.population, self.stream(_POPULATION))
+        # --- scenario library (issue 3): roles and private values, seeded ---
+        roles_rng = self.stream(_ROLES)
+        self.roles = assign_roles(spec.roles, len(members), roles_rng)
+        private = draw_private(spec.roles, self.roles, roles_rng)
         self.population = [
             Agent(self, index=i, persona=m.persona, policy=m.policy, cohort=m.cohort,
-                  preamble=spec.description.strip())
+                  preamble=spec.description.strip(), base_role=self.roles[i],
+                  private=private[i])
             for i, m in enumerate(members)
         ]
         self.network = build_network(spec, self.stream(_NETWORK))
@@ -71,13 +92,15 @@ class Simulation(mesa.Model):
         seq = np.random.SeedSequence(self.seed, spawn_key=(self.replica, _REQUESTS, *keys))
         return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
-    def grouping(self, stage: ChoiceStage | DialogueStage, round_: int) -> Grouping:
+    def grouping(self, stage: ChoiceStage | DialogueStage | BroadcastStage | SanctionStage,
+                 round_: int) -> Grouping:
         """Groups for a stage; stages with the same rule share them within a round."""
         key = cache_key(stage.groups, round_)
         if key not in self._groupings:
             rng = self.stream(_GROUPS, *stream_key(stage.groups, round_))
             self._groupings[key] = form_groups(stage.groups, len(self.population),
-                                               self.network, rng, round_=round_)
+                                               self.network, rng, round_=round_,
+                                               roles=self.roles)
         return self._groupings[key]
 
     def state_dict(self) -> dict[str, Any]:
@@ -123,8 +146,9 @@ class Simulation(mesa.Model):
             seed_for=lambda *k: self.request_seed(step, *k),
             rng_for=lambda *k: self.stream(_CHOICES, step, *k),
             max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+            params=self.spec.params,
         )
-        runner = run_choice if isinstance(stage, ChoiceStage) else run_dialogue
+        runner = _RUNNERS[type(stage)]
         rows: list[dict[str, Any]] = yield from runner(stage, ctx)  # type: ignore[arg-type]
         for row in rows:
             row.update(replica=self.replica, step=step, round=state.round, stage=stage.id)

@@ -15,20 +15,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "BigFiveSpec",
+    "BroadcastStage",
     "ChoiceStage",
     "CohortSpec",
     "CoordinationSpec",
     "DialogueStage",
     "EdgeSpec",
     "GroupingSpec",
+    "LevelsSpec",
     "MbtiSpec",
     "NetworkSpec",
     "PayoffSpec",
     "PersonalitySpec",
     "PolicySpec",
     "PopulationSpec",
+    "PrivateSpec",
     "ProfileSpec",
+    "RoleSpec",
     "RunConfig",
+    "SanctionStage",
     "ScenarioSpec",
     "StageSpec",
     "WhileSpec",
@@ -36,6 +41,8 @@ __all__ = [
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Formula = Annotated[str, Field(min_length=1, max_length=1000)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")]
 
 
 class Strict(BaseModel):
@@ -95,15 +102,25 @@ class PolicySpec(Strict):
     invents a name, uniformly from the stage's options, until it has heard one); ``pick``:
     how it picks from its inventory, ``uniform`` over the names (the minimal naming game) or
     in proportion to how often each was heard since its last success (``frequency``).
+    ``threshold``: a ``threshold`` responder plays ``option`` (default: the stage's first
+    option) when the partner's value this round is at least ``threshold``, else the other.
+    ``side``, ``concession``: a ``haggle`` negotiator (default side: its role's name) opens
+    30% beyond its private ``reserve`` and concedes the fraction ``concession`` (default
+    0.3) of the remaining gap every turn; it accepts an offer within its reserve.
     """
 
-    name: Literal["always", "random", "tit_for_tat", "grim_trigger", "naming_game"]
+    name: Literal["always", "random", "tit_for_tat", "grim_trigger", "naming_game",
+                  "threshold", "haggle"]
     option: str | None = None
     p: Unit | None = None
     cooperate: str | None = None
     defect: str | None = None
     initial: list[str] | None = None
     pick: Literal["uniform", "frequency"] | None = None
+    # --- scenario library (issue 3) ---
+    threshold: float | None = None
+    side: Literal["buyer", "seller"] | None = None
+    concession: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
 
 class CohortSpec(Strict):
@@ -152,17 +169,24 @@ class GroupingSpec(Strict):
     or join the last groups with ``remainder: merge``); ``round_robin``: pairs rotate so that
     every pair meets once in ``n - 1`` rounds (``n`` when odd, one agent sitting out each
     round), then the schedule repeats; ``neighbours``: every edge of the network is a pair;
-    ``fixed``: the explicit ``groups`` of agent indices (agents in none sit out).
+    ``fixed``: the explicit ``groups`` of agent indices (agents in none sit out);
+    ``bipartite``: pairs across the two ``roles`` rotate so that every cross pair meets once
+    in as many rounds as the larger role has members (its extra members sit out).
+    ``among``: only agents whose role is listed are grouped (the others sit out).
     ``redraw`` (``random_pairs`` and ``groups_of``): ``round`` re-draws every round,
     ``never`` keeps the round-1 draw for the whole run. Options that a rule does not use are
     refused by :mod:`sim.checks`.
     """
 
-    by: Literal["all", "random_pairs", "groups_of", "round_robin", "neighbours", "fixed"] = "all"
+    by: Literal["all", "random_pairs", "groups_of", "round_robin", "neighbours", "fixed",
+                "bipartite"] = "all"
     size: int | None = None
     remainder: Literal["sit_out", "merge"] = "sit_out"
     redraw: Literal["round", "never"] = "round"
     groups: list[list[int]] | None = None
+    # --- scenario library (issue 3) ---
+    roles: Annotated[list[Slug], Field(min_length=2, max_length=2)] | None = None
+    among: list[Slug] | None = None
 
 
 class CoordinationSpec(Strict):
@@ -177,20 +201,30 @@ class PayoffSpec(Strict):
 
     ``matrix``: pairwise, ``matrix[mine][theirs]`` is what I earn against each partner,
     summed over the partners of my group. ``coordination``: one payoff per agent and round,
-    ``success`` if the whole group chose alike, else ``failure``.
+    ``success`` if the whole group chose alike, else ``failure``. ``formula``: arithmetic
+    over named values (:mod:`sim.formula`), one for everyone or one per role (``{proposer:
+    ..., responder: ...}``), evaluated for every member of a group, acting or not.
     """
 
     matrix: list[list[float]] | None = None
     coordination: CoordinationSpec | None = None
+    # --- scenario library (issue 3) ---
+    formula: Formula | dict[Slug, Formula] | None = None
 
 
 class StageBase(Strict):
-    """Fields shared by every stage kind."""
+    """Fields shared by every stage kind.
+
+    ``actors``: the roles that act (choose, speak) in the stage; other members of a group
+    are still partners (and are paid by a formula), but make no request.
+    """
 
     id: Slug
     prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
     groups: GroupingSpec = GroupingSpec()
     memory: Annotated[int, Field(ge=0, le=100)] = 3
+    # --- scenario library (issue 3) ---
+    actors: list[Slug] | None = None
 
 
 class ChoiceStage(StageBase):
@@ -198,14 +232,30 @@ class ChoiceStage(StageBase):
 
     ``shuffle_options``: every request shows the options in its own seeded order (against
     position bias); records keep the canonical order of ``options``.
+    ``levels``: numeric options ``min, min+step, ..., max`` instead of ``options``.
+    ``answer``: the correct option (a quiz question): rows record ``correct``.
+    ``outcomes``: named formulas evaluated per agent and recorded in the ``outcomes`` column.
     """
 
     kind: Literal["choice"]
     options: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
-                       Field(min_length=2, max_length=64)]
+                       Field(min_length=2, max_length=64)] = []
     payoff: PayoffSpec | None = None
     decision: Literal["sample", "argmax"] = "sample"
     shuffle_options: bool = False
+    # --- scenario library (issue 3) ---
+    levels: LevelsSpec | None = None
+    answer: str | None = None
+    outcomes: dict[Name, Formula] = {}
+
+    @property
+    def choices(self) -> list[str]:
+        """The closed set of answers: ``options``, or the ``levels`` written as numbers."""
+        if self.levels is None:
+            return list(self.options)
+        from sim.options import level_options  # local: options imports spec
+
+        return level_options(self.levels)
 
 
 class DialogueStage(StageBase):
@@ -214,9 +264,77 @@ class DialogueStage(StageBase):
     kind: Literal["dialogue"]
     turns: Annotated[int, Field(ge=1, le=100)] = 4
     max_new_tokens: Annotated[int, Field(ge=1, le=2048)] | None = None
+    # --- scenario library (issue 3) ---
+    lead: Slug | None = None
+    offers: bool = False
+    stop: Literal["accept"] | None = None
+    payoff: PayoffSpec | None = None
 
 
-StageSpec = Annotated[ChoiceStage | DialogueStage, Field(discriminator="kind")]
+# --- scenario library (issue 3) ---
+class LevelsSpec(Strict):
+    """Numeric options ``min, min + step, ..., max`` (at most 64 of them)."""
+
+    min: float
+    max: float
+    step: Annotated[float, Field(gt=0.0)] = 1.0
+
+
+class PrivateSpec(Strict):
+    """A private value of each member of a role.
+
+    Fixed (``value``) or drawn uniformly from ``min, min + step, ..., max``, per agent, from
+    the run's seed.
+    """
+
+    value: float | None = None
+    min: float | None = None
+    max: float | None = None
+    step: Annotated[float, Field(gt=0.0)] = 1.0
+
+
+class RoleSpec(Strict):
+    """A role: who holds it, what it is told and what it privately knows.
+
+    Members: explicit ``agents`` indices, a ``count`` or a ``fraction`` of the population
+    (filled in seeded order). ``prompt`` is added to every prompt of its members;
+    ``private`` values are drawn per agent.
+    """
+
+    name: Slug
+    agents: list[Annotated[int, Field(ge=0)]] | None = None
+    count: Annotated[int, Field(ge=0)] | None = None
+    fraction: Unit | None = None
+    prompt: Annotated[str, Field(max_length=5000)] = ""
+    private: dict[Name, PrivateSpec] = {}
+
+
+class BroadcastStage(StageBase):
+    """One message to each group.
+
+    The ``prompt`` itself, said by the game master, or, with ``speaker: ROLE``, a message
+    the group's member of that role writes in answer to the ``prompt``.
+    """
+
+    kind: Literal["broadcast"]
+    speaker: Slug | None = None
+    max_new_tokens: Annotated[int, Field(ge=1, le=2048)] | None = None
+
+
+class SanctionStage(StageBase):
+    """Every acting member picks one other member of its group to fine, or nobody.
+
+    The punisher pays ``cost``; the target loses ``fine`` per punisher.
+    """
+
+    kind: Literal["sanction"]
+    cost: Annotated[float, Field(ge=0.0)] = 1.0
+    fine: Annotated[float, Field(ge=0.0)] = 3.0
+    decision: Literal["sample", "argmax"] = "sample"
+
+
+StageSpec = Annotated[ChoiceStage | DialogueStage | BroadcastStage | SanctionStage,
+                      Field(discriminator="kind")]
 
 
 class WhileSpec(Strict):
@@ -244,7 +362,11 @@ class EdgeSpec(Strict):
 
 
 class ScenarioSpec(Strict):
-    """A whole scenario: population, network, stages and the flow between them."""
+    """A whole scenario: population, network, stages and the flow between them.
+
+    ``roles``: who plays which part; ``alternate_roles``: the two roles swap every round
+    (round 2, 4, ...); ``params``: named constants that formulas may use.
+    """
 
     name: Slug
     description: Annotated[str, Field(max_length=20_000)] = ""
@@ -253,6 +375,10 @@ class ScenarioSpec(Strict):
     network: NetworkSpec | None = None
     stages: Annotated[list[StageSpec], Field(min_length=1, max_length=256)]
     flow: list[EdgeSpec] | None = None
+    # --- scenario library (issue 3) ---
+    roles: list[RoleSpec] = []
+    alternate_roles: bool = False
+    params: dict[Name, float] = {}
 
 
 class RunConfig(Strict):

@@ -10,12 +10,27 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping
 
-__all__ = ["CHOICE_FIELDS", "DIALOGUE_FIELDS", "TemplateError", "render", "template_fields"]
+__all__ = ["CHOICE_FIELDS", "DIALOGUE_FIELDS", "TemplateError", "library_fields", "render",
+           "template_fields"]
 
 _COMMON = ("name", "round", "rounds", "stage", "score", "group_size", "partner.name",
            "partners", "history")
 CHOICE_FIELDS: tuple[str, ...] = (*_COMMON, "options", "partner.last_choice", "my.last_choice")
 DIALOGUE_FIELDS: tuple[str, ...] = (*_COMMON, "turns", "partner.last_choice", "my.last_choice")
+
+
+def library_fields(spec: object) -> tuple[str, ...]:
+    """Fields a scenario adds to the fixed lists.
+
+    ``{role}``, ``{partner.role}``, ``{my.KEY}`` for private values, and ``{my.STAGE}``,
+    ``{partner.STAGE}``, ``{partners.STAGE}`` (latest choices) for every choice or sanction
+    stage.
+    """
+    stages = [s.id for s in getattr(spec, "stages", ()) if getattr(s, "kind", "")
+              in ("choice", "sanction")]
+    private = sorted({k for r in getattr(spec, "roles", ()) for k in r.private})
+    return ("role", "partner.role", *(f"my.{k}" for k in private),
+            *(f"{who}.{sid}" for sid in stages for who in ("my", "partner", "partners")))
 
 
 class TemplateError(ValueError):

@@ -45,8 +45,8 @@ EXPECTED: dict[str, Expected] = {
         21, "flow.1.to", "'plya'",
         r"flow edge to unknown stage 'plya'\. Fix: did you mean 'play'\? known: chat, play, end"),
     "choice_without_options.yaml": Expected(
-        7, "stages.0.options", None,
-        r"required key 'options' is missing\. Fix: add 'options:' here"),
+        7, "stages.0", None,
+        r"a choice stage needs exactly one of 'options' or 'levels'\. Fix: write options:"),
     "payoff_wrong_shape.yaml": Expected(
         13, "stages.0.payoff.matrix", "2x3",
         r"payoff matrix is 2x3 but the stage has 2 options\. Fix: write a 2x2 matrix"),
@@ -75,7 +75,8 @@ EXPECTED: dict[str, Expected] = {
         2, "population", None, r"required key 'population' is missing\. Fix: add 'population:'"),
     "bad_grouping.yaml": Expected(
         9, "stages.0.groups.by", "'random_pairz'",
-        r"should be 'all', 'random_pairs', 'groups_of', 'round_robin', 'neighbours' or 'fixed', "
+        r"should be 'all', 'random_pairs', 'groups_of', 'round_robin', 'neighbours', 'fixed' or "
+        r"'bipartite', "
         r"got 'random_pairz'\. "
         r"Fix: did you mean 'random_pairs'\?"),
     "top_level_list.yaml": Expected(

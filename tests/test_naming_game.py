@@ -173,7 +173,7 @@ def test_coordination_payoff(theirs, expected):
 def test_payoff_needs_exactly_one_formula(payoff):
     from sim.checks import check_scenario
 
-    with pytest.raises(ScenarioError, match="exactly one of 'matrix' or 'coordination'"):
+    with pytest.raises(ScenarioError, match="exactly one of 'matrix', 'coordination' or 'formula'"):
         check_scenario(naming(2, 1, [], payoff=payoff, names=["a", "b"]))
 
 

@@ -15,7 +15,9 @@ SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.y
 
 
 def test_there_are_scenarios():
-    assert {p.name for p in SCENARIOS} >= {"prisoners_dilemma.yaml", "naming_game.yaml"}
+    assert {p.name for p in SCENARIOS} >= {
+        "prisoners_dilemma.yaml", "naming_game.yaml", "public_goods.yaml", "ultimatum.yaml",
+        "speed_dating.yaml", "negotiation.yaml", "classroom.yaml"}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)

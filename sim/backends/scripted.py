@@ -15,13 +15,17 @@ Policies (``PolicySpec.name``):
         is proportional to how often it was heard since the last success.
         :func:`naming_game_update` is its learning rule, applied by the agent after each
         round.
+    threshold: a responder: plays ``option`` when the partner's value this round (the
+        largest, if several stages) is at least ``threshold``, else the first other option.
+    haggle: a negotiator (dialogue): :func:`haggle_message`.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +38,8 @@ from sim.backends.base import (
     ScoreResult,
 )
 
-__all__ = ["STATEFUL_POLICIES", "ScriptedBackend", "naming_game_update", "policy_probabilities"]
+__all__ = ["STATEFUL_POLICIES", "ScriptedBackend", "haggle_message", "naming_game_update",
+           "policy_probabilities"]
 
 #: Policies that keep a per-stage inventory the agent updates after every round.
 STATEFUL_POLICIES = frozenset({"naming_game"})
@@ -74,9 +79,52 @@ def policy_probabilities(policy: PolicyCall | None, options: Sequence[str]) -> l
     elif policy.name == "naming_game":
         return _from_inventory(facts.get("inventory", ()), options,
                                frequency=params.get("pick") == "frequency")
+    elif policy.name == "threshold":
+        pick = _threshold_pick(params, facts, options)
+    elif policy.name == "haggle":
+        return [1.0 / n] * n
     else:
         raise ValueError(f"unknown scripted policy {policy.name!r}")
-    return [1.0 if o == pick else 0.0 for o in options]
+    probs = [1.0 if o == pick else 0.0 for o in options]
+    return probs if any(probs) else [1.0 / n] * n
+
+
+# --- scenario library (issue 3) ---
+def _threshold_pick(params: Mapping[str, Any], facts: Mapping[str, Any],
+                    options: Sequence[str]) -> str:
+    yes = params.get("option", options[-1])
+    no = next((o for o in options if o != yes), yes)
+    values = dict(facts.get("partner_values") or {})
+    offered = max(values.values()) if values else None
+    return yes if offered is not None and offered >= float(params.get("threshold", 0)) else no
+
+
+def haggle_message(policy: PolicyCall) -> str:
+    """A ``haggle`` negotiator's next message.
+
+    The side (buyer or seller) is ``side`` or the agent's role; the limit is its private
+    ``reserve``. It accepts the partner's standing offer if it is within the reserve
+    (buyer: at most, seller: at least); otherwise it opens 30% beyond its reserve (a buyer
+    below, a seller above) and concedes ``concession`` (default 0.3) of the remaining gap
+    per offer, rounded to whole units on its own side of the reserve.
+    """
+    params, facts = policy.params, policy.facts
+    side = params.get("side") or facts.get("role")
+    reserve = (facts.get("private") or {}).get("reserve")
+    if side not in ("buyer", "seller") or reserve is None:
+        return "I would like to make a deal, but I need to think about the price."
+    buyer = side == "buyer"
+    theirs = facts.get("partner_offer")
+    if theirs is not None and (theirs <= reserve if buyer else theirs >= reserve):
+        return f"I accept your offer of {theirs:g}."
+    mine = facts.get("my_offer")
+    opening = reserve * (0.7 if buyer else 1.3)
+    last = opening if mine is None else mine
+    step = float(params.get("concession", 0.3))
+    offer = last + step * (reserve - last) if mine is not None else opening
+    offer = math.floor(offer) if buyer else math.ceil(offer)
+    offer = min(offer, reserve) if buyer else max(offer, reserve)
+    return f"I offer {offer:g}."
 
 
 def _from_inventory(inventory: Sequence[str], options: Sequence[str], *, frequency: bool
@@ -149,6 +197,10 @@ class ScriptedBackend:
         self.calls["generate"] += 1
         out = []
         for r in requests:
+            if r.policy is not None and r.policy.name == "haggle":
+                text = haggle_message(r.policy)
+                out.append(GenerateResult(text=text, num_new_tokens=len(text.split())))
+                continue
             rng = np.random.default_rng(r.sampling.seed)
             text = _PHRASES[int(rng.integers(len(_PHRASES)))]
             out.append(GenerateResult(text=text, num_new_tokens=len(text.split())))

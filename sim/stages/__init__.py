@@ -6,7 +6,10 @@ receives that wave's results, and finally returns event rows. The engine drives 
 """
 
 from sim.stages.base import Plan, StageContext, prompt_hash
+from sim.stages.broadcast import run_broadcast
 from sim.stages.choice import run_choice
 from sim.stages.dialogue import run_dialogue
+from sim.stages.sanction import run_sanction
 
-__all__ = ["Plan", "StageContext", "prompt_hash", "run_choice", "run_dialogue"]
+__all__ = ["Plan", "StageContext", "prompt_hash", "run_broadcast", "run_choice", "run_dialogue",
+           "run_sanction"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +34,7 @@ class StageContext:
         rng_for: a numpy Generator from the same keys (for sampling choices).
         max_new_tokens: run default for generation.
         temperature: run default for generation.
+        params: the scenario's named constants (for formulas).
     """
 
     agents: Sequence[Agent]
@@ -44,6 +45,11 @@ class StageContext:
     rng_for: Callable[..., np.random.Generator]
     max_new_tokens: int
     temperature: float
+    params: Mapping[str, float] = field(default_factory=dict)
+
+    def acts(self, agent: Agent, actors: Sequence[str] | None) -> bool:
+        """Whether an agent acts in a stage with these ``actors`` roles (``None``: all)."""
+        return actors is None or agent.role(self.round) in actors
 
 
 def prompt_hash(request: GenerateRequest | ScoreRequest) -> str:
@@ -63,6 +69,7 @@ def event_row(agent: Agent, *, kind: str, group: str, partners: Sequence[Agent],
         "kind": kind, "group": group, "turn": turn, "agent": agent.key,
         "partners": [p.key for p in partners], "score": agent.score,
         "backend": "scripted" if agent.policy else "model",
+        "role": agent.role(agent.model.state.round) if agent.model.state else agent.base_role,
         "policy": agent.policy.name if agent.policy else None,
         "status": "ok",
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -9,8 +11,10 @@ from typing import Any
 import numpy as np
 
 from sim.backends.base import ScoreResult
+from sim.options import option_value
 from sim.spec import ChoiceStage, PayoffSpec
 from sim.stages.base import Plan, StageContext, event_row, prompt_hash, sit_out_rows
+from sim.stages.formulas import member_values, parsed, payoff_for
 
 __all__ = ["canonical_logprobs", "group_payoff", "option_probabilities", "run_choice",
            "shown_order"]
@@ -43,7 +47,7 @@ def shown_order(stage: ChoiceStage, ctx: StageContext, agent: int, group: int
     if not stage.shuffle_options:
         return None
     rng = ctx.rng_for(agent, group, _SHUFFLE)
-    return [int(i) for i in rng.permutation(len(stage.options))]
+    return [int(i) for i in rng.permutation(len(stage.choices))]
 
 
 def canonical_logprobs(logprobs: Sequence[float], order: Sequence[int] | None
@@ -67,10 +71,16 @@ def group_payoff(payoff: PayoffSpec, mine: int, theirs: Sequence[int]) -> float:
 
 
 def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
-    """Plan of a choice stage: one wave of score requests, then decisions and payoffs."""
-    slots = [(g, a) for g, members in enumerate(ctx.grouping.groups) for a in members]
+    """Plan of a choice stage: one wave of score requests, then decisions and payoffs.
+
+    Only the stage's ``actors`` choose; with a formula payoff every group member is paid
+    (members who did not choose get an ``outcome`` row).
+    """
     groups = ctx.grouping.groups
     agents = ctx.agents
+    options = stage.choices
+    slots = [(g, a) for g, members in enumerate(groups) for a in members
+             if ctx.acts(agents[a], stage.actors)]
     orders = {(g, a): shown_order(stage, ctx, a, g) for g, a in slots}
     requests = [
         agents[a].choice_request(stage, [agents[b] for b in groups[g] if b != a],
@@ -92,19 +102,76 @@ def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
     for (g, a), request, result in zip(slots, requests, results, strict=True):
         agent, partners = agents[a], [agents[b] for b in groups[g] if b != a]
         mine = picks[g, a]
-        theirs = [picks[g, b] for b in groups[g] if b != a]
+        theirs = [picks.get((g, b)) for b in groups[g] if b != a and (g, b) in picks]
         payoff = None
-        if stage.payoff is not None and mine is not None and all(t is not None for t in theirs):
+        if stage.payoff is not None and stage.payoff.formula is None and mine is not None \
+                and all(t is not None for t in theirs):
             payoff = group_payoff(stage.payoff, mine, theirs)  # type: ignore[arg-type]
         if mine is not None:
-            agent.apply_choice(stage, ctx.round, stage.options[mine], partners,
-                               [stage.options[t] for t in theirs if t is not None], payoff)
+            agent.apply_choice(stage, ctx.round, options[mine], partners,
+                               [options[t] for t in theirs if t is not None], payoff)
         rows.append(event_row(
             agent, kind="choice", group=f"g{g:03d}", partners=partners,
-            choice=stage.options[mine] if mine is not None else None, choice_index=mine,
-            options=list(stage.options), option_probs=probs_of.get((g, a), []),
+            choice=options[mine] if mine is not None else None, choice_index=mine,
+            options=list(options), option_probs=probs_of.get((g, a), []),
             shown_order=orders[g, a], payoff=payoff, prompt_hash=prompt_hash(request),
             prompt_tokens=result.num_prompt_tokens,
+            value=option_value(options, mine) if mine is not None else None,
+            correct=(options[mine] == stage.answer) if stage.answer is not None
+            and mine is not None else None,
             status="ok" if mine is not None else "failed", error=result.error,
         ))
+    if (stage.payoff is not None and stage.payoff.formula is not None) or stage.outcomes:
+        rows = _formula_rows(stage, ctx, picks, rows)
     return rows + sit_out_rows(ctx)
+
+
+# --- scenario library (issue 3) ---
+def _formula_rows(stage: ChoiceStage, ctx: StageContext,
+                  picks: dict[tuple[int, int], int | None], rows: list[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """Pay formula payoffs and evaluate outcomes for every member of every group.
+
+    A group in which an actor's request failed pays nobody (its payoffs stay null).
+    """
+    agents, options = ctx.agents, stage.choices
+    by_agent = {(r["group"], r["agent"]): r for r in rows}
+    out = list(rows)
+    for g, members in enumerate(ctx.grouping.groups):
+        mine = {a: picks[g, a] for a in members if (g, a) in picks}
+        if any(v is None for v in mine.values()):
+            continue
+        values = {a: option_value(options, i) for a, i in mine.items() if i is not None}
+        group = [agents[a] for a in members]
+        for a in members:
+            agent = group[members.index(a)]
+            partners = [m for m in group if m is not agent]
+            correct = stage.answer is not None and a in mine \
+                and options[mine[a]] == stage.answer  # type: ignore[index]
+            names = member_values(agent, group, values, ctx.round, ctx.params,
+                                  correct=correct)
+            payoff = payoff_for(stage.payoff, agent.role(ctx.round), names) \
+                if stage.payoff is not None else None
+            outcomes = {k: parsed(f).evaluate(names) for k, f in stage.outcomes.items()}
+            row = by_agent.get((f"g{g:03d}", agent.key))
+            if row is None:
+                if payoff is None and not outcomes:
+                    continue
+                row = event_row(agent, kind="outcome", group=f"g{g:03d}", partners=partners)
+                out.append(row)
+                if payoff is not None:
+                    agent.apply_payoff(stage, ctx.round, partners, payoff, their=[
+                        options[i] for b, i in mine.items() if i is not None and b != a])
+            elif payoff is not None:
+                agent.score += payoff
+                _amend_payoff(agent, payoff)
+            row.update(payoff=payoff, score=agent.score,
+                       outcomes=json.dumps(outcomes, sort_keys=True) if outcomes else None)
+    return out
+
+
+def _amend_payoff(agent: Any, payoff: float) -> None:
+    """Put a formula payoff into the moment :meth:`Agent.apply_choice` just remembered."""
+    moments = agent.memory.moments
+    if moments:
+        moments[-1] = dataclasses.replace(moments[-1], payoff=payoff)

@@ -1,0 +1,182 @@
+"""Outcome checks of the scenario library, read from a recorded run.
+
+Each check takes a run's ``events`` and ``agents`` frames (and the scenario as a dict, as
+:func:`analysis.io.load_run` gives it) and returns the list of problems it found (empty: the
+run's outcomes are consistent). The tests run every scenario on the scripted backend and
+call these; a researcher can call them on any run of a scenario built the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import polars as pl
+
+__all__ = ["CHECKS", "check_bipartite_rotation", "check_classroom", "check_negotiation",
+           "check_public_goods", "check_speed_dating", "check_ultimatum", "quiz_scores"]
+
+_TOL = 1e-6
+
+
+def _rows(events: pl.DataFrame, stage: str, *kinds: str) -> pl.DataFrame:
+    kinds = kinds or ("choice",)
+    return events.filter((pl.col("stage") == stage) & pl.col("kind").is_in(list(kinds)))
+
+
+def check_public_goods(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any],
+                       stage: str = "contribute") -> list[str]:
+    """Every contributor earns ``endowment - value + multiplier * group_total / n``.
+
+    So a group of 4 that contributes everything earns ``multiplier * endowment`` (32) each.
+    """
+    params = scenario.get("params", {})
+    endowment, multiplier = params["endowment"], params["multiplier"]
+    problems = []
+    for (rnd, group), rows in _rows(events, stage).group_by(["round", "group"]):
+        total, n = rows["value"].sum(), rows.height
+        for row in rows.iter_rows(named=True):
+            expected = endowment - row["value"] + multiplier * total / n
+            if abs(row["payoff"] - expected) > _TOL:
+                problems.append(f"round {rnd} {group} {row['agent']}: payoff {row['payoff']} "
+                                f"!= {expected}")
+        if n == 4 and (rows["value"] == endowment).all() \
+                and not (rows["payoff"] - multiplier * endowment).abs().max() < _TOL:
+            problems.append(f"round {rnd} {group}: full contribution did not pay "
+                            f"{multiplier * endowment} each")
+    return problems
+
+
+def check_ultimatum(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any],
+                    offer: str = "offer", respond: str = "respond") -> list[str]:
+    """An accepted offer pays the responder the offer and the proposer the rest.
+
+    A rejection pays both 0.
+    """
+    pie = scenario.get("params", {}).get("pie", 10)
+    offers = _rows(events, offer).select("replica", "round", "group", pl.col("value")
+                                         .alias("offered"))
+    paid = _rows(events, respond, "choice", "outcome").join(
+        offers, on=["replica", "round", "group"], how="left")
+    problems = []
+    for (rnd, group), rows in paid.group_by(["round", "group"]):
+        answer = rows.filter(pl.col("kind") == "choice")
+        if answer.height != 1:
+            problems.append(f"round {rnd} {group}: {answer.height} responses")
+            continue
+        accepted = answer["choice"][0] == "accept"
+        offered = answer["offered"][0]
+        for row in rows.iter_rows(named=True):
+            responder = row["kind"] == "choice"
+            expected = (offered if responder else pie - offered) if accepted else 0.0
+            if row["payoff"] is None or abs(row["payoff"] - expected) > _TOL:
+                problems.append(f"round {rnd} {group} {row['agent']}: payoff {row['payoff']} "
+                                f"!= {expected} ({'accepted' if accepted else 'rejected'})")
+    return problems
+
+
+def check_bipartite_rotation(events: pl.DataFrame, agents: pl.DataFrame, stage: str,
+                             roles: tuple[str, str]) -> list[str]:
+    """Pairs of a bipartite stage cross the two roles and never meet twice too early.
+
+    Checked over the first ``L`` rounds (``L``: members of the larger role), in which every
+    cross pair meets exactly once.
+    """
+    role_of = dict(zip(agents["agent"], agents["role"], strict=True))
+    sizes = [sum(1 for r in role_of.values() if r == role) for role in roles]
+    rows = _rows(events, stage, "choice", "message", "outcome")
+    problems, seen = [], set()
+    pairs = rows.select("round", "agent", "partners").unique(["round", "agent"])
+    for row in pairs.sort("round").iter_rows(named=True):
+        if row["round"] > max(sizes):
+            break
+        (partner,) = row["partners"]
+        if {role_of[row["agent"]], role_of[partner]} != set(roles):
+            problems.append(f"round {row['round']}: {row['agent']} meets {partner} of "
+                            "the same role")
+        key = (row["agent"], partner)
+        if key in seen:
+            problems.append(f"round {row['round']}: {row['agent']} meets {partner} again")
+        seen.add(key)
+    if max(sizes) <= rows["round"].max() and len(seen) != 2 * min(sizes) * max(sizes):
+        problems.append(f"{len(seen) // 2} pairs met, expected {min(sizes) * max(sizes)}")
+    return problems
+
+
+def check_speed_dating(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any],
+                       stage: str = "decide") -> list[str]:
+    """A match (outcome ``match`` and payoff 1) iff both said yes; every pair dates once."""
+    decide = _rows(events, stage)
+    said = {(r["round"], r["agent"]): r["choice"] for r in decide.iter_rows(named=True)}
+    problems = []
+    for row in decide.iter_rows(named=True):
+        (partner,) = row["partners"]
+        mutual = row["choice"] == "yes" and said[row["round"], partner] == "yes"
+        match = json.loads(row["outcomes"])["match"]
+        if bool(match) != mutual or row["payoff"] != float(mutual):
+            problems.append(f"round {row['round']} {row['agent']}-{partner}: match {match}, "
+                            f"payoff {row['payoff']}, mutual yes {mutual}")
+    roles = tuple(r["name"] for r in scenario["roles"][:2])
+    return problems + check_bipartite_rotation(events, agents, stage, roles)  # type: ignore[arg-type]
+
+
+def check_negotiation(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any],
+                      stage: str = "bargain") -> list[str]:
+    """A deal's price lies between the seller's and the buyer's reserve.
+
+    Payoffs are the surpluses (0 without a deal).
+    """
+    reserve = {a: json.loads(p)["reserve"] for a, p in zip(agents["agent"], agents["private"],
+                                                           strict=True) if p}
+    problems = []
+    for row in _rows(events, stage, "outcome").iter_rows(named=True):
+        out = json.loads(row["outcomes"])
+        (partner,) = row["partners"]
+        mine, theirs = reserve[row["agent"]], reserve[partner]
+        buyer = row["role"] == "buyer"
+        if not out["deal"]:
+            if row["payoff"] != 0:
+                problems.append(f"{row['agent']}: no deal but payoff {row['payoff']}")
+            continue
+        price = out["price"]
+        low, high = (theirs, mine) if buyer else (mine, theirs)
+        if not low - _TOL <= price <= high + _TOL:
+            problems.append(f"round {row['round']} {row['agent']}: price {price} outside "
+                            f"reserves {low}..{high}")
+        surplus = mine - price if buyer else price - mine
+        if abs(row["payoff"] - surplus) > _TOL:
+            problems.append(f"{row['agent']}: payoff {row['payoff']} != surplus {surplus}")
+    return problems
+
+
+def quiz_scores(events: pl.DataFrame) -> pl.DataFrame:
+    """Correct answers per agent over every stage with an ``answer`` (column ``score``)."""
+    return (events.filter(pl.col("correct").is_not_null())
+            .group_by("replica", "agent").agg(pl.col("correct").sum().alias("score"),
+                                              pl.len().alias("questions"))
+            .sort("replica", "agent"))
+
+
+def check_classroom(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any]
+                    ) -> list[str]:
+    """Quiz rows are correct iff the choice is the answer, and pay 1 iff correct."""
+    answers = {s["id"]: s["answer"] for s in scenario["stages"] if s.get("answer")}
+    problems = []
+    for row in events.filter(pl.col("stage").is_in(list(answers))
+                             & (pl.col("kind") == "choice")).iter_rows(named=True):
+        correct = row["choice"] == answers[row["stage"]]
+        if row["correct"] != correct or row["payoff"] != float(correct):
+            problems.append(f"{row['stage']} {row['agent']}: chose {row['choice']}, "
+                            f"correct {row['correct']}, payoff {row['payoff']}")
+    return problems
+
+
+CHECKS: dict[str, Callable[[pl.DataFrame, pl.DataFrame, Mapping[str, Any]], list[str]]] = {
+    "public_goods": check_public_goods,
+    "ultimatum": check_ultimatum,
+    "speed_dating": check_speed_dating,
+    "negotiation": check_negotiation,
+    "classroom": check_classroom,
+}
+"""The outcome check of each scenario file (by file stem)."""
