@@ -72,6 +72,8 @@ class Respondent:
         steering: per-trait steering coefficients for every request of this respondent.
         context: text shown before the instruction (e.g. the agent's memory, ``in_situ``).
         meta: extra columns copied to every row (method, persona template, ...).
+        paraphrase: fixed instruction paraphrase for this respondent (with
+            ``paraphrase_by="respondent"``; default: the respondent's index modulo the number).
     """
 
     id: str
@@ -79,6 +81,7 @@ class Respondent:
     steering: tuple[tuple[str, float], ...] = ()
     context: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    paraphrase: int | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,8 @@ def _plan(inst: Instrument, respondents: Sequence[Respondent], design: SurveyDes
             elif design.paraphrase_by == "item":
                 paraphrases = [(j + r_index) % design.paraphrases]
             else:
-                paraphrases = [r_index % design.paraphrases]
+                fixed = resp.paraphrase
+                paraphrases = [(fixed if fixed is not None else r_index) % design.paraphrases]
             for order in design.orders:
                 for paraphrase in paraphrases:
                     for repeat in range(design.repeats):
