@@ -279,7 +279,8 @@ def _add_probe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     probe.add_argument("--no-calibrate", action="store_true",
                        help="skip calibration (strength 4 unless --strength)")
     probe.add_argument("--layers", default=None, help="steered decoder layers, e.g. 12 or 10,14")
-    probe.add_argument("--batch-tokens", type=int, default=16_384)
+    probe.add_argument("--batch-tokens", type=int, default=32_768)
+    probe.add_argument("--batch-size", type=int, default=256)
     probe.add_argument("--summarise", type=Path, default=None, metavar="PROBE_DIR",
                        help="only print the table of an existing probe directory")
 
@@ -303,6 +304,7 @@ def _probe(args: argparse.Namespace, argv: list[str]) -> int:
                                               m.strip()),
         instrument=args.instrument, seed=args.seed, out=args.out, model=args.model,
         dtype=args.dtype, device=args.device, batch_tokens=args.batch_tokens,
+        batch_size=args.batch_size,
         calibrate=not args.no_calibrate, strength=args.strength, layers=layers,
         allow_restricted=args.allow_restricted)
     result = run_probe(cfg, log=lambda m: print(m, file=sys.stderr, flush=True),

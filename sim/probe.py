@@ -62,8 +62,8 @@ class ProbeConfig:
     model: str | None = None
     dtype: str = "auto"
     device: str = "cpu"
-    batch_tokens: int = 16_384
-    batch_size: int = 128
+    batch_tokens: int = 32_768
+    batch_size: int = 256
     calibrate: bool = True
     strength: float | None = None
     layers: tuple[int, ...] | None = None
@@ -99,8 +99,8 @@ def build_respondents(personas: Sequence[Persona], methods: Sequence[str],
 
     out = [Respondent("baseline", None, meta={"method": "baseline", "persona": -1,
                                               "template": -1}, paraphrase=0)]
-    for method in methods:
-        for i, p in enumerate(personas):
+    for i, p in enumerate(personas):  # methods interleaved: any prefix of the run is balanced
+        for method in methods:
             template = i % len(PERSONA_TEMPLATES)
             prompt = persona_prompt(p, template=template)
             neutral = f"You are {p.name}."
@@ -173,6 +173,24 @@ def run_probe(cfg: ProbeConfig, *, backend: Any = None,
     digest = hashlib.sha256(json.dumps([stamp, cfg.seed, cfg.personas, list(cfg.methods)])
                             .encode()).hexdigest()[:6]
     run_id = f"{stamp}-{digest}"
+    path = Path(cfg.out) / "probe" / run_id
+    path.mkdir(parents=True, exist_ok=False)
+    assigned = [{"run_id": run_id, "replica": 0, "agent": f"{m}:{i:03d}", "method": m,
+                 "persona": i, "trait": t, "assigned": float(getattr(p.big_five, t))}
+                for m in cfg.methods for i, p in enumerate(personas) for t in TRAITS]
+    info = backend.info
+    manifest: dict[str, Any] = {
+        "kind": "probe", "run_id": run_id, "command": list(command), "complete": False,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
+        "instrument": {"name": inst.name, "licence": inst.licence, "items": len(inst.items)},
+        "model": {"backend": info.backend, "model_id": info.model_id,
+                  "weights_hash": info.weights_hash, "dtype": info.dtype,
+                  "device": info.device},
+        "design": {"orders": list(design.orders), "paraphrases": design.paraphrases,
+                   "paraphrase_by": design.paraphrase_by, "repeats": design.repeats,
+                   "scoring": "option log-likelihoods of the labels 1..5"},
+        "steering": steering_meta, "strengths": strengths, "calibration": calibration,
+    }
     total = len(respondents)
     for start in range(0, total, cfg.chunk):
         part = respondents[start:start + cfg.chunk]
@@ -183,36 +201,19 @@ def run_probe(cfg: ProbeConfig, *, backend: Any = None,
         spent = time.perf_counter() - t0
         log(f"surveyed {done}/{total} respondents ({len(rows)} items, {spent:.0f} s, "
             f"eta {spent / done * (total - done):.0f} s)")
-    timings["survey_s"] = time.perf_counter() - t0
-    timings["total_s"] = time.perf_counter() - started
-    assigned = [{"run_id": run_id, "replica": 0, "agent": f"{m}:{i:03d}", "method": m,
-                 "persona": i, "trait": t, "assigned": float(getattr(p.big_five, t))}
-                for m in cfg.methods for i, p in enumerate(personas) for t in TRAITS]
-    info = backend.info
-    manifest = {
-        "kind": "probe", "run_id": run_id, "command": list(command),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
-        "instrument": {"name": inst.name, "licence": inst.licence, "items": len(inst.items)},
-        "model": {"backend": info.backend, "model_id": info.model_id,
-                  "weights_hash": info.weights_hash, "dtype": info.dtype,
-                  "device": info.device},
-        "design": {"orders": list(design.orders), "paraphrases": design.paraphrases,
-                   "paraphrase_by": design.paraphrase_by, "repeats": design.repeats,
-                   "scoring": "option log-likelihoods of the labels 1..5"},
-        "steering": steering_meta, "strengths": strengths, "calibration": calibration,
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "backend_stats": dict(getattr(backend, "stats", {})),
-    }
-    path = _write(cfg.out, run_id, rows, assigned, personas, manifest)
+        timings["survey_s"] = spent
+        timings["total_s"] = time.perf_counter() - started
+        manifest.update(timings_s={k: round(v, 2) for k, v in timings.items()},
+                        backend_stats=dict(getattr(backend, "stats", {})),
+                        respondents_done=done, complete=done == total)
+        _write(path, rows, assigned, personas, manifest)  # partial results survive a kill
     return ProbeResult(path, rows, assigned, manifest)
 
 
-def _write(out: Path, run_id: str, rows: list[dict[str, Any]], assigned: list[dict[str, Any]],
+def _write(path: Path, rows: list[dict[str, Any]], assigned: list[dict[str, Any]],
            personas: Sequence[Persona], manifest: dict[str, Any]) -> Path:
     import polars as pl
 
-    path = Path(out) / "probe" / run_id
-    path.mkdir(parents=True, exist_ok=False)
     pl.DataFrame(rows, infer_schema_length=None).write_parquet(path / "survey.parquet")
     pl.DataFrame(assigned).write_parquet(path / "assigned.parquet")
     (path / "personas.json").write_text(json.dumps(

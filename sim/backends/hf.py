@@ -211,7 +211,9 @@ class HFBackend:
             [u.width for u in units],
             max_tokens=self.max_batch_tokens,
             max_size=self.max_batch_size,
-            rows=[max(len(u.options), 1) for u in units],
+            # --- probe throughput (issue 4) ---: single-token options are read from the
+            # prompt's last logits, so a unit costs one row, not one per option.
+            rows=[max(len(u.options), 1) if u.width > 1 else 1 for u in units],
             order=prefix_order([u.prompt_ids for u in units], [u.steering for u in units]),
         )
         unit_out: dict[int, tuple[list[float], int] | str] = {}
