@@ -12,10 +12,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.steering import SteeringDirections, load_or_compute_directions
+from agents.persona import TRAITS
+from agents.steering import (
+    SteeringDirections,
+    big_five_coefficients,
+    load_or_compute_directions,
+    mbti_coefficients,
+)
 from sim.errors import RunError
+from sim.spec import PopulationSpec, ScenarioSpec
 
-__all__ = ["prepare_steering", "write_steering_json"]
+__all__ = ["condition_agents", "method_of", "needs_steering", "prepare_steering",
+           "write_steering_json"]
 
 
 def prepare_steering(backend: Any, *, layers: Sequence[int] | None = None,
@@ -41,3 +49,42 @@ def write_steering_json(run_dir: Path, dirs: SteeringDirections,
     target.write_text(json.dumps({"steering": dirs.manifest(), "strengths": dict(strengths)},
                                  indent=2))
     return target
+
+
+def method_of(population: PopulationSpec, cohort: str | None) -> str:
+    """The conditioning of an agent: its cohort's, else the population's."""
+    for i, spec in enumerate(population.cohorts):
+        if (spec.name or f"cohort{i}") == cohort and spec.conditioning is not None:
+            return spec.conditioning
+    return population.conditioning
+
+
+def needs_steering(spec: ScenarioSpec) -> bool:
+    """True when any agent is conditioned by steering (``steering`` or ``both``)."""
+    pop = spec.population
+    methods = {pop.conditioning, *(c.conditioning for c in pop.cohorts if c.conditioning)}
+    return bool(methods & {"steering", "both"})
+
+
+def condition_agents(agents: Sequence[Any], spec: ScenarioSpec) -> None:
+    """Set each language-model agent's system prompt and steering from its conditioning.
+
+    ``prompt`` keeps the persona text; ``none`` and ``steering`` replace it by the name only
+    (plus the persona's background); ``steering`` and ``both`` set the steering
+    coefficients (MBTI personas through :func:`agents.steering.mbti_coefficients`).
+    Scripted agents are left alone.
+    """
+    pop = spec.population
+    strengths = dict.fromkeys(TRAITS, float(pop.steering_strength))
+    for agent in agents:
+        if agent.policy is not None:
+            continue
+        method = method_of(pop, agent.cohort)
+        persona = agent.persona
+        if method in ("none", "steering"):
+            text = f"You are {persona.name}." + (f" {persona.background}"
+                                                if persona.background else "")
+            agent._system = (f"{agent._preamble}\n\n" if agent._preamble else "") + text
+        if method in ("steering", "both"):
+            agent.steering = (mbti_coefficients(persona.mbti, strengths) if persona.mbti
+                              else big_five_coefficients(persona.big_five, strengths))

@@ -72,6 +72,9 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
     backend = backend or open_backend(config)
     executor = LocalExecutor(backend)
     recorder = Recorder.create(config, loaded.spec, backend.info, command=command)
+    # --- conditioning (issue 4) ---
+    _prepare_conditioning(loaded.spec, backend, recorder.path)
+    # --- end conditioning (issue 4) ---
     engine = _engine(loaded.spec, config, executor, recorder, callbacks)
     recorder.write_population(engine.simulations)
     recorder.write_checkpoint(engine.state_dict())
@@ -110,6 +113,7 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
     backend = backend or open_backend(config)
     executor = LocalExecutor(backend)
     recorder = Recorder.reopen(path, checkpoint, command=command)
+    _prepare_conditioning(spec, backend, path)  # conditioning (issue 4)
     engine = _engine(spec, config, executor, recorder, callbacks)
     if checkpoint is None:  # died before the first checkpoint: start over in place
         recorder.write_population(engine.simulations)
@@ -161,3 +165,16 @@ def _drive(engine: Engine, recorder: Recorder) -> RunOutcome:
     finally:
         recorder.finish(status)
     return RunOutcome(path=recorder.path, status=status, steps=engine.steps_done)
+
+
+# --- conditioning (issue 4) ---
+def _prepare_conditioning(spec: ScenarioSpec, backend: Backend, run_dir: Path) -> None:
+    """Set steering directions on the backend (and write steering.json) if any agent steers."""
+    from sim.conditioning import needs_steering, prepare_steering, write_steering_json
+
+    if not needs_steering(spec):
+        return
+    pop = spec.population
+    dirs = prepare_steering(backend, layers=pop.steering_layers)
+    write_steering_json(run_dir, dirs, {"all_traits": pop.steering_strength})
+# --- end conditioning (issue 4) ---
