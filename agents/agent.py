@@ -80,6 +80,10 @@ class Agent(mesa.Agent):
         self.values: dict[str, tuple[int, float]] = {}
         # The shared scenario preamble comes first so prompts share a prefix across agents.
         self._system = (f"{preamble}\n\n" if preamble else "") + render_persona(persona)
+        # --- conditioning (issue 4) ---
+        self._preamble = preamble
+        self.steering: tuple[tuple[str, float], ...] = ()  # set by sim.conditioning
+        # --- end conditioning (issue 4) ---
 
     @property
     def name(self) -> str:
@@ -243,7 +247,8 @@ class Agent(mesa.Agent):
         user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
                 f"Answer with exactly one of: {', '.join(shown)}.")
         policy = self._policy_call(stage.id, partners, round_) if self.policy else None
-        return ScoreRequest(messages=self._messages(user), options=shown, policy=policy)
+        return ScoreRequest(messages=self._messages(user), options=shown, policy=policy,
+                            steering=self.steering)  # steering: issue 4
 
     def dialogue_request(self, stage: DialogueStage | BroadcastStage, partners: Sequence[Agent],
                          transcript: Sequence[tuple[str, str]], round_: int, rounds: int,
@@ -259,7 +264,8 @@ class Agent(mesa.Agent):
         user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
                 f"Conversation so far:\n{lines}\n\n{_TALK}")
         policy = self._policy_call(stage.id, partners, round_, facts) if self.policy else None
-        return GenerateRequest(messages=self._messages(user), sampling=sampling, policy=policy)
+        return GenerateRequest(messages=self._messages(user), sampling=sampling, policy=policy,
+                               steering=self.steering)  # steering: issue 4
 
     def apply_choice(self, stage: ChoiceStage | SanctionStage, round_: int, choice: str,
                      partners: Sequence[Agent], their_choices: Sequence[str],

@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="also write a self-contained HTML report to this file")
     analyze.add_argument("--seed", type=int, default=0,
                          help="seed of surrogates and bootstraps (default 0)")
+    # --- probe (issue 4) ---
+    _add_probe_parser(sub, fmt)
+    # --- end probe (issue 4) ---
     return parser
 
 
@@ -136,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "analyze":
             return _analyze(args.path, args.html, args.seed)
+        # --- probe (issue 4) ---
+        if args.command == "probe":
+            return _probe(args, list(argv) if argv is not None else sys.argv[1:])
+        # --- end probe (issue 4) ---
         return _show(args.run_dir, args.limit)
     except TraitLabError as exc:
         if args.debug:
@@ -284,6 +291,75 @@ def _analyze(path: Path, html: Path | None, seed: int) -> int:
     if html is not None:
         print(f"wrote {render_html(report, html)}")
     return 0
+
+
+# --- probe (issue 4) ---
+_PROBE_EXAMPLE = """example:
+  traitlab probe --personas 64 --method prompt,steering,both --instrument ipip-50 --seed 0
+  traitlab probe --personas 16 --method prompt --instrument mini-ipip      # a quick look
+  traitlab probe --summarise runs/probe/20261123T180000Z-1a2b3c            # reprint a table
+"""
+
+
+def _add_probe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                      fmt: type[argparse.HelpFormatter]) -> None:
+    from agents.instruments import RESTRICTED_FLAG
+
+    probe = sub.add_parser(
+        "probe", help="conditioning-validation study: do personas move the questionnaire?",
+        epilog=_PROBE_EXAMPLE, formatter_class=fmt)
+    probe.add_argument("--personas", type=int, default=64, help="personas sampled (64)")
+    probe.add_argument("--method", default="prompt,steering,both",
+                       help="comma separated: none, prompt, steering, both")
+    probe.add_argument("--instrument", default="ipip-50",
+                       help="ipip-50 (default), mini-ipip, ipip-neo-120")
+    probe.add_argument(RESTRICTED_FLAG, dest="allow_restricted", action="store_true",
+                       help="allow licence-restricted instruments (bfi-44)")
+    probe.add_argument("--seed", type=int, default=0)
+    probe.add_argument("--model", default=None, help="local HF model folder")
+    probe.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto")
+    probe.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    probe.add_argument("--out", type=Path, default=Path("runs"))
+    probe.add_argument("--strength", type=float, default=None,
+                       help="fixed steering strength for every trait (skips calibration)")
+    probe.add_argument("--no-calibrate", action="store_true",
+                       help="skip calibration (strength 4 unless --strength)")
+    probe.add_argument("--layers", default=None, help="steered decoder layers, e.g. 12 or 10,14")
+    probe.add_argument("--batch-tokens", type=int, default=32_768)
+    probe.add_argument("--batch-size", type=int, default=256)
+    probe.add_argument("--summarise", type=Path, default=None, metavar="PROBE_DIR",
+                       help="only print the table of an existing probe directory")
+
+
+def _probe(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.probe import ProbeConfig, run_probe
+    from sim.probe_report import summarise
+
+    if args.summarise is not None:
+        if not (args.summarise / "survey.parquet").exists():
+            raise RunError(f"{args.summarise}: no survey.parquet; not a probe directory.")
+        summarise(args.summarise)
+        return 0
+    try:
+        layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else None
+    except ValueError as exc:
+        raise RunError(f"--layers {args.layers!r}: expected integers like 12 or 10,14.") \
+            from exc
+    cfg = ProbeConfig(
+        personas=args.personas, methods=tuple(m.strip() for m in args.method.split(",") if
+                                              m.strip()),
+        instrument=args.instrument, seed=args.seed, out=args.out, model=args.model,
+        dtype=args.dtype, device=args.device, batch_tokens=args.batch_tokens,
+        batch_size=args.batch_size,
+        calibrate=not args.no_calibrate, strength=args.strength, layers=layers,
+        allow_restricted=args.allow_restricted)
+    result = run_probe(cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
+                       command=["traitlab", *argv])
+    summarise(result.path)
+    t = result.manifest["timings_s"]
+    print(f"\n{result.path}  ({t['total_s']:.0f} s total, survey {t['survey_s']:.0f} s)")
+    return 0
+# --- end probe (issue 4) ---
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from typing import Any
 
 from sim.backends.base import Backend
 from sim.checkpoint import read_checkpoint
+from sim.conditioning import needs_steering, prepare_run_conditioning
 from sim.engine import Engine, StepReport
 from sim.errors import RunError, RunInterrupted
 from sim.executors.local import LocalExecutor
@@ -82,6 +83,12 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         info = executor.info
     # --- end ray executor ---
     recorder = Recorder.create(config, loaded.spec, info, command=command)
+    if backend is not None:
+        prepare_run_conditioning(loaded.spec, backend, recorder.path)
+    elif needs_steering(loaded.spec):
+        raise RunError("conditioning 'steering'/'both' runs on the local executor or in a "
+                       "sweep, not with --executor ray. Fix: drop --executor ray, or run "
+                       "the scenario as a one-cell sweep.")
     engine = _engine(loaded.spec, config, executor, recorder, callbacks)
     recorder.write_population(engine.simulations)
     recorder.write_checkpoint(engine.state_dict())
@@ -120,6 +127,7 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
     backend = backend or open_backend(config)
     executor = LocalExecutor(backend)
     recorder = Recorder.reopen(path, checkpoint, command=command)
+    prepare_run_conditioning(spec, backend, path)
     engine = _engine(spec, config, executor, recorder, callbacks)
     if checkpoint is None:  # died before the first checkpoint: start over in place
         recorder.write_population(engine.simulations)

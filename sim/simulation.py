@@ -76,6 +76,11 @@ class Simulation(mesa.Model):
                   private=private[i])
             for i, m in enumerate(members)
         ]
+        # --- conditioning (issue 4) ---
+        from sim.conditioning import condition_agents
+
+        condition_agents(self.population, spec)
+        # --- end conditioning (issue 4) ---
         self.network = build_network(spec, self.stream(_NETWORK))
         self.state: FlowState | None = self.graph.first()
         self.step_count = 0

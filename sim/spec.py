@@ -123,6 +123,14 @@ class PolicySpec(Strict):
     concession: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
 
+# --- conditioning (issue 4) ---
+Conditioning = Literal["none", "prompt", "steering", "both"]
+"""How personas condition the model: ``none`` (name only, the control), ``prompt`` (persona
+text with graded trait markers), ``steering`` (name only plus an activation-steering vector
+from the persona's traits), ``both``."""
+# --- end conditioning (issue 4) ---
+
+
 class CohortSpec(Strict):
     """A sub-population (by count or fraction of the population, assigned in order)."""
 
@@ -130,6 +138,9 @@ class CohortSpec(Strict):
     count: Annotated[int, Field(ge=0)] | None = None
     fraction: Unit | None = None
     policy: PolicySpec | None = None
+    # --- conditioning (issue 4) ---
+    conditioning: Conditioning | None = None  # None: the population's
+    # --- end conditioning (issue 4) ---
 
 
 class PopulationSpec(Strict):
@@ -140,6 +151,11 @@ class PopulationSpec(Strict):
     profiles: list[ProfileSpec] = []
     cohorts: list[CohortSpec] = []
     names: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = None
+    # --- conditioning (issue 4) ---
+    conditioning: Conditioning = "prompt"
+    steering_strength: Annotated[float, Field(ge=0.0, le=64.0)] = 4.0
+    steering_layers: list[Annotated[int, Field(ge=0)]] | None = None
+    # --- end conditioning (issue 4) ---
 
 
 class NetworkSpec(BaseModel):

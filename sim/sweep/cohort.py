@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.backends.base import Backend, GenerateResult, ScoreRequest
+from sim.conditioning import prepare_run_conditioning
 from sim.engine import Engine, StepReport
 from sim.executors.local import ExecutorStats, LocalExecutor, Request
 from sim.recorder import Recorder, atomic_write
@@ -117,6 +118,7 @@ def _start(job: dict[str, Any], run_config: dict[str, Any], stage_dir: Path,
                                        "out": str(stage_dir / job["id"])})
     recorder = Recorder.create(config, spec, backend.info,
                                command=["traitlab", "sweep", job["sweep"], "--cell", job["id"]])
+    prepare_run_conditioning(spec, backend, recorder.path)
     account = _Account()
     engine = Engine(spec, config, account)
     recorder.write_population(engine.simulations)

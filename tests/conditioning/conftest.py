@@ -1,0 +1,27 @@
+"""Fixtures of the conditioning tests: the tiny random ChatML Llama model through HFBackend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_model_path: Path):
+    """A shared fp32 backend; tests that change steering build their own."""
+    from sim.backends.hf import HFBackend
+
+    return HFBackend(tiny_model_path, dtype="float32", threads=1)
+
+
+@pytest.fixture
+def fresh_backend(tiny_model_path: Path):
+    from sim.backends.hf import HFBackend
+
+    return HFBackend(tiny_model_path, dtype="float32", threads=1)

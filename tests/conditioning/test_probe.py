@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from sim.cli import main
+from sim.probe import ProbeConfig, build_respondents, run_probe
+from sim.probe_report import probe_table, summarise
+
+TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+
+
+def test_respondents_per_method_and_baseline():
+    from agents.persona import BigFive, Persona
+
+    personas = [Persona(name="Ada", big_five=BigFive(0.9, 0.1, 0.5, 0.5, 0.5)),
+                Persona(name="Bo", big_five=BigFive(0.2, 0.8, 0.5, 0.5, 0.5))]
+    resps = build_respondents(personas, ("prompt", "steering", "both", "none"),
+                              dict.fromkeys(TRAITS, 2.0))
+    by = {r.id: r for r in resps}
+    assert by["baseline"].system is None and by["baseline"].steering == ()
+    assert by["prompt:000"].steering == () and "curious" in by["prompt:000"].system
+    assert by["steering:000"].system == "You are Ada."
+    assert dict(by["steering:000"].steering) == pytest.approx(
+        {"openness": 1.6, "conscientiousness": -1.6})
+    assert by["both:001"].system == by["prompt:001"].system
+    assert by["both:001"].steering == by["steering:001"].steering
+    assert by["none:000"].steering == () and by["none:000"].system == "You are Ada."
+    assert [r.id for r in resps[1:5]] == ["prompt:000", "steering:000", "both:000", "none:000"]
+
+
+def test_probe_on_tiny_model_writes_a_run_and_a_table(tmp_path, tiny_model_path, monkeypatch,
+                                                      capsys):
+    from sim.backends.hf import HFBackend
+
+    monkeypatch.setenv("TRAITLAB_CACHE", str(tmp_path / "cache"))
+    backend = HFBackend(tiny_model_path, dtype="float32", threads=1)
+    cfg = ProbeConfig(personas=6, methods=("prompt", "steering", "both"),
+                      instrument="mini-ipip", out=tmp_path / "runs", chunk=7)
+    res = run_probe(cfg, backend=backend, log=lambda _m: None)
+    assert res.manifest["complete"] and res.manifest["respondents_done"] == 19
+    rows = pl.read_parquet(res.path / "survey.parquet")
+    assert rows.height == 19 * 20 * 2
+    assert set(rows["method"].unique()) == {"baseline", "prompt", "steering", "both"}
+    assert set(rows["paraphrase"].unique()) == {0, 1, 2}
+    steering = json.loads((res.path / "steering.json").read_text())
+    assert set(steering["strengths"]) == set(TRAITS)
+    assert steering["calibration"]["status"].keys() == set(TRAITS)
+    table = summarise(res.path)
+    assert table.height == 15 and set(table["method"]) == {"prompt", "steering", "both"}
+    assert table["base"].is_not_null().all()
+    out = capsys.readouterr().out
+    assert "steering vs prompting at matched strength" in out
+    assert (res.path / "summary.csv").exists()
+    again = probe_table(rows, pl.read_parquet(res.path / "assigned.parquet"), res.manifest)
+    assert again.select("rho", "d").equals(table.select("rho", "d"))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--method", "hypnosis"], "--method hypnosis"),
+    (["--personas", "1"], "--personas 1"),
+    (["--instrument", "bfi-44"], "allow-restricted"),
+    (["--instrument", "nope"], "nope"),
+    (["--layers", "x"], "--layers"),
+])
+def test_probe_cli_bad_input_is_one_line(args, message, capsys, tmp_path):
+    code = main(["probe", "--out", str(tmp_path), "--model", str(tmp_path / "missing"),
+                 *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
