@@ -470,3 +470,14 @@ def test_sweep_help_shows_a_worked_example(capsys):
     out = capsys.readouterr().out
     assert "traitlab sweep scenarios/sweeps/pd_agreeableness.yaml" in out
     assert "--ray-address" in out and "--resume" in out and "--max-retries" in out
+
+
+@pytest.mark.ray
+def test_gpu_sweep_without_gpu_nodes_is_refused(tmp_path, local_ray):
+    from sim.sweep.runner import run_sweep
+
+    body = GOOD.replace("run: {backend: scripted}", "run: {backend: scripted, device: cuda}")
+    sweep = load_sweep_spec(write_sweep(tmp_path, body))
+    with pytest.raises(RunError, match=r"no node of the Ray cluster has a GPU; 4 cells"):
+        run_sweep(sweep, out=tmp_path / "runs")
+    assert _cell_dirs(tmp_path / "runs" / "test-sweep") == []

@@ -185,11 +185,18 @@ def run_sweep(sweep: LoadedSweep, *, out: str | Path = "runs", resume: bool = Fa
     nodes = rayx.alive_nodes()
     manifest["nodes"] = [{"id": n["id"], "address": n["address"], "cpus": n["cpus"],
                           "gpus": n["gpus"]} for n in nodes]
-    slots = [n["id"] for _ in range(sweep.spec.cohorts_per_node) for n in nodes]
+    gpus = 1 if sweep.run.device == "cuda" else 0
+    usable = [n for n in nodes if n["gpus"] >= 1] if gpus else nodes
+    if not usable:
+        if owns_ray:
+            rayx.shutdown_ray()
+        what = "a GPU" if gpus else "CPUs"
+        raise RunError(f"no node of the Ray cluster has {what}; {len(queue)} cells cannot run. "
+                       "Fix: add such a node, or set run.device to cpu in the sweep file.")
+    slots = [n["id"] for _ in range(sweep.spec.cohorts_per_node) for n in usable]
     fails, delay = _test_hooks()
     by_id = {c.id: c for c in sweep.cells}
     run_config = sweep.run.model_dump(mode="json", exclude={"out", "seed"})
-    gpus = 1 if sweep.run.device == "cuda" else 0
     inflight: dict[Any, tuple[str, list[str], str]] = {}  # handle -> (node, cells, staging)
     counter = 0
 
@@ -274,7 +281,7 @@ def run_sweep(sweep: LoadedSweep, *, out: str | Path = "runs", resume: bool = Fa
         if owns_ray:
             rayx.shutdown_ray()
     shutil.rmtree(root / STAGING, ignore_errors=True)
-    failed = any(c["status"] == "failed" for c in manifest["cells"])
-    manifest.update(status="failed" if failed else "complete", finished_at=_now())
+    complete = all(c["status"] == "complete" for c in manifest["cells"])
+    manifest.update(status="complete" if complete else "failed", finished_at=_now())
     save()
     return SweepResult(root, manifest["status"], manifest)
