@@ -78,8 +78,8 @@ class Formula:
         return cls(source, frozenset(names), tree)
 
     def evaluate(self, values: Mapping[str, float]) -> float:
-        """The formula's value for the given variables (rounded to 9 decimals)."""
-        return round(float(_eval(self._tree, values)), 9)
+        """The formula's value for the given variables (rounded to 9 decimals, no ``-0``)."""
+        return round(float(_eval(self._tree, values)), 9) + 0.0
 
 
 def _check(node: ast.AST, names: set[str]) -> None:

@@ -125,7 +125,9 @@ def check_negotiation(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapp
                       stage: str = "bargain") -> list[str]:
     """A deal's price lies between the seller's and the buyer's reserve.
 
-    Payoffs are the surpluses (0 without a deal).
+    Payoffs are the surpluses (0 without a deal). This holds by construction for the
+    scripted ``haggle`` policy; for language-model runs a price outside the reserves is a
+    finding (a deal outside the zone of agreement, or an offer misread), not a bug.
     """
     reserve = {a: json.loads(p)["reserve"] for a, p in zip(agents["agent"], agents["private"],
                                                            strict=True) if p}

@@ -194,6 +194,7 @@ def test_formula_evaluates_and_refuses_code():
                        "n": 4}) == 32.0
     assert Formula.parse("max(0, a - b) if a > b else -1").evaluate({"a": 1, "b": 3}) == -1
     assert Formula.parse("x / 0").evaluate({"x": 1}) == 0.0
+    assert str(Formula.parse("d * (p - r)").evaluate({"d": 0, "p": 0, "r": 60})) == "0.0"
     for bad in ("__import__('os')", "a.b", "a[0]", "'text'", "lambda: 1", "open(1)",
                 "x := 1", "min"):
         with pytest.raises(FormulaError):
