@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "MBTI_AXES",
     "TRAITS",
+    "TRAIT_POLES",
     "BigFive",
     "Mbti",
     "Persona",
@@ -44,8 +45,8 @@ MBTI_AXES: tuple[tuple[str, str, str, float], ...] = (
 )
 _MBTI_RE = re.compile(r"^[EI][SN][TF][JP]$")
 
-# Adjectives written for this project: (high pole, low pole) per trait.
-_POLES: dict[str, tuple[str, str]] = {
+# Adjectives written for this project: (high pole, low pole) per trait (shared with prompting).
+TRAIT_POLES: dict[str, tuple[str, str]] = {
     "openness": ("curious, imaginative and open to new ideas",
                  "conventional, practical and fond of the familiar"),
     "conscientiousness": ("organised, dependable and disciplined",
@@ -140,7 +141,7 @@ def render_persona(persona: Persona) -> str:
     lines = [f"You are {persona.name}."]
     for trait, score in persona.big_five.as_dict().items():
         word = intensity_word(score)
-        high, low = _POLES[trait]
+        high, low = TRAIT_POLES[trait]
         if word is None:
             lines.append(f"You are average in {trait}: neither {high.split(',')[0]} "
                          f"nor {low.split(',')[0]}.")

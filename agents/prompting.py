@@ -15,24 +15,11 @@ Example:
 
 from __future__ import annotations
 
-from agents.persona import MBTI_AXES, TRAITS, Persona, intensity_word
+from agents.persona import MBTI_AXES, TRAIT_POLES, TRAITS, Persona, intensity_word
 
 __all__ = ["MBTI_DESCRIPTIONS", "PERSONA_TEMPLATES", "TRAIT_POLES", "persona_prompt",
            "trait_sentence"]
 
-# (high pole, low pole) adjectives per trait, written for this project.
-TRAIT_POLES: dict[str, tuple[str, str]] = {
-    "openness": ("curious, imaginative and open to new ideas",
-                 "conventional, practical and fond of the familiar"),
-    "conscientiousness": ("organised, dependable and disciplined",
-                          "spontaneous, easy-going and careless about plans"),
-    "extraversion": ("outgoing, talkative and energetic",
-                     "reserved, quiet and solitary"),
-    "agreeableness": ("warm, trusting and cooperative",
-                      "critical, suspicious and competitive"),
-    "neuroticism": ("anxious, moody and easily stressed",
-                    "calm, even-tempered and emotionally stable"),
-}
 
 # One description per MBTI letter, written for this project.
 MBTI_DESCRIPTIONS: dict[str, str] = {

@@ -1,27 +1,7 @@
-"""Fixtures of the conditioning tests: the tiny random ChatML Llama model through HFBackend."""
+"""Fixtures of the conditioning tests: the backend tests' tiny-model backends (own instances)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from tests.backends.conftest import fresh_backend, tiny_backend
 
-import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-@pytest.fixture(scope="session")
-def tiny_backend(tiny_model_path: Path):
-    """A shared fp32 backend; tests that change steering build their own."""
-    from sim.backends.hf import HFBackend
-
-    return HFBackend(tiny_model_path, dtype="float32", threads=1)
-
-
-@pytest.fixture
-def fresh_backend(tiny_model_path: Path):
-    from sim.backends.hf import HFBackend
-
-    return HFBackend(tiny_model_path, dtype="float32", threads=1)
+__all__ = ["fresh_backend", "tiny_backend"]
