@@ -22,8 +22,16 @@ from sim.checks import check_scenario, did_you_mean
 from sim.errors import ScenarioError
 from sim.spec import BroadcastStage, ChoiceStage, DialogueStage, SanctionStage, ScenarioSpec
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "LoadedScenario", "load_scenario",
-           "parse_scenario", "spec_hash"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "LoadedScenario",
+    "load_scenario",
+    "parse_scenario",
+    "read_mapping",
+    "spec_hash",
+]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
@@ -97,15 +105,38 @@ def _printable(text: str | None) -> str | None:
                    for c in text)
 
 
-def _parse(text: str, source: str) -> LoadedScenario:
+def read_mapping(text: str, source: str, *, what: str, size_fix: str,
+                 starter: str) -> tuple[yaml.Node, dict[str, Any]]:
+    """Parse a YAML file whose top level is a mapping, within the loader's limits.
+
+    Args:
+        text: the file's text.
+        source: its name, for errors.
+        what: what the file is ("the scenario"), for the size error.
+        size_fix: the fix of an over-size file.
+        starter: the fix of a top level that is no mapping ("start from ...").
+
+    Returns:
+        The composed node tree (for locating fields) and the constructed mapping.
+
+    Raises:
+        ScenarioError: over the size limit, bad YAML, or no mapping at the top level.
+    """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise ScenarioError(f"the scenario is over the limit of {MAX_FILE_BYTES:,} bytes.",
-                            file=source, fix="scenarios are small; remove embedded data.")
+        raise ScenarioError(f"{what} is over the limit of {MAX_FILE_BYTES:,} bytes.",
+                            file=source, fix=size_fix)
     root = _compose(text, source)
     data = _construct(root, source)
     if not isinstance(data, dict):
         raise ScenarioError(f"the top level must be a mapping, got {type(data).__name__}.",
-                            file=source, line=root.start_mark.line + 1, fix=_STARTER + ".")
+                            file=source, line=root.start_mark.line + 1, fix=starter + ".")
+    return root, data
+
+
+def _parse(text: str, source: str) -> LoadedScenario:
+    root, data = read_mapping(text, source, what="the scenario",
+                              size_fix="scenarios are small; remove embedded data.",
+                              starter=_STARTER)
     try:
         spec = ScenarioSpec.model_validate(data)
         check_scenario(spec)

@@ -44,15 +44,13 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from sim.checks import check_scenario, did_you_mean
 from sim.errors import ScenarioError
 from sim.loader import (
-    MAX_FILE_BYTES,
     LoadedScenario,
-    _compose,
-    _construct,
     _fix_for,
     _locate,
     _message_for,
     _short,
     load_scenario,
+    read_mapping,
 )
 from sim.spec import ChoiceStage, DialogueStage, RunConfig, ScenarioSpec, Slug, Strict
 from sim.sweep.paths import apply_overrides, check_path
@@ -172,14 +170,9 @@ def load_sweep_spec(path: str | Path) -> LoadedSweep:
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"not UTF-8 text ({exc.reason}).", file=source,
                             fix="save the file as UTF-8.") from None
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise ScenarioError(f"the sweep file is over {MAX_FILE_BYTES:,} bytes.", file=source,
-                            fix="sweep files are small; list fewer values.")
-    root = _compose(text, source)
-    data = _construct(root, source)
-    if not isinstance(data, dict):
-        raise ScenarioError(f"the top level must be a mapping, got {type(data).__name__}.",
-                            file=source, line=root.start_mark.line + 1, fix=_STARTER + ".")
+    root, data = read_mapping(text, source, what="the sweep file",
+                              size_fix="sweep files are small; list fewer values.",
+                              starter=_STARTER)
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
