@@ -8,9 +8,17 @@ instrument under study, so calibration never sees the measured items):
 - steered shift(c) = score with steering ``+c`` minus score with ``-c`` on a neutral persona
   (name only), for each ``c`` of a grid;
 - the calibrated strength is the ``c`` at which the steered shift reaches the prompted shift
-  (linear interpolation on the grid, with shift(0) = 0). When the prompt does not move the
-  trait (shift <= 0) there is nothing to match: status ``prompt_inert`` and the grid's middle
-  value is used. When no grid value reaches it: status ``capped`` at the largest value.
+  (linear interpolation on the grid, with shift(0) = 0). When no grid value reaches it:
+  status ``capped`` at the largest value.
+
+Noise floor: a shift smaller than ``min_shift`` (scale points of the 1..5 trait score,
+default :data:`MIN_SHIFT` = 0.12) is not taken as a real effect. When the prompted shift is
+below it there is nothing to match: status ``prompt_inert`` and the grid's middle value is
+used. When no steered shift on the grid reaches it, steering does not move the trait
+measurably: status ``steer_inert`` at the largest value. 0.12 is 0.2 human SD of an IPIP-NEO
+domain score (SD about 0.6 on the per-item 1..5 scale, Johnson's norms), the smallest effect
+of interest of equivalence tests (``research/measurement.md``, A.1.3 and the statistics
+section).
 
 A persona's steering coefficient is then ``strength * (2 * score - 1)`` (see
 :mod:`agents.steering`), so "extremely high" prompting and full-strength steering are
@@ -30,9 +38,11 @@ from agents.persona import TRAITS
 from agents.prompting import trait_sentence
 from agents.survey import Respondent, SurveyDesign, rows_from_scores, survey_requests
 
-__all__ = ["DEFAULT_GRID", "Calibration", "calibrate", "held_apart_items"]
+__all__ = ["DEFAULT_GRID", "MIN_SHIFT", "Calibration", "calibrate", "held_apart_items"]
 
 DEFAULT_GRID: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+MIN_SHIFT = 0.12
+"""Smallest shift (scale points, 1..5 trait score) counted as real: 0.2 human SD."""
 
 
 @dataclass(frozen=True)
@@ -44,13 +54,14 @@ class Calibration:
     steer_shift: dict[str, dict[float, float]]
     status: dict[str, str]
     items: dict[str, list[str]]
+    min_shift: float = MIN_SHIFT
 
     def manifest(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form (with the noise floor ``min_shift`` the statuses were judged by)."""
         return {"strengths": self.strengths, "prompt_shift": self.prompt_shift,
                 "steer_shift": {t: {str(c): v for c, v in d.items()}
                                 for t, d in self.steer_shift.items()},
-                "status": self.status, "items": self.items}
+                "status": self.status, "items": self.items, "min_shift": self.min_shift}
 
 
 def held_apart_items(measured: Instrument, per_trait: int = 4,
@@ -77,7 +88,7 @@ def _score_of(rows: list[dict[str, Any]], agent: str, trait: str, inst: Instrume
 
 def calibrate(backend: Any, measured: Instrument, *, grid: Sequence[float] = DEFAULT_GRID,
               per_trait: int = 4, name: str = "Alex", orders: tuple[str, ...] = ("asc", "desc"),
-              ) -> Calibration:
+              min_shift: float = MIN_SHIFT) -> Calibration:
     """Calibrate steering strength per trait against prompting (one batched score call).
 
     Args:
@@ -87,7 +98,15 @@ def calibrate(backend: Any, measured: Instrument, *, grid: Sequence[float] = DEF
         per_trait: held-apart items per trait.
         name: the neutral persona's name.
         orders: option orders administered.
+        min_shift: the noise floor (scale points): smaller prompted or steered shifts do
+            not count (statuses ``prompt_inert``, ``steer_inert``).
+
+    Raises:
+        ValueError: ``min_shift`` is negative or not finite.
     """
+    if not np.isfinite(min_shift) or min_shift < 0:
+        raise ValueError(f"min_shift={min_shift}: use a finite shift >= 0 (scale points, "
+                         f"default {MIN_SHIFT})")
     pool = load_instrument("ipip-neo-120")
     items = held_apart_items(measured, per_trait)
     neutral = f"You are {name}."
@@ -114,16 +133,19 @@ def calibrate(backend: Any, measured: Instrument, *, grid: Sequence[float] = DEF
         shifts = {float(c): _score_of(rows, f"{trait}:steer:+{c}", trait, pool)
                   - _score_of(rows, f"{trait}:steer:-{c}", trait, pool) for c in grid}
         pshift[trait], sshift[trait] = round(p, 4), {c: round(v, 4) for c, v in shifts.items()}
-        strengths[trait], status[trait] = _match(p, shifts, grid)
-    return Calibration(strengths, pshift, sshift, status, items)
+        strengths[trait], status[trait] = _match(p, shifts, grid, min_shift)
+    return Calibration(strengths, pshift, sshift, status, items, min_shift)
 
 
-def _match(target: float, shifts: dict[float, float], grid: Sequence[float]
-           ) -> tuple[float, str]:
-    if not np.isfinite(target) or target <= 0:
+def _match(target: float, shifts: dict[float, float], grid: Sequence[float],
+           min_shift: float = MIN_SHIFT) -> tuple[float, str]:
+    """The coefficient whose steered shift reaches ``target``, and the status."""
+    if not np.isfinite(target) or target <= 0 or target < min_shift:
         return float(grid[len(grid) // 2]), "prompt_inert"
     xs = [0.0, *[float(c) for c in grid]]
     ys = [0.0, *[shifts[float(c)] for c in grid]]
+    if not any(np.isfinite(y) and y >= min_shift for y in ys[1:]):
+        return float(grid[-1]), "steer_inert"
     for k in range(1, len(xs)):
         if ys[k] >= target:
             lo_x, hi_x, lo_y, hi_y = xs[k - 1], xs[k], ys[k - 1], ys[k]
