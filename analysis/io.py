@@ -16,7 +16,7 @@ import polars as pl
 import yaml
 
 from sim.errors import RunError
-from sim.records import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA
+from sim.records import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA
 
 __all__ = ["Run", "Sweep", "load_run", "load_sweep", "scan_events"]
 
@@ -32,7 +32,9 @@ class Run:
         events: one row per outcome (see :data:`sim.records.EVENT_SCHEMA`).
         agents: one row per agent and replica.
         network: one row per edge and replica.
-        surveys: survey answers, if the run administered any (else an empty frame).
+        surveys: survey answers of the run's survey stages, one row per administered item
+            (see :data:`sim.records.SURVEY_SCHEMA`; empty with those columns if none);
+            :func:`analysis.psychometrics.survey_scores` turns them into trait scores.
     """
 
     path: Path
@@ -78,7 +80,6 @@ def load_run(path: str | Path) -> Run:
         return df.with_columns(pl.lit(run_id).alias("run_id"))
 
     scenario_file = path / "scenario.yaml"
-    surveys = path / "surveys.parquet"
     return Run(
         path=path,
         manifest=json.loads(manifest_file.read_text()),
@@ -86,8 +87,7 @@ def load_run(path: str | Path) -> Run:
         events=scan_events(path).collect(),
         agents=read("agents.parquet", AGENT_SCHEMA),
         network=read("network.parquet", NETWORK_SCHEMA),
-        surveys=(pl.read_parquet(surveys).with_columns(pl.lit(run_id).alias("run_id"))
-                 if surveys.is_file() else pl.DataFrame()),
+        surveys=read("surveys.parquet", SURVEY_SCHEMA),
     )
 
 

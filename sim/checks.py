@@ -19,6 +19,7 @@ from sim.spec import (
     GroupingSpec,
     SanctionStage,
     ScenarioSpec,
+    SurveyStage,
 )
 from sim.templates import (
     CHOICE_FIELDS,
@@ -198,6 +199,13 @@ def _check_stages(spec: ScenarioSpec) -> None:
             raise ScenarioError(f"'{stage.id}' is reserved for the flow.", field=f"{where}.id",
                                 value=stage.id, fix="rename the stage.")
         seen[stage.id] = i
+        # --- survey stage (issue 4) ---
+        if isinstance(stage, SurveyStage):
+            from sim.checks_survey import check_survey
+
+            check_survey(stage, spec, where)
+            continue
+        # --- end survey stage ---
         allowed = (*(CHOICE_FIELDS if isinstance(stage, ChoiceStage | SanctionStage)
                      else DIALOGUE_FIELDS), *library_fields(spec))
         try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sim.checkpoint import load_stats, stats_to_json
@@ -36,6 +36,7 @@ class StepReport:
     rows: list[dict[str, Any]]
     seconds: float
     stages: tuple[str, ...]
+    surveys: list[dict[str, Any]] = field(default_factory=list)  # side channel (issue 4)
 
 
 def drive(plans: Sequence[Plan], executor: Executor, *,
@@ -113,7 +114,8 @@ class Engine:
                         step=self.steps_done + 1)
         self.steps_done += 1
         report = StepReport(step=self.steps_done, rows=[r for rows in outputs for r in rows],
-                            seconds=time.perf_counter() - started, stages=stages)
+                            seconds=time.perf_counter() - started, stages=stages,
+                            surveys=[r for s in running for r in s.take_side_rows()])
         for callback in self.callbacks:
             callback(report)
         return report

@@ -20,7 +20,14 @@ from pydantic import BaseModel, ValidationError
 
 from sim.checks import check_scenario, did_you_mean
 from sim.errors import ScenarioError
-from sim.spec import BroadcastStage, ChoiceStage, DialogueStage, SanctionStage, ScenarioSpec
+from sim.spec import (
+    BroadcastStage,
+    ChoiceStage,
+    DialogueStage,
+    SanctionStage,
+    ScenarioSpec,
+    SurveyStage,  # survey stage (issue 4)
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -41,7 +48,8 @@ _STR_TAG, _SEQ_TAG, _MAP_TAG, _MERGE_TAG = (f"tag:yaml.org,2002:{t}"
 _YAML_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "timestamp")}
 _STAGE_KINDS: dict[str, type[BaseModel]] = {"choice": ChoiceStage, "dialogue": DialogueStage,
                                              "broadcast": BroadcastStage,
-                                             "sanction": SanctionStage}
+                                             "sanction": SanctionStage,
+                                             "survey": SurveyStage}  # issue 4
 _STARTER = "start from scenarios/prisoners_dilemma.yaml"
 _MAPPING_KINDS = ("model_type", "model_attributes_type", "dict_type")
 

@@ -6,6 +6,7 @@ Every file is written atomically (a temporary file in the same directory, then
     runs/<scenario>/<utc-time>-<short-id>/
         manifest.json  scenario.yaml  agents.parquet  network.parquet  checkpoint.json
         events/step-000001.parquet ...
+        surveys.parquet  (scenarios with a survey stage: one row per administered item)
 
 After each step the event shard is written first, then ``checkpoint.json`` (see
 :mod:`sim.checkpoint`), then the manifest. A shard is *committed* once the checkpoint covers
@@ -38,16 +39,17 @@ from sim.backends.base import ModelInfo
 from sim.checkpoint import CHECKPOINT_NAME, build_checkpoint, stale_files
 from sim.errors import RunError
 from sim.loader import spec_hash
-from sim.records import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, frame
+from sim.records import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA, frame
 from sim.spec import RunConfig, ScenarioSpec
 
 if TYPE_CHECKING:
     from sim.simulation import Simulation
 
-__all__ = ["STATUSES", "Recorder", "atomic_write", "read_manifest"]
+__all__ = ["STATUSES", "SURVEYS_NAME", "Recorder", "atomic_write", "read_manifest"]
 
 _PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", "numpy", "ray")
 STATUSES = ("running", "complete", "failed", "interrupted")
+SURVEYS_NAME = "surveys.parquet"  # survey stage (issue 4)
 _PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings")
 
 # Test hook, read once at import: "POINT:STEP" (e.g. "after-shard:3") makes _maybe_die SIGKILL
@@ -167,6 +169,9 @@ class Recorder:
             "tokens": {"prompt": 0, "new": 0, "cached": 0}, "failures": 0, "retries": 0,
             "timings": {"wall_s": 0.0, "model_s": 0.0, "steps": []}, "resumes": [],
         }
+        surveys = [s.id for s in spec.stages if s.kind == "survey"]  # issue 4
+        if surveys:
+            manifest["surveys"] = {"file": SURVEYS_NAME, "stages": surveys, "rows": 0}
         recorder = cls(path, manifest)
         # Values equal to their defaults are left out: the file loads back to the same spec
         # (and hash), which resume relies on, and checks of options set explicitly stay quiet.
@@ -200,6 +205,7 @@ class Recorder:
             "at": datetime.now(UTC).isoformat(), "command": command})
         manifest.update(status="running", finished_at=None)
         recorder = cls(path, manifest)
+        recorder._truncate_surveys(step)
         recorder._flush_manifest()
         return recorder
 
@@ -230,8 +236,13 @@ class Recorder:
 
     def record_step(self, step: int, rows: list[dict[str, Any]], *, seconds: float,
                     tokens: Mapping[str, int], model_seconds: float, failures: int,
-                    retries: int = 0, state: dict[str, Any] | None = None) -> None:
+                    retries: int = 0, state: dict[str, Any] | None = None,
+                    surveys: list[dict[str, Any]] | None = None) -> None:
         """Write one step's event shard, then its checkpoint, then the manifest's progress.
+
+        A step's survey rows (``surveys``) are appended to ``surveys.parquet`` after the
+        event shard and before the checkpoint; a resume drops rows of steps the checkpoint
+        does not cover, so no row is lost or written twice.
 
         Args:
             step: the step number (1-based).
@@ -243,9 +254,12 @@ class Recorder:
             retries: running count of batches the backend retried.
             state: the engine's :meth:`~sim.engine.Engine.state_dict` after the step; without
                 it no checkpoint is written.
+            surveys: the step's survey rows (side channel of survey stages), if any.
         """
         self._write_parquet(f"events/step-{step:06d}.parquet", frame(rows, EVENT_SCHEMA))
         _maybe_die("after-shard", step)
+        if surveys:
+            self._append_surveys(surveys)
         m = self.manifest
         m["steps_completed"] = step
         m["events"] += len(rows)
@@ -286,6 +300,26 @@ class Recorder:
             _maybe_die("finish", int(self.manifest["steps_completed"]))
 
         atomic_write(self.path / "manifest.json", write)
+
+    # --- survey stage (issue 4) ---
+    def _append_surveys(self, rows: list[dict[str, Any]]) -> None:
+        file = self.path / SURVEYS_NAME
+        new = frame(rows, SURVEY_SCHEMA)
+        df = pl.concat([pl.read_parquet(file), new]) if file.is_file() else new
+        self._write_parquet(SURVEYS_NAME, df)
+        self.manifest.setdefault("surveys", {"file": SURVEYS_NAME})["rows"] = df.height
+
+    def _truncate_surveys(self, step: int) -> None:
+        """Drop survey rows of steps after ``step`` (written by a process that then died)."""
+        file = self.path / SURVEYS_NAME
+        if not file.is_file():
+            return
+        df = pl.read_parquet(file)
+        kept = df.filter(pl.col("step") <= step)
+        if kept.height != df.height:
+            self._write_parquet(SURVEYS_NAME, kept)
+        self.manifest.setdefault("surveys", {"file": SURVEYS_NAME})["rows"] = kept.height
+    # --- end survey stage ---
 
     def _write_parquet(self, name: str, df: pl.DataFrame) -> None:
         atomic_write(self.path / name, lambda p: df.write_parquet(p))

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["AGENT_SCHEMA", "EVENT_SCHEMA", "NETWORK_SCHEMA", "frame"]
+__all__ = ["AGENT_SCHEMA", "EVENT_SCHEMA", "NETWORK_SCHEMA", "SURVEY_SCHEMA", "frame"]
 
 EVENT_SCHEMA: dict[str, Any] = {
     "replica": pl.Int32,
@@ -74,6 +74,35 @@ NETWORK_SCHEMA: dict[str, Any] = {
     "source": pl.String,
     "target": pl.String,
 }
+
+# --- survey stage (issue 4) ---
+SURVEY_SCHEMA: dict[str, Any] = {
+    "replica": pl.Int32,
+    "step": pl.Int32,
+    "round": pl.Int32,
+    "stage": pl.String,  # the survey stage's id
+    "agent": pl.String,
+    "cohort": pl.String,
+    "mode": pl.String,  # isolated | in_situ
+    "instrument": pl.String,
+    "item_id": pl.String,
+    "trait": pl.String,
+    "keyed": pl.Int32,  # +1, or -1 for reverse-keyed items
+    "order": pl.String,  # option order shown: asc | desc
+    "paraphrase": pl.Int32,  # instruction paraphrase index
+    "repeat": pl.Int32,
+    "expected": pl.Float64,  # expected scale value under the option distribution
+    "argmax": pl.Int32,  # most likely scale value
+    "entropy": pl.Float64,  # of the renormalised option distribution (nats)
+    "mass": pl.Float64,  # probability the model gave to the valid labels at all
+    "probs": pl.List(pl.Float64),  # per scale value, ascending
+    "refused": pl.Boolean,
+    "error": pl.String,
+    "reasks": pl.Int32,
+    "context": pl.String,  # text shown before the instruction (in_situ: the memory)
+}
+"""One row per administered item: ``surveys.parquet`` (written only by survey stages)."""
+# --- end survey stage ---
 
 
 def frame(rows: Iterable[Mapping[str, Any]], schema: Mapping[str, Any]) -> pl.DataFrame:

@@ -161,7 +161,8 @@ def _engine(spec: ScenarioSpec, config: RunConfig, executor: LocalExecutor, reco
             report.step, report.rows, seconds=report.seconds, model_seconds=stats.model_seconds,
             failures=stats.failures, retries=stats.retries, state=engine.state_dict(),
             tokens={"prompt": stats.prompt_tokens, "new": stats.new_tokens,
-                    "cached": stats.cached_tokens})
+                    "cached": stats.cached_tokens},
+            surveys=report.surveys)  # survey stage (issue 4)
 
     engine.callbacks.insert(0, record)
     return engine

@@ -25,6 +25,7 @@ from sim.spec import (
     DialogueStage,
     SanctionStage,
     ScenarioSpec,
+    SurveyStage,
 )
 from sim.stages import (
     Plan,
@@ -33,6 +34,7 @@ from sim.stages import (
     run_choice,
     run_dialogue,
     run_sanction,
+    run_survey,
 )
 
 __all__ = ["Simulation"]
@@ -40,7 +42,8 @@ __all__ = ["Simulation"]
 # Named RNG streams: (stream id, ...) spawn keys under SeedSequence(seed, replica).
 _POPULATION, _NETWORK, _GROUPS, _REQUESTS, _CHOICES, _ROLES = range(6)
 _RUNNERS = {ChoiceStage: run_choice, DialogueStage: run_dialogue,
-            BroadcastStage: run_broadcast, SanctionStage: run_sanction}
+            BroadcastStage: run_broadcast, SanctionStage: run_sanction,
+            SurveyStage: run_survey}
 
 
 class Simulation(mesa.Model):
@@ -86,6 +89,12 @@ class Simulation(mesa.Model):
         self.step_count = 0
         self._stages = {s.id: s for s in spec.stages}
         self._groupings: dict[tuple[int, str], Grouping] = {}
+        # --- survey stage (issue 4) ---
+        # Request seeds and choice RNG are keyed by the number of non-survey stages run, so a
+        # survey stage (a side channel) leaves every later draw as it would be without it.
+        self.seed_step = 0
+        self.side_rows: list[dict[str, Any]] = []  # survey rows of the last step
+        # --- end survey stage ---
 
     def stream(self, *keys: int) -> np.random.Generator:
         """A named, independent RNG stream of this replica."""
@@ -108,6 +117,11 @@ class Simulation(mesa.Model):
                                                roles=self.roles)
         return self._groupings[key]
 
+    def take_side_rows(self) -> list[dict[str, Any]]:
+        """The survey rows of the last step, once (survey stage, issue 4)."""
+        rows, self.side_rows = self.side_rows, []
+        return rows
+
     def state_dict(self) -> dict[str, Any]:
         """Everything that changes while the replica runs, as JSON-ready data.
 
@@ -119,6 +133,7 @@ class Simulation(mesa.Model):
             "replica": self.replica,
             "flow": flow_to_json(self.state),
             "step_count": self.step_count,
+            "seed_step": self.seed_step,  # survey stage (issue 4)
             "groupings": [grouping_to_json(k, g) for k, g in self._groupings.items()],
             "agents": [agent.state_dict() for agent in self.population],
         }
@@ -135,6 +150,7 @@ class Simulation(mesa.Model):
                              f"{len(self.population)} agents")
         self.state = flow_from_json(state["flow"])
         self.step_count = int(state["step_count"])
+        self.seed_step = int(state.get("seed_step", self.step_count))  # issue 4
         self._groupings = dict(grouping_from_json(g) for g in state["groupings"])
         for agent, agent_state in zip(self.population, state["agents"], strict=True):
             agent.load_state_dict(agent_state)
@@ -145,11 +161,17 @@ class Simulation(mesa.Model):
         state = self.state
         step = self.step_count + 1
         stage = self._stages[state.stage]
+        # --- survey stage (issue 4): no groups, no step of the seed streams ---
+        survey = isinstance(stage, SurveyStage)
+        key = self.seed_step + (0 if survey else 1)
+        grouping = (Grouping(groups=(tuple(range(len(self.population))),)) if survey
+                    else self.grouping(stage, state.round))  # type: ignore[arg-type]
+        # --- end survey stage ---
         ctx = StageContext(
-            agents=self.population, grouping=self.grouping(stage, state.round),
+            agents=self.population, grouping=grouping,
             round=state.round, rounds=self.spec.rounds,
-            seed_for=lambda *k: self.request_seed(step, *k),
-            rng_for=lambda *k: self.stream(_CHOICES, step, *k),
+            seed_for=lambda *k: self.request_seed(key, *k),
+            rng_for=lambda *k: self.stream(_CHOICES, key, *k),
             max_new_tokens=self.max_new_tokens, temperature=self.temperature,
             params=self.spec.params,
         )
@@ -157,6 +179,12 @@ class Simulation(mesa.Model):
         rows: list[dict[str, Any]] = yield from runner(stage, ctx)  # type: ignore[arg-type]
         for row in rows:
             row.update(replica=self.replica, step=step, round=state.round, stage=stage.id)
+        # --- survey stage (issue 4) ---
+        for row in ctx.side:
+            row.update(replica=self.replica, step=step, round=state.round, stage=stage.id)
+        self.side_rows = ctx.side
+        self.seed_step = key
+        # --- end survey stage ---
         self.step_count = step
         self._groupings = {k: v for k, v in self._groupings.items() if k[0] >= state.round}
         self.state = self.graph.advance(state)

@@ -36,6 +36,7 @@ __all__ = [
     "SanctionStage",
     "ScenarioSpec",
     "StageSpec",
+    "SurveyStage",
     "WhileSpec",
 ]
 
@@ -349,7 +350,41 @@ class SanctionStage(StageBase):
     decision: Literal["sample", "argmax"] = "sample"
 
 
-StageSpec = Annotated[ChoiceStage | DialogueStage | BroadcastStage | SanctionStage,
+# --- survey stage (issue 4) ---
+class SurveyStage(StageBase):
+    """Administer a questionnaire to the language-model agents, in a side channel.
+
+    One score request per item, agent and control, all in one batched wave. Answers go to
+    ``surveys.parquet`` only: never to the agents' memory, scores, later prompts or the
+    events. Scripted agents are skipped; ``actors`` limits the survey to some roles.
+
+    ``instrument``: ``ipip-50`` (default), ``mini-ipip``, ``ipip-neo-120``; the restricted
+    ``bfi-44`` and ``oejts`` need ``allow_restricted: true`` (non-commercial terms).
+    ``mode``: ``isolated`` (persona only) or ``in_situ`` (persona plus the agent's last
+    ``memory`` moments). ``rounds``: the rounds it is administered at (default: every round
+    the flow reaches it; on other rounds the stage does nothing). ``orders``, ``paraphrases``,
+    ``repeats``: the controls, recorded as factors on every row. ``items``: item ids to ask
+    (default: all). ``prompt``: optional text shown before the instruction (fields
+    ``{name}``, ``{round}``, ``{rounds}``).
+    """
+
+    kind: Literal["survey"]
+    prompt: Annotated[str, Field(max_length=20_000)] = ""
+    memory: Annotated[int, Field(ge=0, le=100)] = 10
+    instrument: Annotated[str, Field(min_length=1, max_length=64)] = "ipip-50"
+    allow_restricted: bool = False
+    mode: Literal["isolated", "in_situ"] = "isolated"
+    rounds: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] | None = None
+    orders: Annotated[list[Literal["asc", "desc"]],
+                      Field(min_length=1, max_length=2)] = ["asc", "desc"]
+    paraphrases: Annotated[int, Field(ge=1, le=3)] = 3
+    repeats: Annotated[int, Field(ge=1, le=20)] = 1
+    items: Annotated[list[Annotated[str, Field(min_length=1, max_length=32)]],
+                     Field(min_length=1)] | None = None
+# --- end survey stage (issue 4) ---
+
+
+StageSpec = Annotated[ChoiceStage | DialogueStage | BroadcastStage | SanctionStage | SurveyStage,
                       Field(discriminator="kind")]
 
 

@@ -14,7 +14,7 @@ reaches their memory, scores or later prompts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from agents.instruments import Instrument
@@ -24,15 +24,21 @@ __all__ = ["respondents_of", "survey_agents"]
 
 
 def respondents_of(agents: Sequence[Any], mode: Literal["isolated", "in_situ"],
-                   memory: int = 10) -> list[Respondent]:
-    """One respondent per language-model agent (scripted agents are skipped)."""
+                   memory: int = 10, *, preface: Mapping[str, str] | None = None
+                   ) -> list[Respondent]:
+    """One respondent per language-model agent (scripted agents are skipped).
+
+    ``preface``: text per agent key shown first (a survey stage's ``prompt``); ``in_situ``
+    adds the agent's last ``memory`` moments after it.
+    """
     out = []
     for agent in agents:
         if agent.policy is not None:
             continue
-        context = ""
+        parts = [(preface or {}).get(agent.key, "")]
         if mode == "in_situ":
-            context = f"What you remember:\n{agent.memory.render(memory)}"
+            parts.append(f"What you remember:\n{agent.memory.render(memory)}")
+        context = "\n\n".join(p for p in parts if p)
         out.append(Respondent(agent.key, agent._system, tuple(agent.steering), context,
                               meta={"mode": mode, "cohort": agent.cohort},
                               paraphrase=agent.index))

@@ -10,6 +10,7 @@ from sim.stages.broadcast import run_broadcast
 from sim.stages.choice import run_choice
 from sim.stages.dialogue import run_dialogue
 from sim.stages.sanction import run_sanction
+from sim.stages.survey import run_survey
 
 __all__ = ["Plan", "StageContext", "prompt_hash", "run_broadcast", "run_choice", "run_dialogue",
-           "run_sanction"]
+           "run_sanction", "run_survey"]

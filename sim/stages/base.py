@@ -35,6 +35,8 @@ class StageContext:
         max_new_tokens: run default for generation.
         temperature: run default for generation.
         params: the scenario's named constants (for formulas).
+        side: side-channel rows (survey answers) that are no events; the simulation hands
+            them to the recorder for ``surveys.parquet``.
     """
 
     agents: Sequence[Agent]
@@ -46,6 +48,7 @@ class StageContext:
     max_new_tokens: int
     temperature: float
     params: Mapping[str, float] = field(default_factory=dict)
+    side: list[dict[str, Any]] = field(default_factory=list)  # survey stage (issue 4)
 
     def acts(self, agent: Agent, actors: Sequence[str] | None) -> bool:
         """Whether an agent acts in a stage with these ``actors`` roles (``None``: all)."""

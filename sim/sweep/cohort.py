@@ -177,12 +177,14 @@ def _step(cells: list[_CellRun], executor: LocalExecutor) -> None:
         engine.steps_done += 1
         stats = cell.account.stats
         stats.waves += 1
-        report = StepReport(step=engine.steps_done, rows=rows, seconds=seconds, stages=())
+        report = StepReport(step=engine.steps_done, rows=rows, seconds=seconds, stages=(),
+                            surveys=[r for s in engine.simulations for r in s.take_side_rows()])
         cell.recorder.record_step(
             report.step, report.rows, seconds=seconds, model_seconds=stats.model_seconds,
             failures=stats.failures, retries=stats.retries, state=engine.state_dict(),
             tokens={"prompt": stats.prompt_tokens, "new": stats.new_tokens,
-                    "cached": stats.cached_tokens})
+                    "cached": stats.cached_tokens},
+            surveys=report.surveys)  # survey stage (issue 4)
 
 
 def _count(stats: ExecutorStats, requests: Sequence[Request], results: Sequence[Any],
