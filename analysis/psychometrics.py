@@ -46,6 +46,7 @@ __all__ = [
     "option_order_symmetry",
     "refusal_rate",
     "reverse_key",
+    "survey_scores",
 ]
 
 RESPONDENT: tuple[str, ...] = ("run_id", "replica", "agent")
@@ -118,6 +119,28 @@ def domain_scores(
         )
         .sort([*by, "trait"])
     )
+
+
+# --- survey stage (issue 4) ---
+ADMINISTRATION: tuple[str, ...] = ("stage", "round", "mode")
+"""Columns of ``surveys.parquet`` that tell one administration of a survey stage apart."""
+
+
+def survey_scores(surveys: pl.DataFrame, *, value: str = "expected",
+                  by: Sequence[str] = ()) -> pl.DataFrame:
+    """Domain scores of a run's survey stages: one per respondent, administration and trait.
+
+    ``surveys`` is :attr:`analysis.io.Run.surveys` (or several runs' concatenated); each
+    survey stage execution (``stage``, ``round``, ``mode``) is scored on its own, averaging
+    orders, paraphrases and repeats unless they are listed in ``by``.
+
+    Returns:
+        Columns ``run_id, replica, agent, instrument, stage, round, mode, *by, trait, score,
+        n_answers, n_refused``.
+    """
+    return domain_scores(surveys, by=(*RESPONDENT, "instrument", *ADMINISTRATION, *by),
+                         value=value)
+# --- end survey stage ---
 
 
 def item_matrix(

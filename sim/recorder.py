@@ -257,9 +257,9 @@ class Recorder:
             surveys: the step's survey rows (side channel of survey stages), if any.
         """
         self._write_parquet(f"events/step-{step:06d}.parquet", frame(rows, EVENT_SCHEMA))
-        _maybe_die("after-shard", step)
         if surveys:
             self._append_surveys(surveys)
+        _maybe_die("after-shard", step)
         m = self.manifest
         m["steps_completed"] = step
         m["events"] += len(rows)
