@@ -89,6 +89,21 @@ EXPECTED: dict[str, Expected] = {
     "python_tag.yaml": Expected(
         2, "name", "'!!python/object/apply:os.system'",
         r"YAML tag '!!python/object/apply:os\.system' is not allowed\. Fix: remove the tag"),
+    # --- survey stage (issue 4) ---
+    "survey_unknown_instrument.yaml": Expected(
+        14, "stages.1.instrument", "'ipip-5O'",
+        r"unknown instrument 'ipip-5O'\. Fix: did you mean 'ipip-50'\? use one of: ipip-50, "
+        r"mini-ipip, ipip-neo-120 \(restricted, with allow_restricted: true: bfi-44, oejts\)"),
+    "survey_restricted.yaml": Expected(
+        14, "stages.1.instrument", "'bfi-44'",
+        r"instrument 'bfi-44' is restricted \(non-commercial research use only\).*Fix: add "
+        r"'allow_restricted: true' to the stage after reading .*LICENSE-NOTICE\.md"),
+    "survey_bad_mode.yaml": Expected(
+        14, "stages.1.mode", "'in-situ'",
+        r"should be 'isolated' or 'in_situ', got 'in-situ'\. Fix: did you mean 'in_situ'\?"),
+    "survey_rounds_beyond.yaml": Expected(
+        14, "stages.1.rounds.1", "12",
+        r"round 12 is beyond the scenario's 10 rounds\. Fix: use rounds 1\.\.10"),
 }
 
 
