@@ -8,7 +8,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,7 @@ class Sweep:
         cells: one row per cell: id, seed, status, node, attempts, seconds and the params.
         events: every complete cell's events.
         agents: every complete cell's agents.
+        surveys: every complete cell's survey answers (survey stages, issue 4).
     """
 
     path: Path
@@ -114,6 +115,7 @@ class Sweep:
     cells: pl.DataFrame
     events: pl.DataFrame
     agents: pl.DataFrame
+    surveys: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SURVEY_SCHEMA))
 
 
 def _param_value(value: Any) -> Any:
@@ -147,7 +149,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise RunError(f"{path} is not a sweep directory (no sweep.json, no cells). Fix: pass "
                        "the directory 'traitlab sweep' wrote, e.g. runs/<sweep-name>/.")
     params = list(dict.fromkeys(k for c in entries for k in c["params"]))
-    rows, events, agents = [], [], []
+    rows, events, agents, surveys = [], [], [], []
     for entry in entries:
         cell_dir = path / entry["id"]
         status = entry.get("status")
@@ -164,10 +166,12 @@ def load_sweep(path: str | Path) -> Sweep:
                  *(pl.lit(v).alias(k) for k, v in values.items())]
         events.append(run.events.with_columns(extra))
         agents.append(run.agents.with_columns(extra))
+        surveys.append(run.surveys.with_columns(extra))
 
     def concat(frames: list[pl.DataFrame], schema: dict[str, Any]) -> pl.DataFrame:
         return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(
             schema=schema)
 
     return Sweep(path=path, manifest=manifest, params=params, cells=pl.DataFrame(rows),
-                 events=concat(events, EVENT_SCHEMA), agents=concat(agents, AGENT_SCHEMA))
+                 events=concat(events, EVENT_SCHEMA), agents=concat(agents, AGENT_SCHEMA),
+                 surveys=concat(surveys, SURVEY_SCHEMA))

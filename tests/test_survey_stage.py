@@ -241,3 +241,51 @@ def test_resumed_run_has_the_same_survey_rows(point, killed, pd_runs):
 def test_example_scenario_validates():
     spec = load_scenario(PD_SURVEY).spec
     assert [s.kind for s in spec.stages] == ["survey", "dialogue", "choice", "survey"]
+
+
+def _two_round_survey_pd() -> dict[str, Any]:
+    raw = yaml.safe_load(PD_SURVEY.read_text())
+    raw.update(rounds=2, population={"size": 4})
+    raw["stages"][-1]["rounds"] = [2]
+    return raw
+
+
+def test_sweep_cells_record_surveys_like_single_runs(tmp_path):
+    """A cohort of cells (waves merged across cells) writes each cell's surveys.parquet."""
+    from analysis.io import load_sweep
+    from sim.sweep.cohort import run_cohort
+
+    raw = _two_round_survey_pd()
+    jobs = [{"id": f"c{seed}", "params": {}, "seed": seed, "attempt": 1, "scenario": raw,
+             "sweep": "s.yaml", "sweep_name": "s"} for seed in (1, 2)]
+    out = run_cohort(jobs, {"backend": "scripted"}, str(tmp_path / "st"), str(tmp_path / "sw"),
+                     node="local")
+    assert all(r["status"] == "complete" for r in out.values())
+    for seed in (1, 2):
+        single = _run(raw, tmp_path / f"single{seed}", seed=seed)
+        cell = _surveys(tmp_path / "sw" / f"c{seed}")
+        assert cell.height == 2 * 4 * 100
+        assert_frame_equal(cell, _surveys(single))
+    swept = load_sweep(tmp_path / "sw").surveys
+    assert swept.group_by("cell_id").len().sort("cell_id").rows() == [("c1", 800), ("c2", 800)]
+
+
+@pytest.mark.ray
+def test_ray_executor_runs_the_survey_like_the_local_one(tmp_path):
+    from sim.executors.ray import RayExecutor, init_ray, shutdown_ray
+
+    raw = _two_round_survey_pd()
+    spec = _parse(raw).spec
+    config = RunConfig(backend="scripted", seed=SEED, out=tmp_path, replicas=2)
+    init_ray(None, num_cpus=2)
+    try:
+        executor = RayExecutor.start(config, replicas=2)
+        try:
+            remote = run_scenario(spec, config, executor=executor).path
+        finally:
+            executor.close()
+    finally:
+        shutdown_ray()
+    local = run_scenario(spec, config).path
+    assert_frame_equal(_surveys(remote), _surveys(local))
+    assert _surveys(remote).height == 2 * 2 * 4 * 100
