@@ -289,3 +289,30 @@ def test_ray_executor_runs_the_survey_like_the_local_one(tmp_path):
     local = run_scenario(spec, config).path
     assert_frame_equal(_surveys(remote), _surveys(local))
     assert _surveys(remote).height == 2 * 2 * 4 * 100
+
+
+def test_resumed_tiny_model_run_has_the_same_survey_rows(tmp_path, tiny_model_path):
+    """SIGKILL after the survey rows of step 1 were written but not committed; resume."""
+    from sim.backends.hf import HFBackend
+
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text(yaml.safe_dump(_small(mode="in_situ", rounds=[1, 2]), sort_keys=False))
+    args = ["--backend", "hf", "--model", str(tiny_model_path), "--dtype", "float32",
+            "--steps", "4", "--seed", str(SEED), "--quiet"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TRAITLAB_TEST_KILL_AT": "after-shard:1"}
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(scenario), *args,
+                           "--out", str(tmp_path / "killed")], cwd=ROOT, env=env,
+                          capture_output=True, timeout=300, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    (run_dir,) = (tmp_path / "killed" / "prisoners-dilemma").iterdir()
+    assert pl.read_parquet(run_dir / "surveys.parquet").height == 4 * 20  # uncommitted rows
+    backend = HFBackend(tiny_model_path, dtype="float32", threads=1)
+    assert resume_run(run_dir, backend=backend).status == "complete"
+    config = {"backend": "hf", "model": str(tiny_model_path), "dtype": "float32", "steps": 4}
+    reference = _run(_small(mode="in_situ", rounds=[1, 2]), tmp_path / "ref", backend,
+                     **config)
+    resumed, expected = _surveys(run_dir), _surveys(reference)
+    assert resumed.height == expected.height == 2 * 4 * 20
+    assert_frame_equal(resumed, expected)
+    assert_frame_equal(_events(run_dir, drop_step=False), _events(reference, drop_step=False))
