@@ -316,3 +316,11 @@ def test_resumed_tiny_model_run_has_the_same_survey_rows(tmp_path, tiny_model_pa
     assert resumed.height == expected.height == 2 * 4 * 20
     assert_frame_equal(resumed, expected)
     assert_frame_equal(_events(run_dir, drop_step=False), _events(reference, drop_step=False))
+
+
+def test_actors_limit_the_survey_to_a_role(tmp_path):
+    raw = _small(rounds=[1], actors=["seller"])
+    raw["roles"] = [{"name": "buyer", "count": 2}, {"name": "seller", "count": 2}]
+    run = load_run(_run(raw, tmp_path))
+    sellers = run.agents.filter(role="seller")["agent"].to_list()
+    assert sorted(set(run.surveys["agent"])) == sorted(sellers) and len(sellers) == 2
