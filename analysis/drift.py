@@ -47,7 +47,7 @@ def trait_scores(
     are dropped.
 
     Args:
-        surveys: Survey records (schema of ``surveys.parquet``).
+        surveys: Survey records (schema of a run's ``surveys/`` shards).
         by: Extra columns to keep separate, e.g. ``("repeat",)`` for per-repeat scores.
 
     Returns:

@@ -53,12 +53,14 @@ class Run:
 
 def scan_events(path: str | Path) -> pl.LazyFrame:
     """Lazily scan a run's event shards (with ``run_id``), for large runs."""
-    path = Path(path)
-    shards = sorted((path / "events").glob("step-*.parquet"))
-    if not shards:
-        return pl.DataFrame(schema=EVENT_SCHEMA).lazy().with_columns(
-            pl.lit(path.name).alias("run_id"))
-    return pl.scan_parquet(shards).with_columns(pl.lit(path.name).alias("run_id"))
+    return _scan_shards(Path(path), "events", EVENT_SCHEMA)
+
+
+def _scan_shards(path: Path, folder: str, schema: dict[str, Any]) -> pl.LazyFrame:
+    """The per-step shards ``path/folder/step-*.parquet`` as one frame, with ``run_id``."""
+    shards = sorted((path / folder).glob("step-*.parquet"))
+    lazy = pl.scan_parquet(shards) if shards else pl.DataFrame(schema=schema).lazy()
+    return lazy.with_columns(pl.lit(path.name).alias("run_id"))
 
 
 def load_run(path: str | Path) -> Run:
@@ -87,7 +89,7 @@ def load_run(path: str | Path) -> Run:
         events=scan_events(path).collect(),
         agents=read("agents.parquet", AGENT_SCHEMA),
         network=read("network.parquet", NETWORK_SCHEMA),
-        surveys=read("surveys.parquet", SURVEY_SCHEMA),
+        surveys=_scan_shards(path, "surveys", SURVEY_SCHEMA).collect(),
     )
 
 

@@ -123,7 +123,7 @@ def domain_scores(
 
 # --- survey stage (issue 4) ---
 ADMINISTRATION: tuple[str, ...] = ("stage", "round", "mode")
-"""Columns of ``surveys.parquet`` that tell one administration of a survey stage apart."""
+"""Columns of survey records that tell one administration of a survey stage apart."""
 
 
 def survey_scores(surveys: pl.DataFrame, *, value: str = "expected",

@@ -124,10 +124,12 @@ def shard_step(path: Path) -> int | None:
 def stale_files(run_dir: Path, step: int) -> list[Path]:
     """Files a crashed process may have left that the checkpoint at ``step`` does not cover.
 
-    These are event shards with a step above ``step`` and temporary files of atomic writes.
+    These are event and survey shards with a step above ``step`` and temporary files of
+    atomic writes.
     """
-    stale = [p for p in sorted((run_dir / "events").glob("step-*.parquet"))
+    shards = ("events", "surveys")
+    stale = [p for folder in shards for p in sorted((run_dir / folder).glob("step-*.parquet"))
              if (n := shard_step(p)) is not None and n > step]
-    for folder in (run_dir, run_dir / "events"):
+    for folder in (run_dir, *(run_dir / f for f in shards)):
         stale.extend(sorted(folder.glob(".*.tmp")))
     return stale

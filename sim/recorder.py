@@ -6,7 +6,7 @@ Every file is written atomically (a temporary file in the same directory, then
     runs/<scenario>/<utc-time>-<short-id>/
         manifest.json  scenario.yaml  agents.parquet  network.parquet  checkpoint.json
         events/step-000001.parquet ...
-        surveys.parquet  (scenarios with a survey stage: one row per administered item)
+        surveys/step-000001.parquet ...  (survey stages: one row per administered item)
 
 After each step the event shard is written first, then ``checkpoint.json`` (see
 :mod:`sim.checkpoint`), then the manifest. A shard is *committed* once the checkpoint covers
@@ -45,11 +45,11 @@ from sim.spec import RunConfig, ScenarioSpec
 if TYPE_CHECKING:
     from sim.simulation import Simulation
 
-__all__ = ["STATUSES", "SURVEYS_NAME", "Recorder", "atomic_write", "read_manifest"]
+__all__ = ["STATUSES", "SURVEYS_DIR", "Recorder", "atomic_write", "read_manifest"]
 
 _PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", "numpy", "ray")
 STATUSES = ("running", "complete", "failed", "interrupted")
-SURVEYS_NAME = "surveys.parquet"  # survey stage (issue 4)
+SURVEYS_DIR = "surveys"  # survey stage (issue 4): shards committed like event shards
 _PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings")
 
 # Test hook, read once at import: "POINT:STEP" (e.g. "after-shard:3") makes _maybe_die SIGKILL
@@ -171,7 +171,7 @@ class Recorder:
         }
         surveys = [s.id for s in spec.stages if s.kind == "survey"]  # issue 4
         if surveys:
-            manifest["surveys"] = {"file": SURVEYS_NAME, "stages": surveys, "rows": 0}
+            manifest["surveys"] = {"dir": SURVEYS_DIR, "stages": surveys, "rows": 0}
         recorder = cls(path, manifest)
         # Values equal to their defaults are left out: the file loads back to the same spec
         # (and hash), which resume relies on, and checks of options set explicitly stay quiet.
@@ -205,7 +205,7 @@ class Recorder:
             "at": datetime.now(UTC).isoformat(), "command": command})
         manifest.update(status="running", finished_at=None)
         recorder = cls(path, manifest)
-        recorder._truncate_surveys(step)
+        recorder._count_surveys()
         recorder._flush_manifest()
         return recorder
 
@@ -240,9 +240,9 @@ class Recorder:
                     surveys: list[dict[str, Any]] | None = None) -> None:
         """Write one step's event shard, then its checkpoint, then the manifest's progress.
 
-        A step's survey rows (``surveys``) are appended to ``surveys.parquet`` after the
-        event shard and before the checkpoint; a resume drops rows of steps the checkpoint
-        does not cover, so no row is lost or written twice.
+        A step's survey rows (``surveys``) go to their own shard beside the event shard,
+        before the checkpoint; a resume drops shards the checkpoint does not cover (see
+        :func:`sim.checkpoint.stale_files`), so no row is lost or written twice.
 
         Args:
             step: the step number (1-based).
@@ -258,7 +258,9 @@ class Recorder:
         """
         self._write_parquet(f"events/step-{step:06d}.parquet", frame(rows, EVENT_SCHEMA))
         if surveys:
-            self._append_surveys(surveys)
+            self._write_parquet(f"{SURVEYS_DIR}/step-{step:06d}.parquet",
+                                frame(surveys, SURVEY_SCHEMA))
+            self.manifest["surveys"]["rows"] += len(surveys)
         _maybe_die("after-shard", step)
         m = self.manifest
         m["steps_completed"] = step
@@ -302,23 +304,12 @@ class Recorder:
         atomic_write(self.path / "manifest.json", write)
 
     # --- survey stage (issue 4) ---
-    def _append_surveys(self, rows: list[dict[str, Any]]) -> None:
-        file = self.path / SURVEYS_NAME
-        new = frame(rows, SURVEY_SCHEMA)
-        df = pl.concat([pl.read_parquet(file), new]) if file.is_file() else new
-        self._write_parquet(SURVEYS_NAME, df)
-        self.manifest.setdefault("surveys", {"file": SURVEYS_NAME})["rows"] = df.height
-
-    def _truncate_surveys(self, step: int) -> None:
-        """Drop survey rows of steps after ``step`` (written by a process that then died)."""
-        file = self.path / SURVEYS_NAME
-        if not file.is_file():
-            return
-        df = pl.read_parquet(file)
-        kept = df.filter(pl.col("step") <= step)
-        if kept.height != df.height:
-            self._write_parquet(SURVEYS_NAME, kept)
-        self.manifest.setdefault("surveys", {"file": SURVEYS_NAME})["rows"] = kept.height
+    def _count_surveys(self) -> None:
+        """Set the manifest's survey row count from the shards a resume kept."""
+        if "surveys" in self.manifest:
+            shards = sorted((self.path / SURVEYS_DIR).glob("step-*.parquet"))
+            self.manifest["surveys"]["rows"] = (
+                pl.scan_parquet(shards).select(pl.len()).collect().item() if shards else 0)
     # --- end survey stage ---
 
     def _write_parquet(self, name: str, df: pl.DataFrame) -> None:

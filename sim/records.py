@@ -101,7 +101,7 @@ SURVEY_SCHEMA: dict[str, Any] = {
     "reasks": pl.Int32,
     "context": pl.String,  # text shown before the instruction (in_situ: the memory)
 }
-"""One row per administered item: ``surveys.parquet`` (written only by survey stages)."""
+"""One row per administered item: ``surveys/step-*.parquet`` (written only by survey stages)."""
 # --- end survey stage ---
 
 

@@ -355,7 +355,7 @@ class SurveyStage(StageBase):
     """Administer a questionnaire to the language-model agents, in a side channel.
 
     One score request per item, agent and control, all in one batched wave. Answers go to
-    ``surveys.parquet`` only: never to the agents' memory, scores, later prompts or the
+    the run's ``surveys/`` shards only: never to the agents' memory, scores, later prompts or the
     events. Scripted agents are skipped; ``actors`` limits the survey to some roles.
 
     ``instrument``: ``ipip-50`` (default), ``mini-ipip``, ``ipip-neo-120``; the restricted

@@ -8,7 +8,7 @@
 
 It builds :class:`agents.survey.Respondent` objects from the agents (reading, never writing,
 their state) and sends one batched score call; the rows carry ``round`` and ``mode`` and are
-returned to the caller (e.g. written to ``surveys.parquet``), so nothing the agents answer
+returned to the caller (e.g. written to a run's ``surveys/`` shards), so nothing the agents answer
 reaches their memory, scores or later prompts.
 """
 

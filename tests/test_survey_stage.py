@@ -182,7 +182,7 @@ def test_survey_scores_per_administration(pd_runs):
 
 def test_manifest_notes_the_survey_file(pd_runs):
     manifest = load_run(pd_runs["survey"]).manifest
-    assert manifest["surveys"] == {"file": "surveys.parquet", "stages": ["intake", "exit"],
+    assert manifest["surveys"] == {"dir": "surveys", "stages": ["intake", "exit"],
                                    "rows": 3200}
     assert "surveys" not in load_run(pd_runs["plain"]).manifest
     assert load_run(pd_runs["plain"]).surveys.is_empty()
@@ -251,7 +251,7 @@ def _two_round_survey_pd() -> dict[str, Any]:
 
 
 def test_sweep_cells_record_surveys_like_single_runs(tmp_path):
-    """A cohort of cells (waves merged across cells) writes each cell's surveys.parquet."""
+    """A cohort of cells (waves merged across cells) writes each cell's survey shards."""
     from analysis.io import load_sweep
     from sim.sweep.cohort import run_cohort
 
@@ -306,7 +306,8 @@ def test_resumed_tiny_model_run_has_the_same_survey_rows(tmp_path, tiny_model_pa
                           capture_output=True, timeout=300, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     (run_dir,) = (tmp_path / "killed" / "prisoners-dilemma").iterdir()
-    assert pl.read_parquet(run_dir / "surveys.parquet").height == 4 * 20  # uncommitted rows
+    (shard,) = (run_dir / "surveys").glob("step-*.parquet")  # written, not committed
+    assert pl.read_parquet(shard).height == 4 * 20
     backend = HFBackend(tiny_model_path, dtype="float32", threads=1)
     assert resume_run(run_dir, backend=backend).status == "complete"
     config = {"backend": "hf", "model": str(tiny_model_path), "dtype": "float32", "steps": 4}

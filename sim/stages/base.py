@@ -36,7 +36,7 @@ class StageContext:
         temperature: run default for generation.
         params: the scenario's named constants (for formulas).
         side: side-channel rows (survey answers) that are no events; the simulation hands
-            them to the recorder for ``surveys.parquet``.
+            them to the recorder for the run's ``surveys/`` shards.
     """
 
     agents: Sequence[Agent]

@@ -9,7 +9,7 @@ prefix once. On other rounds the stage does nothing.
 The answers never reach the agents: the runner reads their state (persona, steering,
 memory), writes nothing to them, draws no random numbers and returns no event rows. Its
 survey rows go to ``ctx.side``, which :class:`~sim.simulation.Simulation` hands to the
-recorder for ``surveys.parquet``.
+recorder for the run's ``surveys/`` shards.
 """
 
 from __future__ import annotations
