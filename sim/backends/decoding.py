@@ -15,6 +15,7 @@ import torch
 
 from sim.backends.base import GenerateResult, SamplingParams
 from sim.backends.forward import ModelContext, check_logits
+from sim.backends.kv_cache import reserve
 from sim.backends.prefix import prefill_shared
 from sim.backends.sampling import RowSampler
 from sim.backends.steering_hook import RowSteering, Steering, steering_applied
@@ -88,6 +89,7 @@ def _run_loop(
     for i, cached in zip(alive, pre.cached, strict=True):
         states[i].cached = cached
     cache, mask, logits = pre.cache, pre.mask, pre.logits
+    reserve(cache, max(rows[i].sampling.max_new_tokens for i in alive))
     next_pos = pre.last_pos + 1
     while True:
         check_logits(logits)

@@ -335,6 +335,7 @@ def _device(name: str) -> torch.device:
 def _load(path: Path, model_id: str, dtype: torch.dtype, device: torch.device) -> ModelContext:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from sim.backends.attention import use_decode_attention
     from sim.backends.forward import ModelContext
 
     try:
@@ -346,6 +347,7 @@ def _load(path: Path, model_id: str, dtype: torch.dtype, device: torch.device) -
             "folder written by save_pretrained (config.json, weights, tokenizer files)."
         ) from exc
     model = model.to(device).eval()
+    use_decode_attention(model)
     return ModelContext(
         model=model,
         tokenizer=tokenizer,
