@@ -47,6 +47,8 @@ def decode_attention(
             ``[batch, heads, q_len, kv_len]``, or ``None``.
         dropout: must be 0 on the fast path (inference only).
         scaling: the score scale; ``head_dim ** -0.5`` when ``None``.
+        **kwargs: what transformers passes its attention functions (``softcap``, ``s_aux``
+            or ``position_bias`` send the call to SDPA).
 
     Returns:
         ``([batch, q_len, heads, head_dim], None)``, as transformers' attention functions do.

@@ -112,7 +112,7 @@ def _decode_logits(model, prompts, steps, *, fast: bool):
             if step == 1:
                 keep = torch.tensor([1, 2])
                 cache.batch_select_indices(keep)
-                mask, pos, logits = mask[keep], pos[keep], logits + [logits[-1][keep]]
+                mask, pos, logits = mask[keep], pos[keep], [*logits, logits[-1][keep]]
             token = logits[-1].argmax(-1, keepdim=True)
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
             pos = pos + 1
