@@ -6,13 +6,13 @@ Usage::
 
 Every figure comes from the embedded model (SmolLM2) and the same prompts:
 
-* ``raw_tokens_per_s``: ``model.generate`` on one wave's prompts at the engine's batch size,
+* ``raw_tokens_per_s``: ``model.generate`` on every wave's prompts at the engine's batch size,
   greedy, every row forced to the full token budget (the model's own batched limit);
 * ``engine_tokens_per_s``: new tokens per second of a 32-agent dialogue stage run through the
   engine (requests built by agents, waves batched by the backend, rows leaving when they stop);
   ``engine_vs_raw`` is their ratio;
-* ``sequential_tokens_per_s``: the same wave's requests sent one at a time, as peers issue them;
-  ``engine_vs_sequential``;
+* ``sequential_tokens_per_s``: requests drawn evenly from every wave, sent one at a time, as
+  peers issue them; ``engine_vs_sequential``;
 * ``score_decisions_per_s``: a 256-agent choice stage decided by option scoring, against
   ``generate_decisions_per_s``: the same decisions generated and parsed (``score_vs_generate``);
 * ``bucketing_mixed_vs_sorted``: a wave mixing ~150- and ~1,500-token prompts against the same
@@ -118,28 +118,38 @@ def run_engine(spec: ScenarioSpec, backend: Recording, replicas: int,
     return time.perf_counter() - started, executor
 
 
-def raw_generate(backend: HFBackend, wave: Sequence[GenerateRequest], max_new: int) -> float:
-    """Tokens/s of ``model.generate`` on the wave's prompts, every row forced to ``max_new``."""
+def raw_generate(backend: HFBackend, waves: Sequence[Sequence[GenerateRequest]],
+                 max_new: int) -> float:
+    """Tokens/s of ``model.generate`` on each wave's prompts, every row forced to ``max_new``."""
     import torch
 
-    ids = [backend.render(r.messages) for r in wave]
-    width = max(len(i) for i in ids)
-    pad = backend.tokenizer.pad_token_id or 0
-    input_ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids])
-    mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids])
-    with torch.inference_mode():
-        started = time.perf_counter()
-        backend.model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False,
-                               max_new_tokens=max_new, min_new_tokens=max_new,
-                               pad_token_id=pad)
-        seconds = time.perf_counter() - started
-    return len(wave) * max_new / seconds
+    tokens, seconds = 0, 0.0
+    for wave in waves:
+        ids = [backend.render(r.messages) for r in wave]
+        width = max(len(i) for i in ids)
+        pad = backend.tokenizer.pad_token_id or 0
+        input_ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids])
+        mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids])
+        with torch.inference_mode():
+            started = time.perf_counter()
+            backend.model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False,
+                                   max_new_tokens=max_new, min_new_tokens=max_new,
+                                   pad_token_id=pad)
+            seconds += time.perf_counter() - started
+        tokens += len(wave) * max_new
+    return tokens / seconds
 
 
-def sequential_generate(backend: HFBackend, wave: Sequence[GenerateRequest]) -> float:
-    """Tokens/s of the wave's requests sent one at a time."""
+def spread(waves: Sequence[Sequence[GenerateRequest]], n: int) -> list[GenerateRequest]:
+    """``n`` requests drawn evenly from all waves (early short prompts and late long ones)."""
+    flat = [r for wave in waves for r in wave]
+    return [flat[(k * len(flat)) // n] for k in range(min(n, len(flat)))]
+
+
+def sequential_generate(backend: HFBackend, requests: Sequence[GenerateRequest]) -> float:
+    """Tokens/s of ``requests`` sent one at a time."""
     tokens, started = 0, time.perf_counter()
-    for request in wave:
+    for request in requests:
         tokens += backend.generate([request])[0].num_new_tokens
     return tokens / (time.perf_counter() - started)
 
@@ -205,10 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     wave = backend.generate_waves[0]
     console.print(f"  engine: {executor.stats.new_tokens} new tokens in {seconds:.1f} s; "
                   f"waves of {len(wave)} rows")
-    raw_tps = raw_generate(hf, wave, max_new)
-    console.print(f"  raw model.generate: {raw_tps:.1f} tokens/s")
-    seq_tps = sequential_generate(hf, wave[:seq_n])
-    console.print(f"  sequential ({seq_n} requests): {seq_tps:.1f} tokens/s")
+    waves = list(backend.generate_waves)
+    raw_tps = raw_generate(hf, waves, max_new)
+    console.print(f"  raw model.generate ({len(waves)} waves): {raw_tps:.1f} tokens/s")
+    seq_tps = sequential_generate(hf, spread(waves, seq_n))
+    console.print(f"  sequential ({seq_n} requests from all waves): {seq_tps:.1f} tokens/s")
 
     console.print(f"choice: {choosers} agents, scored vs generated-and-parsed ...")
     score_s, score_exec = run_engine(choice_spec(choosers), backend, 1, max_new)

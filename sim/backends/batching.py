@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import TypeVar
 
-__all__ = ["plan_batches", "run_isolated"]
+__all__ = ["MAX_PADDING", "plan_batches", "run_isolated"]
+
+MAX_PADDING = 1.5
+"""Default bound on a batch's padded tokens over its real tokens."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -26,11 +29,14 @@ def plan_batches(
     max_size: int,
     rows: Sequence[int] | None = None,
     order: Sequence[int] | None = None,
+    max_padding: float = MAX_PADDING,
 ) -> list[list[int]]:
     """Cut items into batches of similar length under a padded-token budget.
 
     Items are sorted by ``lengths`` (stable) and taken greedily while
-    ``sum(rows) * (max(length) + max(extra)) <= max_tokens`` and ``sum(rows) <= max_size``.
+    ``sum(rows) * (max(length) + max(extra)) <= max_tokens``, ``sum(rows) <= max_size`` and
+    the batch's padded tokens stay within ``max_padding`` times its real tokens (so a long
+    prompt never drags short ones to its length, however large the budget).
     An item that alone exceeds the budget still gets a batch of its own.
 
     Args:
@@ -41,6 +47,7 @@ def plan_batches(
         rows: rows each item expands to (options of a score request); 1 each by default.
         order: the item order batches are cut from (e.g. length order that keeps rows sharing
             a prompt prefix adjacent); sorted by ``lengths`` by default.
+        max_padding: most padded tokens per real token in a batch.
 
     Returns:
         Batches of item indices; every index appears exactly once.
@@ -52,18 +59,21 @@ def plan_batches(
         raise ValueError("order must be a permutation of the item indices")
     batches: list[list[int]] = []
     current: list[int] = []
-    n_rows = width = extra = 0
+    n_rows = width = extra = real = 0
     for i in order:
         new_rows = n_rows + weights[i]
         new_width = max(width, lengths[i])
         new_extra = max(extra, extras[i])
-        fits = new_rows * (new_width + new_extra) <= max_tokens and new_rows <= max_size
+        new_real = real + weights[i] * (lengths[i] + extras[i])
+        padded = new_rows * (new_width + new_extra)
+        fits = padded <= max_tokens and new_rows <= max_size and padded <= max_padding * new_real
         if current and not fits:
             batches.append(current)
             current, new_rows = [], weights[i]
             new_width, new_extra = lengths[i], extras[i]
+            new_real = weights[i] * (lengths[i] + extras[i])
         current.append(i)
-        n_rows, width, extra = new_rows, new_width, new_extra
+        n_rows, width, extra, real = new_rows, new_width, new_extra, new_real
     if current:
         batches.append(current)
     return batches

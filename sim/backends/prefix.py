@@ -30,10 +30,15 @@ import torch
 from sim.backends.forward import ModelContext, left_pad
 from sim.backends.steering_hook import RowSteering, Steering
 
-__all__ = ["MIN_SHARED", "Prefilled", "group_rows", "prefill_shared", "prefix_order"]
+__all__ = [
+    "BUCKET_SPREAD", "MIN_SHARED", "Prefilled", "group_rows", "prefill_shared", "prefix_order",
+]
 
 MIN_SHARED = 16
 """Fewest shared leading tokens that make rows a group."""
+
+BUCKET_SPREAD = 1.5
+"""Longest-to-shortest prompt ratio beyond which a prefix group is split for batching."""
 
 
 @dataclass(slots=True)
@@ -109,14 +114,21 @@ def prefix_order(
 ) -> list[int]:
     """Return a row order for micro-batching: by length, rows sharing a prefix kept adjacent.
 
-    Groups (see :func:`group_rows`) are ordered by their longest prompt; rows within a group
-    by length. Cutting this order into batches keeps both length buckets and prefix groups.
+    Groups (see :func:`group_rows`) are split into length buckets (a row more than
+    :data:`BUCKET_SPREAD` times as long as its bucket's shortest row starts a new one), so a
+    short prompt sharing a prefix with a long one is never padded to the long one's length.
+    Buckets are ordered by their longest prompt, rows within a bucket by length. Cutting this
+    order into batches keeps both length buckets and prefix groups.
     """
-    groups = group_rows(prompts, steerings, min_shared=min_shared)
     keyed = []
-    for _, rows in groups:
-        rows = sorted(rows, key=lambda i: len(prompts[i]))
-        keyed.append((len(prompts[rows[-1]]), rows))
+    for _, rows in group_rows(prompts, steerings, min_shared=min_shared):
+        bucket: list[int] = []
+        for i in sorted(rows, key=lambda i: len(prompts[i])):
+            if bucket and len(prompts[i]) > BUCKET_SPREAD * len(prompts[bucket[0]]):
+                keyed.append((len(prompts[bucket[-1]]), bucket))
+                bucket = []
+            bucket.append(i)
+        keyed.append((len(prompts[bucket[-1]]), bucket))
     keyed.sort(key=lambda item: item[0])
     return [i for _, rows in keyed for i in rows]
 

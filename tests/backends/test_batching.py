@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.backends.batching import plan_batches, run_isolated
+from sim.backends.batching import MAX_PADDING, plan_batches, run_isolated
 from sim.errors import BackendError
 
 
@@ -17,8 +17,15 @@ def test_plan_covers_everything_within_budget(items, budget, size):
     for batch in plan:
         n = sum(rows[i] for i in batch)
         cost = n * (max(lengths[i] for i in batch) + max(extras[i] for i in batch))
-        assert len(batch) == 1 or (cost <= budget and n <= size)
+        real = sum(rows[i] * (lengths[i] + extras[i]) for i in batch)
+        assert len(batch) == 1 or (cost <= budget and n <= size and cost <= MAX_PADDING * real)
         assert [lengths[i] for i in batch] == sorted(lengths[i] for i in batch)
+
+
+def test_a_long_prompt_never_drags_short_ones_to_its_length():
+    """However large the budget, ten 100-token rows and one 1,000-token row are two batches."""
+    plan = plan_batches([100] * 10 + [1000], [8] * 11, max_tokens=10**6, max_size=64)
+    assert plan == [list(range(10)), [10]]
 
 
 def test_run_isolated_bisects_to_the_failing_item():

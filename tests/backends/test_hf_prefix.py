@@ -7,6 +7,7 @@ import torch
 
 from sim.backends import prefix
 from sim.backends.base import GenerateRequest, Message, SamplingParams, ScoreRequest
+from sim.backends.batching import plan_batches
 from tests.backends.test_hf_score import reference_logprob
 
 PREAMBLE = ("You are Alice, a careful baker from a small village by the sea. You answer every "
@@ -61,6 +62,19 @@ def test_prefix_order_keeps_groups_adjacent_and_lengths_sorted():
     prompts = [long_a[0], short[0], long_a[1], short[1], long_a[2], short[2]]
     order = prefix.prefix_order(prompts, [()] * 6, min_shared=8)
     assert order[:3] == [1, 3, 5] and sorted(order[3:]) == [0, 2, 4]
+
+
+def test_prefix_order_never_pads_a_short_prompt_to_a_long_one():
+    """Rows sharing a prefix but 10x apart in length go to different length buckets."""
+    head = list(range(100, 140))
+    shorts = [[*head, k] for k in range(6)]                 # 41 tokens
+    longs = [[*head, *range(200, 560), k] for k in range(2)]  # 401 tokens
+    prompts = [*shorts[:3], longs[0], *shorts[3:], longs[1]]
+    order = prefix.prefix_order(prompts, [()] * 8, min_shared=8)
+    assert sorted(order[:6]) == [0, 1, 2, 4, 5, 6] and sorted(order[6:]) == [3, 7]
+    batches = plan_batches([len(p) for p in prompts], [4] * 8, max_tokens=4000, max_size=16,
+                           order=order)
+    assert all(len({len(prompts[i]) for i in b}) == 1 for b in batches)
 
 
 def test_score_shared_prefix_matches_reference_and_counts(steered):
