@@ -43,6 +43,9 @@ def drive(plans: Sequence[Plan], executor: Executor, *,
           step: int = 0) -> list[list[dict[str, Any]]]:
     """Run plans side by side: their current waves go to the executor as one list.
 
+    The executor's ``begin_step`` is called first, so nothing it keeps between waves (prompt
+    KV) carries from one step into the next.
+
     Args:
         plans: the plans of one step.
         executor: where the waves go.
@@ -53,6 +56,7 @@ def drive(plans: Sequence[Plan], executor: Executor, *,
     """
     outputs: list[list[dict[str, Any]]] = [[] for _ in plans]
     waves: dict[int, list[Request]] = {}
+    executor.begin_step()
     for i, plan in enumerate(plans):
         try:
             waves[i] = next(plan)

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from sim.backends.prefix_store import PrefixStore
 from sim.backends.steering_hook import SteeringSet
 
 __all__ = ["ModelContext", "NonFiniteLogitsError", "check_logits", "left_pad"]
@@ -29,6 +30,7 @@ class ModelContext:
         pad_id: token id used for padding (never attended to).
         stop_ids: token ids that end a turn (eos, ``<|im_end|>``).
         steering: the configured steering directions, if any.
+        prefix_store: prompt KV kept between the batches of a step, if enabled.
     """
 
     model: Any
@@ -38,6 +40,7 @@ class ModelContext:
     pad_id: int
     stop_ids: frozenset[int]
     steering: SteeringSet | None = None
+    prefix_store: PrefixStore | None = None
 
 
 def left_pad(

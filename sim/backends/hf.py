@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from sim.backends.decoding import GenerateRow
     from sim.backends.forward import ModelContext
+    from sim.backends.prefix_store import PrefixStore
     from sim.backends.scoring import ScoreUnit
 
 __all__ = ["HFBackend"]
@@ -53,6 +54,8 @@ class HFBackend:
         max_batch_tokens: budget on padded tokens (prompt + new/option tokens) per batch.
         max_batch_size: most rows per batch.
         threads: torch CPU threads; ``os.cpu_count()`` by default.
+        prefix_cache_mib: memory for prompt KV kept between the batches of a step (a later
+            prompt extending a kept one reuses it); 0 turns it off.
 
     Raises:
         ModelNotFoundError: the folder does not exist, or the embedded model is not installed.
@@ -68,6 +71,7 @@ class HFBackend:
         max_batch_tokens: int = 8192,
         max_batch_size: int = 64,
         threads: int | None = None,
+        prefix_cache_mib: int = 512,
     ) -> None:
         dtype = resolve_dtype(dtype, device)
         _check_settings(dtype, max_batch_tokens, max_batch_size)
@@ -87,6 +91,7 @@ class HFBackend:
         self.max_batch_tokens, self.max_batch_size = max_batch_tokens, max_batch_size
         torch.set_num_threads(threads or os.cpu_count() or 1)
         self._ctx = _load(self._path, self._model_id, getattr(torch, dtype), _device(device))
+        self._ctx.prefix_store = _prefix_store(self._ctx, prefix_cache_mib)
         from sim.backends.prompts import PromptRenderer
 
         self._renderer = PromptRenderer(self._ctx.tokenizer, self._model_id)
@@ -147,10 +152,17 @@ class HFBackend:
             hidden_size=int(config.hidden_size),
             num_layers=len(self._ctx.model.model.layers),
         )
+        self.forget_prefixes()  # kept KV was computed under the old directions
 
     def clear_steering(self) -> None:
         """Forget the steering directions (requests with steering are then refused)."""
         self._ctx.steering = None
+        self.forget_prefixes()
+
+    def forget_prefixes(self) -> None:
+        """Empty the prompt KV kept between batches (the engine calls it at every step)."""
+        if self._ctx.prefix_store is not None:
+            self._ctx.prefix_store.forget()
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
         """Generate free text for every request; result ``i`` answers request ``i``.
@@ -356,6 +368,20 @@ def _load(path: Path, model_id: str, dtype: torch.dtype, device: torch.device) -
         pad_id=_pad_id(tokenizer),
         stop_ids=_stop_ids(tokenizer, model),
     )
+
+
+def _prefix_store(ctx: ModelContext, mib: int) -> PrefixStore | None:
+    """A prefix store of ``mib`` MiB for full-attention models (none for sliding windows)."""
+    from sim.backends.prefix_store import PrefixStore
+
+    config = ctx.model.config
+    if mib <= 0 or getattr(config, "sliding_window", None) is not None:
+        return None
+    heads = int(config.num_attention_heads)
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    per_token = 2 * int(config.num_hidden_layers) * kv_heads * head_dim * ctx.dtype.itemsize
+    return PrefixStore(max_tokens=mib * 2**20 // per_token)
 
 
 def _pad_id(tokenizer: Any) -> int:

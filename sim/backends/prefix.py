@@ -14,6 +14,11 @@ prefix part of the mask is all holes). Each row's steering vector applies to its
 group's rows share one steering) and to its suffix. When sharing would not save padded tokens,
 the batch is prefilled plainly.
 
+A row may instead take its prefix from the step's :class:`~sim.backends.prefix_store.PrefixStore`
+(a prompt prefilled in an earlier batch of the step that this one extends): its stored keys and
+values go into the row's prefix part directly. Every prefilled prompt is then added to the
+store.
+
 Example:
     >>> group_rows([[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [9, 9]], [(), (), ()], min_shared=3)
     [(4, [0, 1]), (0, [2])]
@@ -28,6 +33,7 @@ from typing import Any
 import torch
 
 from sim.backends.forward import ModelContext, left_pad
+from sim.backends.prefix_store import BLOCK
 from sim.backends.steering_hook import RowSteering, Steering
 
 __all__ = [
@@ -141,64 +147,70 @@ def prefill_shared(
     *,
     min_shared: int | None = None,
 ) -> Prefilled:
-    """Prefill ``prompts`` (one row each, in order), sharing common prefixes.
+    """Prefill ``prompts`` (one row each, in order), sharing common and stored prefixes.
 
     Args:
-        ctx: the loaded model.
+        ctx: the loaded model (its ``prefix_store``, if any, is read and filled).
         prompts: token ids per row; each non-empty.
         steerings: each row's steering (rows only share a prefix with equal steering).
         steer: the batch's live steering vectors (one per row), or ``None``.
         min_shared: fewest shared tokens that make a group (:data:`MIN_SHARED` by default).
     """
-    groups = [g for g in group_rows(prompts, steerings, min_shared=min_shared) if g[0] > 0]
+    min_shared = MIN_SHARED if min_shared is None else min_shared
     n = len(prompts)
-    if groups:
-        p_width = max(p for p, _ in groups)
-        plen = [0] * n
-        for p, rows in groups:
-            for r in rows:
-                plen[r] = p
+    store = ctx.prefix_store
+    stored = [store.match(p, s) if store is not None else (0, None)
+              for p, s in zip(prompts, steerings, strict=True)]
+    hits = {r: hit for r, hit in enumerate(stored) if hit[1] is not None and hit[0] >= min_shared}
+    rest = [r for r in range(n) if r not in hits]
+    groups = [(p, [rest[i] for i in rows])
+              for p, rows in group_rows([prompts[r] for r in rest], [steerings[r] for r in rest],
+                                        min_shared=min_shared) if p > 0]
+    plen = [0] * n
+    for p, rows in groups:
+        for r in rows:
+            plen[r] = p
+    for r, (length, _) in hits.items():
+        plen[r] = length
+    out = None
+    if hits or groups:
+        widths = [p for p, _ in groups] + [length for length, _ in hits.values()]
         s_width = max(len(prompts[r]) - plen[r] for r in range(n))
-        plain = n * max(len(p) for p in prompts)
-        if len(groups) * p_width + n * s_width < plain:
-            return _two_pass(ctx, prompts, groups, plen, steer)
-    ids, mask, positions = left_pad(prompts, ctx.pad_id, ctx.device)
-    out = ctx.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                    use_cache=True, logits_to_keep=1)
-    return Prefilled(out.logits[:, -1, :], out.past_key_values, mask, positions[:, -1:], [0] * n)
+        if hits or len(groups) * max(widths) + n * s_width < n * max(len(p) for p in prompts):
+            out = _two_pass(ctx, prompts, groups, hits, plen, steer)
+    if out is None:
+        ids, mask, positions = left_pad(prompts, ctx.pad_id, ctx.device)
+        res = ctx.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                        use_cache=True, logits_to_keep=1)
+        out = Prefilled(res.logits[:, -1, :], res.past_key_values, mask, positions[:, -1:],
+                        [0] * n)
+    if store is not None:
+        _keep(store, prompts, steerings, out)
+    return out
 
 
 def _two_pass(
     ctx: ModelContext,
     prompts: Sequence[Sequence[int]],
     groups: list[tuple[int, list[int]]],
+    hits: dict[int, tuple[int, Any]],
     plen: list[int],
     steer: RowSteering | None,
 ) -> Prefilled:
+    """Prefixes (groups' computed once, stored ones copied in), then every row's suffix."""
     n = len(prompts)
-    heads = [rows[0] for _, rows in groups]
-    group_of = [0] * n  # rows without a group borrow group 0's keys, fully masked
     cached = [0] * n
-    for g, (p, rows) in enumerate(groups):
-        for r in rows:
-            group_of[r] = g
+    for p, rows in groups:
         for r in rows[1:]:
             cached[r] = p
-    p_ids, p_mask, p_pos = left_pad([prompts[h][: plen[h]] for h in heads], ctx.pad_id, ctx.device)
-    full = steer.vectors if steer is not None else None
-    if steer is not None and full is not None:
-        steer.vectors = full.index_select(0, torch.tensor(heads, device=full.device))
-    try:
-        out = ctx.model(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos,
-                        use_cache=True, logits_to_keep=1)
-    finally:
-        if steer is not None and full is not None:
-            steer.vectors = full
-    cache = out.past_key_values
-    index = torch.tensor(group_of, device=ctx.device)
-    cache.batch_select_indices(index)
-    own = torch.tensor([plen[r] > 0 for r in range(n)], device=ctx.device)
-    prefix_mask = p_mask[index] * own[:, None].long()
+    for r, (length, _) in hits.items():
+        cached[r] = length
+    layers, prefix_mask = _prefix_cache(ctx, prompts, groups, hits, plen, steer)
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=ctx.model.config)
+    for i, (keys, values) in enumerate(layers):
+        cache.update(keys, values, i)
     s_ids, s_mask, s_pos = left_pad([prompts[r][plen[r]:] for r in range(n)], ctx.pad_id,
                                     ctx.device)
     offset = torch.tensor(plen, device=ctx.device)[:, None]
@@ -207,3 +219,94 @@ def _two_pass(
     out = ctx.model(input_ids=s_ids, attention_mask=mask, position_ids=s_pos,
                     past_key_values=cache, use_cache=True, logits_to_keep=1)
     return Prefilled(out.logits[:, -1, :], out.past_key_values, mask, s_pos[:, -1:], cached)
+
+
+def _prefix_cache(
+    ctx: ModelContext,
+    prompts: Sequence[Sequence[int]],
+    groups: list[tuple[int, list[int]]],
+    hits: dict[int, tuple[int, Any]],
+    plen: list[int],
+    steer: RowSteering | None,
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """Per-layer ``[rows, kv_heads, width, dim]`` prefix KV, right-aligned, and its mask."""
+    n = len(prompts)
+    computed: list[tuple[torch.Tensor, torch.Tensor]] = []
+    g_mask = torch.zeros((0, 0), dtype=torch.long, device=ctx.device)
+    if groups:
+        heads = [rows[0] for _, rows in groups]
+        p_ids, g_mask, p_pos = left_pad([prompts[h][: plen[h]] for h in heads], ctx.pad_id,
+                                        ctx.device)
+        full = steer.vectors if steer is not None else None
+        if steer is not None and full is not None:
+            steer.vectors = full.index_select(0, torch.tensor(heads, device=full.device))
+        try:
+            out = ctx.model(input_ids=p_ids, attention_mask=g_mask, position_ids=p_pos,
+                            use_cache=True, logits_to_keep=1)
+        finally:
+            if steer is not None and full is not None:
+                steer.vectors = full
+        computed = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+    stored_width = max((length for length, _ in hits.values()), default=0)
+    width = max(g_mask.shape[1], stored_width)
+    mask = torch.zeros((n, width), dtype=torch.long, device=ctx.device)
+    group_rows_ = [(g, r) for g, (_, rows) in enumerate(groups) for r in rows]
+    if group_rows_:
+        at = torch.tensor([r for _, r in group_rows_], device=ctx.device)
+        of = torch.tensor([g for g, _ in group_rows_], device=ctx.device)
+        mask[at, width - g_mask.shape[1]:] = g_mask[of]
+    for r, (length, _) in hits.items():
+        mask[r, width - length:] = 1
+    layers = []
+    for i in range(_num_layers(computed, hits)):
+        keys, values = _empty_like_prefix(computed, hits, i, n, width)
+        if group_rows_:
+            keys[at, :, width - g_mask.shape[1]:] = computed[i][0][of]
+            values[at, :, width - g_mask.shape[1]:] = computed[i][1][of]
+        for r, (length, entry) in hits.items():
+            keys[r, :, width - length:] = entry.kv[i][0][:, :length]
+            values[r, :, width - length:] = entry.kv[i][1][:, :length]
+        layers.append((keys, values))
+    return layers, mask
+
+
+def _num_layers(computed: list[Any], hits: dict[int, tuple[int, Any]]) -> int:
+    if computed:
+        return len(computed)
+    return len(next(iter(hits.values()))[1].kv)
+
+
+def _empty_like_prefix(
+    computed: list[tuple[torch.Tensor, torch.Tensor]],
+    hits: dict[int, tuple[int, Any]],
+    layer: int,
+    rows: int,
+    width: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeroed keys and values of ``rows`` x ``width`` shaped like the layer's cached KV."""
+    if computed:
+        k, v = computed[layer]
+        k_shape, v_shape = (k.shape[1], k.shape[3]), (v.shape[1], v.shape[3])
+    else:
+        k, v = next(iter(hits.values()))[1].kv[layer]
+        k_shape, v_shape = (k.shape[0], k.shape[2]), (v.shape[0], v.shape[2])
+    keys = k.new_zeros((rows, k_shape[0], width, k_shape[1]))
+    values = v.new_zeros((rows, v_shape[0], width, v_shape[1]))
+    return keys, values
+
+
+def _keep(store: Any, prompts: Sequence[Sequence[int]], steerings: Sequence[Steering],
+          pre: Prefilled) -> None:
+    """Add every row's prompt KV (the cache's unmasked positions) to the store.
+
+    Rows whose last logits hold a NaN are not kept (their KV may be broken too).
+    """
+    layers = pre.cache.layers
+    broken = torch.isnan(pre.logits).any(dim=-1).tolist()
+    for r, (prompt, steering) in enumerate(zip(prompts, steerings, strict=True)):
+        if len(prompt) < BLOCK or len(prompt) > store.max_tokens or broken[r]:
+            continue
+        where = pre.mask[r].nonzero().squeeze(-1)
+        kv = [(layer.keys[r].index_select(1, where), layer.values[r].index_select(1, where))
+              for layer in layers]
+        store.add(prompt, steering, kv)

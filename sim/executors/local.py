@@ -29,6 +29,10 @@ class Executor(Protocol):
         """Answer every request; result ``i`` answers request ``i``."""
         ...
 
+    def begin_step(self) -> None:
+        """A new engine step starts: drop state kept between the previous step's waves."""
+        ...
+
 
 @dataclass(slots=True)
 class ExecutorStats:
@@ -57,6 +61,12 @@ class LocalExecutor:
         self.scripted = scripted or (model if isinstance(model, ScriptedBackend)
                                      else ScriptedBackend())
         self.stats = ExecutorStats()
+
+    def begin_step(self) -> None:
+        """Empty the model's prompt KV kept between waves, so no step depends on the last."""
+        forget = getattr(self.model, "forget_prefixes", None)
+        if forget is not None:
+            forget()
 
     def run(self, requests: Sequence[Request]) -> list[Result]:
         """Answer a wave, one backend call per (route, kind) present in it."""

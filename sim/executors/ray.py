@@ -131,6 +131,9 @@ class _Replica:
         results = self.executor.run(requests)
         return results, _diff_stats(self.executor.stats, before)
 
+    def begin_step(self) -> None:
+        self.executor.begin_step()
+
     def pid(self) -> int:
         return os.getpid()
 
@@ -215,6 +218,13 @@ class RayExecutor:
         if self._info is None:
             self._info = self.pool.info()
         return self._info
+
+    def begin_step(self) -> None:
+        """Every replica empties the prompt KV it kept between the last step's waves."""
+        try:
+            ray.get([actor.begin_step.remote() for actor in self.pool.actors])
+        except ray.exceptions.RayError as exc:
+            raise RunError(f"a Ray model replica failed: {exc}") from None
 
     def run(self, requests: Sequence[Request]) -> list[Result]:
         """Answer a wave: contiguous slices to the replicas, results in request order."""

@@ -44,6 +44,9 @@ class _Account:
     def run(self, requests: Sequence[Request]) -> list[Any]:  # pragma: no cover - unused
         raise RuntimeError("a cohort cell's waves are sent by the cohort")
 
+    def begin_step(self) -> None:  # pragma: no cover - unused
+        raise RuntimeError("a cohort cell's steps are begun by the cohort")
+
 
 @dataclass
 class _CellRun:
@@ -130,6 +133,7 @@ def _start(job: dict[str, Any], run_config: dict[str, Any], stage_dir: Path,
 def _step(cells: list[_CellRun], executor: LocalExecutor) -> None:
     """One step of every cell: all their plans driven together, wave by wave."""
     started = time.perf_counter()
+    executor.begin_step()
     plans: list[tuple[_CellRun, Plan]] = []
     for cell in cells:
         if cell.job.get("fail", 0) >= cell.job["attempt"]:

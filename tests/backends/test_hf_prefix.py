@@ -91,6 +91,7 @@ def test_score_shared_prefix_matches_reference_and_counts(steered):
     assert sum(r.num_cached_tokens for r in results) == expected_cached
     assert steered.stats["cached_tokens"] == expected_cached
     for req, res in zip(reqs, results, strict=True):
+        steered.forget_prefixes()  # alone: nothing kept from earlier calls either
         alone = steered.score([req])[0]
         assert alone.num_cached_tokens == 0
         assert res.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
@@ -127,7 +128,10 @@ def test_generate_shared_prefix_equals_alone_and_unshared(steered, no_sharing, t
                                                         seed=99)))
     batched = steered.generate(reqs)
     assert sum(r.num_cached_tokens for r in batched) > 0
-    alone = [steered.generate([r])[0] for r in reqs]
+    alone = []
+    for r in reqs:
+        steered.forget_prefixes()  # alone: nothing kept from earlier calls either
+        alone.append(steered.generate([r])[0])
     no_sharing()
     unshared = steered.generate(reqs)
     assert sum(r.num_cached_tokens for r in unshared) == 0
