@@ -45,7 +45,8 @@ def open_backend(config: RunConfig) -> Backend:
     from sim.backends.hf import HFBackend
 
     return HFBackend(config.model, dtype=config.dtype, device=config.device,
-                     max_batch_tokens=config.batch_tokens)
+                     max_batch_tokens=config.batch_tokens,
+                     prefix_cache_mib=config.prefix_cache_mib)
 
 
 def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: RunConfig, *,

@@ -56,11 +56,12 @@ def test_schema_is_json_schema_of_the_scenario(capsys):
     assert "ChoiceStage" in schema["$defs"] and "DialogueStage" in schema["$defs"]
 
 
-def test_bad_flag_value_is_one_line_exit_2(tmp_path, capsys):
+@pytest.mark.parametrize("flag", ["--seed", "--prefix-cache-mib"])
+def test_bad_flag_value_is_one_line_exit_2(tmp_path, capsys, flag):
     code = main(["run", "scenarios/prisoners_dilemma.yaml", "--backend", "scripted",
-                 "--seed", "-1", "--out", str(tmp_path)])
+                 flag, "-1", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and err[0].startswith("error: --seed -1")
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: {flag} -1")
 
 
 def test_show_of_a_non_run_is_exit_2(tmp_path, capsys):
