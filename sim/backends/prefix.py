@@ -297,16 +297,23 @@ def _empty_like_prefix(
 
 def _keep(store: Any, prompts: Sequence[Sequence[int]], steerings: Sequence[Steering],
           pre: Prefilled) -> None:
-    """Add every row's prompt KV (the cache's unmasked positions) to the store.
+    """Add the rows' prompt KV (the cache's unmasked positions) to the store.
 
-    Rows whose last logits hold a NaN are not kept (their KV may be broken too).
+    Rows whose last logits hold a NaN are not kept (their KV may be broken too), nor rows the
+    batch's later rows would evict at once (a batch larger than the store).
     """
     layers = pre.cache.layers
     broken = torch.isnan(pre.logits).any(dim=-1).tolist()
-    for r, (prompt, steering) in enumerate(zip(prompts, steerings, strict=True)):
-        if len(prompt) < BLOCK or len(prompt) > store.max_tokens or broken[r]:
+    kept, room = [], store.max_tokens
+    for r in reversed(range(len(prompts))):
+        if len(prompts[r]) < BLOCK or broken[r]:
             continue
+        room -= len(prompts[r])
+        if room < 0:
+            break
+        kept.append(r)
+    for r in reversed(kept):
         where = pre.mask[r].nonzero().squeeze(-1)
         kv = [(layer.keys[r].index_select(1, where), layer.values[r].index_select(1, where))
               for layer in layers]
-        store.add(prompt, steering, kv)
+        store.add(prompts[r], steerings[r], kv)

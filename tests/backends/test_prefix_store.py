@@ -139,3 +139,13 @@ def test_store_off_with_zero_budget(tiny_model_path):
     backend.generate([req])
     again = GenerateRequest(messages=chat(TURN_2), sampling=SamplingParams(max_new_tokens=2))
     assert backend.generate([again])[0].num_cached_tokens == 0
+
+
+def test_a_batch_larger_than_the_store_keeps_only_what_fits(fresh_backend):
+    longest = max(len(fresh_backend.render(chat([f"Turn {k}.", *TURN_2]))) for k in range(3))
+    fresh_backend._ctx.prefix_store = PrefixStore(max_tokens=longest + 5)
+    fresh_backend.generate([GenerateRequest(messages=chat([f"Turn {k}.", *TURN_2]),
+                                            sampling=SamplingParams(max_new_tokens=2))
+                            for k in range(3)])
+    store = fresh_backend._ctx.prefix_store
+    assert len(store) == 1 and store.tokens <= longest
