@@ -3,12 +3,13 @@
 On CPU, ``scaled_dot_product_attention`` with one query token and a padding mask goes to
 the flash kernel, which is built for long query blocks: on this 2-core CPU it took 6.9 ms per
 layer for 32 rows over 300 cached tokens, 60% of a decode step. A decode step is two small
-batched products per layer, so this kernel does exactly that: the query heads of each
+batched products per layer, so this kernel does exactly that (also for the few query tokens,
+under an explicit mask, of a scoring pass over option tokens): the query heads of each
 key/value group are stacked (grouped-query attention without copying keys), scores are
 taken in the model's dtype, softmaxed in float32, and applied to the values. It is about
 3x faster per 32-row decode step on this CPU (``bench/throughput.py`` shows the effect end
-to end). Prefill, scoring passes (several query tokens) and every non-CPU device use
-transformers' own SDPA path unchanged.
+to end). Prefill (many query tokens, or a causal pass without a mask) and every non-CPU device
+use transformers' own SDPA path unchanged.
 
 Example:
     >>> use_decode_attention(model)   # doctest: +SKIP
@@ -25,6 +26,9 @@ __all__ = ["ATTENTION_NAME", "decode_attention", "use_decode_attention"]
 ATTENTION_NAME = "traitlab"
 """The name the kernel is registered under (``model.config._attn_implementation``)."""
 
+MAX_QUERY = 16
+"""Most query tokens (with an explicit mask) the kernel takes; longer passes go to SDPA."""
+
 
 def decode_attention(
     module: torch.nn.Module,
@@ -36,7 +40,7 @@ def decode_attention(
     scaling: float | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """Attention for one decode step on CPU; anything else goes to transformers' SDPA.
+    """Attention for a decode step (or a few masked query tokens) on CPU; else SDPA.
 
     Args:
         module: the attention module (unused beyond the SDPA fallback).
@@ -55,38 +59,45 @@ def decode_attention(
     """
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    q_len = query.shape[2]
     special = any(kwargs.get(k) is not None for k in ("softcap", "s_aux", "position_bias"))
-    if query.shape[2] != 1 or query.device.type != "cpu" or dropout or special:
+    few = q_len == 1 or (q_len <= MAX_QUERY and attention_mask is not None)
+    if not few or query.device.type != "cpu" or dropout or special:
         return sdpa_attention_forward(  # type: ignore[no-any-return]
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     batch, heads, _, dim = query.shape
     kv_heads, kv_len = key.shape[1], key.shape[2]
     group = heads // kv_heads
-    grouped = query.reshape(batch * kv_heads, group, dim)
+    grouped = query.reshape(batch * kv_heads, group * q_len, dim)
     # bf16 bmm on CPU is slow on keys whose batch stride is not rows x width (a cache view
     # with room to grow); one contiguous copy of the keys is cheaper than that.
     keys = key.reshape(batch * kv_heads, kv_len, dim).contiguous()
     scores = torch.bmm(grouped, keys.transpose(1, 2)).float()
     scores.mul_(dim**-0.5 if scaling is None else scaling)
-    scores = scores.view(batch, kv_heads, group, kv_len)
+    scores = scores.view(batch, kv_heads, group, q_len, kv_len)
     if attention_mask is not None:
         mask = _grouped_mask(attention_mask, kv_heads)
+        # a finite floor: a query that sees no key (a pad) gets finite garbage, as in SDPA,
+        # never NaN that would reach real tokens through the next layer's values
+        floor = torch.finfo(scores.dtype).min
         if mask.dtype == torch.bool:
-            scores.masked_fill_(~mask, float("-inf"))
+            scores.masked_fill_(~mask, floor)
         else:
-            scores.add_(mask)
+            scores.add_(mask).clamp_(min=floor)
     probs = torch.softmax(scores, dim=-1).to(value.dtype)
-    out = torch.bmm(probs.view(batch * kv_heads, group, kv_len),
+    out = torch.bmm(probs.view(batch * kv_heads, group * q_len, kv_len),
                     value.reshape(batch * kv_heads, kv_len, value.shape[-1]))
-    return out.view(batch, heads, 1, -1).transpose(1, 2), None
+    return out.view(batch, heads, q_len, -1).transpose(1, 2), None
 
 
 def _grouped_mask(mask: torch.Tensor, kv_heads: int) -> torch.Tensor:
-    """A ``[batch, heads, 1, kv_len]`` mask as ``[batch, kv_heads, group, kv_len]``."""
-    if mask.dim() == 4 and mask.shape[1] > 1:
-        return mask.reshape(mask.shape[0], kv_heads, -1, mask.shape[-1])
-    return mask
+    """A ``[batch, 1 | heads, q_len, kv_len]`` mask as ``[batch, kv_heads | 1, group | 1, ...]``."""
+    if mask.dim() != 4:
+        return mask
+    if mask.shape[1] > 1:
+        return mask.reshape(mask.shape[0], kv_heads, -1, mask.shape[2], mask.shape[3])
+    return mask[:, :, None]
 
 
 def use_decode_attention(model: Any) -> bool:

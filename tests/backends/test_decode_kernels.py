@@ -39,9 +39,16 @@ def tensors(rows=3, heads=4, kv_heads=2, q_len=1, kv_len=7, dim=8, seed=0):
     return q, k, v, keep
 
 
-@pytest.mark.parametrize("mask_kind", ["bool", "float", "per_head", "none"])
-def test_decode_step_matches_reference(mask_kind):
-    q, k, v, keep = tensors()
+@pytest.mark.parametrize(("q_len", "mask_kind"), [
+    (1, "bool"), (1, "float"), (1, "per_head"), (1, "none"),
+    (3, "bool"), (3, "float"), (3, "per_head"),
+])
+def test_decode_step_matches_reference(q_len, mask_kind):
+    """One decode token, or a few option tokens under a tree-shaped mask (a scoring pass)."""
+    q, k, v, keep = tensors(q_len=q_len)
+    if q_len > 1:
+        keep[:, :, 1, -3] = False  # option token 1 does not see token 0 (another option)
+        keep[:, :, 0, -2:] = False
     if mask_kind == "none":
         keep = torch.ones_like(keep)
     mask = {
@@ -51,7 +58,7 @@ def test_decode_step_matches_reference(mask_kind):
         "none": None,
     }[mask_kind]
     out, weights = decode_attention(_Attn(), q, k, v, mask)
-    assert weights is None and out.shape == (3, 1, 4, 8)
+    assert weights is None and out.shape == (3, q_len, 4, 8)
     torch.testing.assert_close(out, reference(q, k, v, keep), rtol=1e-5, atol=1e-6)
 
 
