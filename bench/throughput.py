@@ -11,10 +11,17 @@ Every figure comes from the embedded model (SmolLM2) and the same prompts:
 * ``engine_tokens_per_s``: new tokens per second of a 32-agent dialogue stage run through the
   engine (requests built by agents, waves batched by the backend, rows leaving when they stop);
   ``engine_vs_raw`` is their ratio;
-* ``sequential_tokens_per_s``: requests drawn evenly from every wave, sent one at a time, as
-  peers issue them; ``engine_vs_sequential``;
-* ``score_decisions_per_s``: a 256-agent choice stage decided by option scoring, against
-  ``generate_decisions_per_s``: the same decisions generated and parsed (``score_vs_generate``);
+* ``sequential_tokens_per_s``: requests drawn evenly from every wave, sent one at a time
+  through this backend (its decode kernel, nothing kept between requests): the strict
+  baseline; ``engine_vs_sequential``;
+* ``stock_sequential_tokens_per_s``: the same requests one at a time through stock
+  transformers (``model.generate``, SDPA attention, its own cache), as peers issue them;
+  ``engine_vs_stock_sequential``;
+* ``score_decisions_per_s``: the wave of a 256-agent choice stage (128 with ``--quick``)
+  decided by option scoring, against ``generate_decisions_per_s``: the same decisions
+  generated and parsed (``score_vs_generate``); each is timed twice, alternately, and the
+  better time of each counts (both paths are dominated by the same prefill, so one run's
+  noise would otherwise decide the ratio);
 * ``bucketing_mixed_vs_sorted``: a wave mixing ~150- and ~1,500-token prompts against the same
   prompts sent as two separate waves (length bucketing keeps it near 1);
 * ``prefix_prefill_saved``: share of prompt tokens served from a shared-prefix cache;
@@ -155,6 +162,37 @@ def sequential_generate(backend: HFBackend, requests: Sequence[GenerateRequest])
     return tokens / (time.perf_counter() - started)
 
 
+def stock_sequential(backend: HFBackend, requests: Sequence[GenerateRequest]) -> float:
+    """Tokens/s of ``requests`` one at a time through stock ``model.generate`` (SDPA)."""
+    import torch
+
+    model = backend.model
+    kernel = model.config._attn_implementation
+    pad = backend.tokenizer.pad_token_id or 0
+    model.set_attn_implementation("sdpa")
+    tokens, started = 0, time.perf_counter()
+    try:
+        for request in requests:
+            ids = torch.tensor([backend.render(request.messages)])
+            with torch.inference_mode():
+                out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                     do_sample=True, temperature=request.sampling.temperature,
+                                     max_new_tokens=request.sampling.max_new_tokens,
+                                     pad_token_id=pad)
+            tokens += out.shape[1] - ids.shape[1]
+    finally:
+        model.set_attn_implementation(kernel)
+    return tokens / (time.perf_counter() - started)
+
+
+def score_direct(backend: HFBackend, wave: Sequence[ScoreRequest]) -> float:
+    """Decisions/s of scoring ``wave`` (nothing kept from earlier calls)."""
+    backend.forget_prefixes()
+    started = time.perf_counter()
+    backend.score(wave)
+    return len(wave) / (time.perf_counter() - started)
+
+
 def generate_and_parse(backend: HFBackend, wave: Sequence[ScoreRequest]) -> tuple[float, float]:
     """Decisions/s (and parse rate) when the same choices are generated and parsed."""
     requests = [GenerateRequest(messages=r.messages,
@@ -204,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     turns, max_new, seq_n = (2, 32, 8) if args.quick else (4, 40, 32)
-    choosers = 256
+    choosers = 128 if args.quick else 256
 
     started_all = time.perf_counter()
     hf = HFBackend(args.model, dtype=args.dtype, device=args.device, max_batch_tokens=16_384)
@@ -225,13 +263,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"  raw model.generate ({len(waves)} waves): {raw_tps:.1f} tokens/s")
     seq_tps = sequential_generate(hf, spread(waves, seq_n))
     console.print(f"  sequential ({seq_n} requests from all waves): {seq_tps:.1f} tokens/s")
+    stock_tps = stock_sequential(hf, spread(waves, seq_n))
+    console.print(f"  stock transformers, one at a time: {stock_tps:.1f} tokens/s")
 
-    console.print(f"choice: {choosers} agents, scored vs generated-and-parsed ...")
-    score_s, score_exec = run_engine(choice_spec(choosers), backend, 1, max_new)
-    decisions = score_exec.stats.requests
-    score_dps = decisions / score_s
-    gen_dps, parse_rate = generate_and_parse(hf, backend.score_waves[-1])
+    console.print(f"choice: {choosers} agents, scored vs generated-and-parsed, best of 2 ...")
+    run_engine(choice_spec(choosers), backend, 1, max_new)
     prefix_saved = hf.stats["cached_tokens"] / max(hf.stats["prompt_tokens"], 1)
+    choice_wave = backend.score_waves[-1]
+    score_dps, gen_dps, parse_rate = 0.0, 0.0, 0.0
+    for _ in range(2):
+        score_dps = max(score_dps, score_direct(hf, choice_wave))
+        gen_rate, parse_rate = generate_and_parse(hf, choice_wave)
+        gen_dps = max(gen_dps, gen_rate)
 
     console.print("bucketing: a wave of ~150- and ~1,500-token prompts ...")
     mixed_ratio = bucketing(hf, 12 if args.quick else 24, 2 if args.quick else 4, 8)
@@ -244,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "engine_vs_raw": round(engine_tps / raw_tps, 3),
         "sequential_tokens_per_s": round(seq_tps, 1),
         "engine_vs_sequential": round(engine_tps / seq_tps, 2),
+        "stock_sequential_tokens_per_s": round(stock_tps, 1),
+        "engine_vs_stock_sequential": round(engine_tps / stock_tps, 2),
         "score_decisions_per_s": round(score_dps, 2),
         "generate_decisions_per_s": round(gen_dps, 2),
         "generate_parse_rate": round(parse_rate, 3),
@@ -254,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wall_s": round(time.perf_counter() - started_all, 1),
     }
     targets = {"engine_vs_raw": (">=", 0.90), "engine_vs_sequential": (">=", 8.0),
+               "engine_vs_stock_sequential": (">=", 8.0),
                "score_vs_generate": (">=", 1.0), "bucketing_mixed_vs_sorted": ("<=", 1.3)}
     table = Table(title="TraitLab throughput")
     for column in ("figure", "value", "target"):
