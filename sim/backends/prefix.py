@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from sim.backends.forward import ModelContext, left_pad
-from sim.backends.prefix_store import BLOCK
+from sim.backends.prefix_store import BLOCK, PrefixStore, StoredPrompt
 from sim.backends.steering_hook import RowSteering, Steering
 
 __all__ = [
@@ -139,6 +139,32 @@ def prefix_order(
     return [i for _, rows in keyed for i in rows]
 
 
+@dataclass(slots=True)
+class _Prefixes:
+    """Where each row's prefix comes from.
+
+    Attributes:
+        groups: ``(prefix length, rows)`` of rows sharing a prefix computed once here.
+        hits: per row reusing a stored prompt, ``(prefix length, that prompt)``.
+        plen: every row's prefix length (0: the whole prompt is its suffix).
+    """
+
+    groups: list[tuple[int, list[int]]]
+    hits: dict[int, tuple[int, StoredPrompt]]
+    plen: list[int]
+
+    @property
+    def cached(self) -> list[int]:
+        """Per row, prefix tokens not computed for it (a group's first row computes them)."""
+        out = [0] * len(self.plen)
+        for p, rows in self.groups:
+            for r in rows[1:]:
+                out[r] = p
+        for r, (length, _) in self.hits.items():
+            out[r] = length
+        return out
+
+
 def prefill_shared(
     ctx: ModelContext,
     prompts: Sequence[Sequence[int]],
@@ -156,12 +182,36 @@ def prefill_shared(
         steer: the batch's live steering vectors (one per row), or ``None``.
         min_shared: fewest shared tokens that make a group (:data:`MIN_SHARED` by default).
     """
-    min_shared = MIN_SHARED if min_shared is None else min_shared
-    n = len(prompts)
-    store = ctx.prefix_store
-    stored = [store.match(p, s) if store is not None else (0, None)
-              for p, s in zip(prompts, steerings, strict=True)]
-    hits = {r: hit for r, hit in enumerate(stored) if hit[1] is not None and hit[0] >= min_shared}
+    plan = _plan(ctx, prompts, steerings, MIN_SHARED if min_shared is None else min_shared)
+    if plan is not None:
+        out = _two_pass(ctx, prompts, plan, steer)
+    else:
+        ids, mask, positions = left_pad(prompts, ctx.pad_id, ctx.device)
+        res = ctx.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                        use_cache=True, logits_to_keep=1)
+        out = Prefilled(res.logits[:, -1, :], res.past_key_values, mask, positions[:, -1:],
+                        [0] * len(prompts))
+    if ctx.prefix_store is not None:
+        _keep(ctx.prefix_store, prompts, steerings, out)
+    return out
+
+
+def _plan(
+    ctx: ModelContext,
+    prompts: Sequence[Sequence[int]],
+    steerings: Sequence[Steering],
+    min_shared: int,
+) -> _Prefixes | None:
+    """Stored prefixes first, then groups among the other rows; ``None``: prefill plainly.
+
+    Groups alone are used only when they save padded tokens.
+    """
+    n, store = len(prompts), ctx.prefix_store
+    hits: dict[int, tuple[int, StoredPrompt]] = {}
+    for r, (prompt, steering) in enumerate(zip(prompts, steerings, strict=True)):
+        length, stored = store.match(prompt, steering) if store is not None else (0, None)
+        if stored is not None and length >= min_shared:
+            hits[r] = (length, stored)
     rest = [r for r in range(n) if r not in hits]
     groups = [(p, [rest[i] for i in rows])
               for p, rows in group_rows([prompts[r] for r in rest], [steerings[r] for r in rest],
@@ -172,71 +222,51 @@ def prefill_shared(
             plen[r] = p
     for r, (length, _) in hits.items():
         plen[r] = length
-    out = None
-    if hits or groups:
-        widths = [p for p, _ in groups] + [length for length, _ in hits.values()]
-        s_width = max(len(prompts[r]) - plen[r] for r in range(n))
-        if hits or len(groups) * max(widths) + n * s_width < n * max(len(p) for p in prompts):
-            out = _two_pass(ctx, prompts, groups, hits, plen, steer)
-    if out is None:
-        ids, mask, positions = left_pad(prompts, ctx.pad_id, ctx.device)
-        res = ctx.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                        use_cache=True, logits_to_keep=1)
-        out = Prefilled(res.logits[:, -1, :], res.past_key_values, mask, positions[:, -1:],
-                        [0] * n)
-    if store is not None:
-        _keep(store, prompts, steerings, out)
-    return out
+    if hits:
+        return _Prefixes(groups, hits, plen)
+    if not groups:
+        return None
+    s_width = max(len(prompts[r]) - plen[r] for r in range(n))
+    shared_cost = len(groups) * max(p for p, _ in groups) + n * s_width
+    return _Prefixes(groups, hits, plen) if shared_cost < n * max(map(len, prompts)) else None
 
 
 def _two_pass(
-    ctx: ModelContext,
-    prompts: Sequence[Sequence[int]],
-    groups: list[tuple[int, list[int]]],
-    hits: dict[int, tuple[int, Any]],
-    plen: list[int],
+    ctx: ModelContext, prompts: Sequence[Sequence[int]], plan: _Prefixes,
     steer: RowSteering | None,
 ) -> Prefilled:
     """Prefixes (groups' computed once, stored ones copied in), then every row's suffix."""
-    n = len(prompts)
-    cached = [0] * n
-    for p, rows in groups:
-        for r in rows[1:]:
-            cached[r] = p
-    for r, (length, _) in hits.items():
-        cached[r] = length
-    layers, prefix_mask = _prefix_cache(ctx, prompts, groups, hits, plen, steer)
     from transformers import DynamicCache
 
+    layers, prefix_mask = _prefix_cache(ctx, prompts, plan, steer)
     cache = DynamicCache(config=ctx.model.config)
     for i, (keys, values) in enumerate(layers):
         cache.update(keys, values, i)
-    s_ids, s_mask, s_pos = left_pad([prompts[r][plen[r]:] for r in range(n)], ctx.pad_id,
-                                    ctx.device)
+    plen = plan.plen
+    s_ids, s_mask, s_pos = left_pad([prompts[r][plen[r]:] for r in range(len(prompts))],
+                                    ctx.pad_id, ctx.device)
     offset = torch.tensor(plen, device=ctx.device)[:, None]
     s_pos = torch.where(s_mask.bool(), s_pos + offset, torch.ones_like(s_pos))
     mask = torch.cat([prefix_mask, s_mask], dim=1)
     out = ctx.model(input_ids=s_ids, attention_mask=mask, position_ids=s_pos,
                     past_key_values=cache, use_cache=True, logits_to_keep=1)
-    return Prefilled(out.logits[:, -1, :], out.past_key_values, mask, s_pos[:, -1:], cached)
+    return Prefilled(out.logits[:, -1, :], out.past_key_values, mask, s_pos[:, -1:],
+                     plan.cached)
 
 
 def _prefix_cache(
-    ctx: ModelContext,
-    prompts: Sequence[Sequence[int]],
-    groups: list[tuple[int, list[int]]],
-    hits: dict[int, tuple[int, Any]],
-    plen: list[int],
+    ctx: ModelContext, prompts: Sequence[Sequence[int]], plan: _Prefixes,
     steer: RowSteering | None,
 ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
     """Per-layer ``[rows, kv_heads, width, dim]`` prefix KV, right-aligned, and its mask."""
+    groups, hits = plan.groups, plan.hits
     n = len(prompts)
     computed: list[tuple[torch.Tensor, torch.Tensor]] = []
     g_mask = torch.zeros((0, 0), dtype=torch.long, device=ctx.device)
     if groups:
         heads = [rows[0] for _, rows in groups]
-        p_ids, g_mask, p_pos = left_pad([prompts[h][: plen[h]] for h in heads], ctx.pad_id,
-                                        ctx.device)
+        p_ids, g_mask, p_pos = left_pad([prompts[h][: plan.plen[h]] for h in heads],
+                                        ctx.pad_id, ctx.device)
         full = steer.vectors if steer is not None else None
         if steer is not None and full is not None:
             steer.vectors = full.index_select(0, torch.tensor(heads, device=full.device))
@@ -250,17 +280,17 @@ def _prefix_cache(
     stored_width = max((length for length, _ in hits.values()), default=0)
     width = max(g_mask.shape[1], stored_width)
     mask = torch.zeros((n, width), dtype=torch.long, device=ctx.device)
-    group_rows_ = [(g, r) for g, (_, rows) in enumerate(groups) for r in rows]
-    if group_rows_:
-        at = torch.tensor([r for _, r in group_rows_], device=ctx.device)
-        of = torch.tensor([g for g, _ in group_rows_], device=ctx.device)
+    members = [(g, r) for g, (_, rows) in enumerate(groups) for r in rows]
+    if members:
+        at = torch.tensor([r for _, r in members], device=ctx.device)
+        of = torch.tensor([g for g, _ in members], device=ctx.device)
         mask[at, width - g_mask.shape[1]:] = g_mask[of]
     for r, (length, _) in hits.items():
         mask[r, width - length:] = 1
     layers = []
     for i in range(_num_layers(computed, hits)):
         keys, values = _empty_like_prefix(computed, hits, i, n, width)
-        if group_rows_:
+        if members:
             keys[at, :, width - g_mask.shape[1]:] = computed[i][0][of]
             values[at, :, width - g_mask.shape[1]:] = computed[i][1][of]
         for r, (length, entry) in hits.items():
@@ -270,7 +300,7 @@ def _prefix_cache(
     return layers, mask
 
 
-def _num_layers(computed: list[Any], hits: dict[int, tuple[int, Any]]) -> int:
+def _num_layers(computed: list[Any], hits: dict[int, tuple[int, StoredPrompt]]) -> int:
     if computed:
         return len(computed)
     return len(next(iter(hits.values()))[1].kv)
@@ -278,7 +308,7 @@ def _num_layers(computed: list[Any], hits: dict[int, tuple[int, Any]]) -> int:
 
 def _empty_like_prefix(
     computed: list[tuple[torch.Tensor, torch.Tensor]],
-    hits: dict[int, tuple[int, Any]],
+    hits: dict[int, tuple[int, StoredPrompt]],
     layer: int,
     rows: int,
     width: int,
@@ -295,7 +325,7 @@ def _empty_like_prefix(
     return keys, values
 
 
-def _keep(store: Any, prompts: Sequence[Sequence[int]], steerings: Sequence[Steering],
+def _keep(store: PrefixStore, prompts: Sequence[Sequence[int]], steerings: Sequence[Steering],
           pre: Prefilled) -> None:
     """Add the rows' prompt KV (the cache's unmasked positions) to the store.
 
