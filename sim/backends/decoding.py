@@ -15,7 +15,7 @@ import torch
 
 from sim.backends.base import GenerateResult, SamplingParams
 from sim.backends.forward import ModelContext, check_logits
-from sim.backends.kv_cache import reserve
+from sim.backends.kv_cache import compact, reserve
 from sim.backends.prefix import prefill_shared
 from sim.backends.sampling import RowSampler
 from sim.backends.steering_hook import RowSteering, Steering, steering_applied
@@ -88,7 +88,8 @@ def _run_loop(
     pre = prefill_shared(ctx, prompts, [rows[i].steering for i in alive], steer)
     for i, cached in zip(alive, pre.cached, strict=True):
         states[i].cached = cached
-    cache, mask, logits = pre.cache, pre.mask, pre.logits
+    cache, logits = pre.cache, pre.logits
+    mask = compact(cache, pre.mask)
     reserve(cache, max(rows[i].sampling.max_new_tokens for i in alive))
     next_pos = pre.last_pos + 1
     while True:

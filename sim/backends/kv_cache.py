@@ -6,6 +6,12 @@ about a third of the step once attention was fast. :class:`ReservedLayer` keeps 
 values in buffers with spare room along the sequence axis and exposes views of the filled
 part, so appending is a write of the new token only. :func:`reserve` swaps a prefilled
 cache's plain layers for reserved ones sized for the tokens still to come.
+
+:func:`compact` first squeezes out the holes a shared-prefix prefill leaves (``[prefix pads |
+prefix | suffix pads | suffix]`` can be much wider than the longest prompt when rows take
+prefixes of different lengths): every decode step reads the whole width, so each row's real
+positions are moved to the right, in order, as a plain left-padded prefill would lay them out.
+Positions are already encoded in the keys (rotary), so moving columns changes nothing else.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicLayer
 
-__all__ = ["ReservedLayer", "reserve"]
+__all__ = ["ReservedLayer", "compact", "reserve"]
 
 
 class ReservedLayer(DynamicLayer):  # type: ignore[misc]
@@ -87,6 +93,30 @@ class ReservedLayer(DynamicLayer):  # type: ignore[misc]
         """Empty the layer, keeping its buffers."""
         self._length = 0
         self._expose()
+
+
+def compact(cache: Any, mask: torch.Tensor) -> torch.Tensor:
+    """Right-align each row's unmasked positions in ``cache``; return the matching mask.
+
+    Args:
+        cache: a prefilled cache whose plain dynamic layers hold ``mask.shape[1]`` positions.
+        mask: ``[rows, width]``, 1 on real tokens.
+
+    Returns:
+        The new ``[rows, max real tokens]`` mask (left padding only). The cache is changed in
+        place; when there are no holes beyond left padding nothing is copied.
+    """
+    width = int(mask.sum(dim=1).max())
+    if width == mask.shape[1] or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return mask
+    order = torch.argsort(mask, dim=1, stable=True)[:, -width:]  # holes first, then real
+    for layer in cache.layers:
+        index = order[:, None, :, None]
+        layer.keys = layer.keys.gather(2, index.expand(-1, layer.keys.shape[1], -1,
+                                                       layer.keys.shape[3]))
+        layer.values = layer.values.gather(2, index.expand(-1, layer.values.shape[1], -1,
+                                                           layer.values.shape[3]))
+    return mask.gather(1, order)
 
 
 def reserve(cache: Any, room: int) -> None:

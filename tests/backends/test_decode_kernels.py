@@ -9,7 +9,7 @@ from transformers.cache_utils import DynamicLayer
 
 from sim.backends.attention import ATTENTION_NAME, decode_attention, use_decode_attention
 from sim.backends.forward import left_pad
-from sim.backends.kv_cache import ReservedLayer, reserve
+from sim.backends.kv_cache import ReservedLayer, compact, reserve
 
 
 class _Attn(torch.nn.Module):
@@ -149,3 +149,24 @@ def test_only_sdpa_models_on_cpu_switch(fresh_backend):
     model.set_attn_implementation("sdpa")
     assert use_decode_attention(model) is True
     assert model.config._attn_implementation == ATTENTION_NAME
+
+
+def test_compact_right_aligns_real_positions_in_order():
+    """[prefix pads | prefix | suffix pads | suffix] becomes a plain left-padded layout."""
+    mask = torch.tensor([[0, 1, 1, 0, 0, 1],    # 3 real: a 2-token prefix, a 1-token suffix
+                         [1, 1, 1, 1, 1, 0],    # 5 real (a hole at the end of its prefix part)
+                         [0, 0, 0, 1, 1, 1]])   # 3 real: no prefix
+    cache = DynamicCache()
+    keys = torch.arange(3 * 6, dtype=torch.float32).reshape(3, 1, 6, 1).expand(3, 2, 6, 3)
+    cache.update(keys.clone(), -keys.clone(), 0)
+    new_mask = compact(cache, mask)
+    assert new_mask.tolist() == [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]
+    for row in range(3):
+        real = keys[row, 0, mask[row].bool(), 0]
+        got = cache.layers[0].keys[row, 0, :, 0]
+        assert got[-len(real):].tolist() == real.tolist()
+        torch.testing.assert_close(cache.layers[0].values[row], -cache.layers[0].keys[row])
+    plain = DynamicCache()
+    plain.update(keys.clone(), keys.clone(), 0)
+    left = torch.tensor([[0, 1, 1], [1, 1, 1]])
+    assert compact(plain, left) is left  # no holes beyond left padding: nothing moves
