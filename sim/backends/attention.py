@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 __all__ = ["ATTENTION_NAME", "decode_attention", "use_decode_attention"]
 
@@ -57,8 +58,6 @@ def decode_attention(
     Returns:
         ``([batch, q_len, heads, head_dim], None)``, as transformers' attention functions do.
     """
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     q_len = query.shape[2]
     special = any(kwargs.get(k) is not None for k in ("softcap", "s_aux", "position_bias"))
     few = q_len == 1 or (q_len <= MAX_QUERY and attention_mask is not None)

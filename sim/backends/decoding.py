@@ -3,7 +3,9 @@
 Each row has its own seeded sampler, its own stop conditions and its own steering vector.
 Rows that finish are dropped from the running batch (the KV cache, mask, positions, samplers
 and steering vectors are index-selected), so a batch costs what its longest row costs only
-for that row.
+for that row. After prefill the cache is compacted (no holes left by shared prefixes) and
+given room for the new tokens, which each step then writes in place
+(:mod:`sim.backends.kv_cache`).
 """
 
 from __future__ import annotations

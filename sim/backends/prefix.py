@@ -287,9 +287,13 @@ def _prefix_cache(
         mask[at, width - g_mask.shape[1]:] = g_mask[of]
     for r, (length, _) in hits.items():
         mask[r, width - length:] = 1
+    # one [kv_heads, tokens, dim] pair per layer, to shape the zeroed prefix KV after
+    like = ([(k[0], v[0]) for k, v in computed] if computed
+            else next(iter(hits.values()))[1].kv)
     layers = []
-    for i in range(_num_layers(computed, hits)):
-        keys, values = _empty_like_prefix(computed, hits, i, n, width)
+    for i, (k, v) in enumerate(like):
+        keys = k.new_zeros((n, k.shape[0], width, k.shape[2]))
+        values = v.new_zeros((n, v.shape[0], width, v.shape[2]))
         if members:
             keys[at, :, width - g_mask.shape[1]:] = computed[i][0][of]
             values[at, :, width - g_mask.shape[1]:] = computed[i][1][of]
@@ -298,31 +302,6 @@ def _prefix_cache(
             values[r, :, width - length:] = entry.kv[i][1][:, :length]
         layers.append((keys, values))
     return layers, mask
-
-
-def _num_layers(computed: list[Any], hits: dict[int, tuple[int, StoredPrompt]]) -> int:
-    if computed:
-        return len(computed)
-    return len(next(iter(hits.values()))[1].kv)
-
-
-def _empty_like_prefix(
-    computed: list[tuple[torch.Tensor, torch.Tensor]],
-    hits: dict[int, tuple[int, StoredPrompt]],
-    layer: int,
-    rows: int,
-    width: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zeroed keys and values of ``rows`` x ``width`` shaped like the layer's cached KV."""
-    if computed:
-        k, v = computed[layer]
-        k_shape, v_shape = (k.shape[1], k.shape[3]), (v.shape[1], v.shape[3])
-    else:
-        k, v = next(iter(hits.values()))[1].kv[layer]
-        k_shape, v_shape = (k.shape[0], k.shape[2]), (v.shape[0], v.shape[2])
-    keys = k.new_zeros((rows, k_shape[0], width, k_shape[1]))
-    values = v.new_zeros((rows, v_shape[0], width, v_shape[1]))
-    return keys, values
 
 
 def _keep(store: PrefixStore, prompts: Sequence[Sequence[int]], steerings: Sequence[Steering],
