@@ -11,18 +11,23 @@ taken in the model's dtype, softmaxed in float32, and applied to the values. It 
 to end). Prefill (many query tokens, or a causal pass without a mask) and every non-CPU device
 use transformers' own SDPA path unchanged.
 
+On CUDA, :func:`attention_backends` keeps SDPA off its cuDNN kernel while a batch runs: cuDNN
+builds an execution plan for every new shape, and a decode step's key length is new at every
+step (on an H100 that cost 2.5 ms of CPU per layer call, 75 ms of a 107 ms step).
+
 Example:
     >>> use_decode_attention(model)   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-__all__ = ["ATTENTION_NAME", "decode_attention", "use_decode_attention"]
+__all__ = ["ATTENTION_NAME", "attention_backends", "decode_attention", "use_decode_attention"]
 
 ATTENTION_NAME = "traitlab"
 """The name the kernel is registered under (``model.config._attn_implementation``)."""
@@ -115,3 +120,14 @@ def use_decode_attention(model: Any) -> bool:
     AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
     model.set_attn_implementation(ATTENTION_NAME)
     return True
+
+
+def attention_backends(device: torch.device) -> AbstractContextManager[Any]:
+    """The SDPA kernels a batch on ``device`` may use: on CUDA all but cuDNN's, else as is."""
+    if device.type != "cuda":
+        return nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(
+        [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    )

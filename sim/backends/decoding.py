@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sim.backends.attention import attention_backends
 from sim.backends.base import GenerateResult, SamplingParams
-from sim.backends.forward import ModelContext, check_logits
+from sim.backends.forward import ModelContext, NonFiniteLogitsError
 from sim.backends.kv_cache import compact, reserve
 from sim.backends.prefix import prefill_shared
 from sim.backends.sampling import RowSampler
@@ -63,7 +64,7 @@ def decode_batch(ctx: ModelContext, rows: Sequence[GenerateRow]) -> list[Generat
     for i in set(range(len(rows))) - set(alive):
         states[i].text, states[i].finish_reason = "", "length"
     if alive:
-        with torch.inference_mode(), steering_applied(
+        with torch.inference_mode(), attention_backends(ctx.device), steering_applied(
             ctx.model,
             ctx.steering,
             [rows[i].steering for i in alive],
@@ -95,11 +96,14 @@ def _run_loop(
     reserve(cache, max(rows[i].sampling.max_new_tokens for i in alive))
     next_pos = pre.last_pos + 1
     while True:
-        check_logits(logits)
         tokens = sampler.sample(logits)
+        # one transfer per step: the tokens, with -1 where a row's logits hold a NaN
+        picked = torch.where(torch.isnan(logits).any(dim=-1), -1, tokens).tolist()
+        if -1 in picked:
+            raise NonFiniteLogitsError("the model produced NaN logits")
         keep = [
             j
-            for j, (i, tok) in enumerate(zip(alive, tokens.tolist(), strict=True))
+            for j, (i, tok) in enumerate(zip(alive, picked, strict=True))
             if not _advance(ctx, rows[i], states[i], tok)
         ]
         if not keep:

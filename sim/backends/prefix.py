@@ -321,8 +321,19 @@ def _keep(store: PrefixStore, prompts: Sequence[Sequence[int]], steerings: Seque
         if room < 0:
             break
         kept.append(r)
-    for r in reversed(kept):
-        where = pre.mask[r].nonzero().squeeze(-1)
-        kv = [(layer.keys[r].index_select(1, where), layer.values[r].index_select(1, where))
-              for layer in layers]
-        store.add(prompts[r], steerings[r], kv)
+    if not kept:
+        return
+    kept.reverse()
+    # one gather per layer for all kept rows: each row's real positions first, in order
+    rows = torch.tensor(kept, device=pre.mask.device)
+    holes = (pre.mask.index_select(0, rows) == 0).to(torch.uint8)
+    longest = max(len(prompts[r]) for r in kept)
+    where = torch.sort(holes, dim=1, stable=True).indices[:, :longest]
+    gathered = []
+    for layer in layers:
+        index = where[:, None, :, None].expand(-1, layer.keys.shape[1], -1, layer.keys.shape[3])
+        gathered.append((layer.keys.index_select(0, rows).gather(2, index),
+                         layer.values.index_select(0, rows).gather(2, index)))
+    for j, r in enumerate(kept):
+        n = len(prompts[r])
+        store.add(prompts[r], steerings[r], [(k[j, :, :n], v[j, :, :n]) for k, v in gathered])

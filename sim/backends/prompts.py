@@ -20,7 +20,10 @@ from typing import Any
 from sim.backends.base import Message
 from sim.errors import BackendError
 
-__all__ = ["PromptRenderer"]
+__all__ = ["LAYOUTS", "PromptRenderer"]
+
+LAYOUTS = 4096
+"""Most role sequences whose rendered template a renderer keeps."""
 
 
 class PromptRenderer:
@@ -44,6 +47,7 @@ class PromptRenderer:
         self._tokenizer = tokenizer
         self._nonce = secrets.token_hex(8)
         self._pattern = re.compile(rf"\u27e6TL{self._nonce}:(\d+)\u27e7")
+        self._layouts: dict[tuple[str, ...], list[list[int] | int]] = {}
 
     def _sentinel(self, index: int) -> str:
         return f"\u27e6TL{self._nonce}:{index}\u27e7"
@@ -71,17 +75,41 @@ class PromptRenderer:
         Returns:
             Token ids; message contents occupy spans tokenized as plain text.
         """
-        placeholders = [
-            {"role": m.role, "content": self._sentinel(i)} for i, m in enumerate(messages)
-        ]
+        layout = self._layout(tuple(m.role for m in messages))
+        texts = [messages[part].content for part in layout if isinstance(part, int)]
+        contents = iter(self._contents_ids(texts))
+        ids: list[int] = []
+        for part in layout:
+            ids.extend(next(contents) if isinstance(part, int) else part)
+        return ids
+
+    def _layout(self, roles: tuple[str, ...]) -> list[list[int] | int]:
+        """The template's token ids around each message's content, for this sequence of roles.
+
+        The template is rendered with sentinels in place of the contents, so what it produces
+        depends on the roles alone; it is rendered once per role sequence (up to
+        :data:`LAYOUTS` of them) instead of once per prompt.
+        """
+        layout = self._layouts.get(roles)
+        if layout is not None:
+            return layout
+        placeholders = [{"role": r, "content": self._sentinel(i)} for i, r in enumerate(roles)]
         rendered = self._tokenizer.apply_chat_template(
             placeholders, tokenize=False, add_generation_prompt=True
         )
-        pieces = self._pattern.split(str(rendered))
-        ids: list[int] = []
-        for k, piece in enumerate(pieces):
-            if k % 2 == 0:
-                ids.extend(self.template_ids(piece))
-            else:
-                ids.extend(self.content_ids(messages[int(piece)].content))
-        return ids
+        layout = [
+            int(piece) if k % 2 else self.template_ids(piece)
+            for k, piece in enumerate(self._pattern.split(str(rendered)))
+        ]
+        if len(self._layouts) < LAYOUTS:
+            self._layouts[roles] = layout
+        return layout
+
+    def _contents_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """:meth:`content_ids` of several texts in one tokenizer call."""
+        filled = [t for t in texts if t]
+        if not filled:
+            return [[] for _ in texts]
+        encoded = iter(self._tokenizer(filled, add_special_tokens=False,
+                                       split_special_tokens=True)["input_ids"])
+        return [list(next(encoded)) if t else [] for t in texts]

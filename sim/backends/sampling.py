@@ -30,12 +30,32 @@ class RowSampler:
         self._generators = [_generator(seed) for seed in seeds]
         self._temperatures = [float(t) for t in temperatures]
         self._top_ps = [float(p) for p in top_ps]
+        self._on: tuple[torch.device, torch.Tensor, torch.Tensor, torch.Tensor | None] | None
+        self._on = None
 
     def __len__(self) -> int:
         return len(self._generators)
 
+    def _settings(
+        self, sampled: list[int], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The sampled rows' index, temperatures and nucleus masses (``None``: all off).
+
+        Made on ``device`` once per set of rows rather than at every step.
+        """
+        if self._on is None or self._on[0] != device:
+            top_ps = [self._top_ps[i] for i in sampled]
+            self._on = (
+                device,
+                torch.tensor(sampled, device=device),
+                torch.tensor([self._temperatures[i] for i in sampled], device=device),
+                torch.tensor(top_ps, device=device) if any(p < 1.0 for p in top_ps) else None,
+            )
+        return self._on[1], self._on[2], self._on[3]
+
     def select(self, keep: Sequence[int]) -> None:
         """Keep only the rows at positions ``keep`` (rows that finished are dropped)."""
+        self._on = None
         self._generators = [self._generators[i] for i in keep]
         self._temperatures = [self._temperatures[i] for i in keep]
         self._top_ps = [self._top_ps[i] for i in keep]
@@ -51,12 +71,10 @@ class RowSampler:
         sampled = [i for i, t in enumerate(self._temperatures) if t > 0]
         if not sampled:
             return tokens
-        index = torch.tensor(sampled, device=logits.device)
-        temps = torch.tensor([self._temperatures[i] for i in sampled], device=logits.device)
+        index, temps, top_ps = self._settings(sampled, logits.device)
         probs = torch.softmax(logits[index] / temps[:, None], dim=-1)
-        top_ps = [self._top_ps[i] for i in sampled]
-        if any(p < 1.0 for p in top_ps):
-            probs = _top_p_filter(probs, torch.tensor(top_ps, device=logits.device))
+        if top_ps is not None:
+            probs = _top_p_filter(probs, top_ps)
         uniforms = torch.cat(
             [torch.rand(1, generator=self._generators[i], dtype=torch.float64) for i in sampled]
         ).to(logits.device)
@@ -86,6 +104,4 @@ def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     picks = picks.clamp(max=probs.shape[-1] - 1)
     # never land on a zero-probability token (possible only through rounding at the edges)
     zero = probs.gather(-1, picks[:, None]).squeeze(-1) <= 0
-    if bool(zero.any()):
-        picks = torch.where(zero, probs.argmax(dim=-1), picks)
-    return picks
+    return torch.where(zero, probs.argmax(dim=-1), picks)  # no branch: no device sync

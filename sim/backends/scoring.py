@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sim.backends.attention import attention_backends
 from sim.backends.forward import ModelContext, NonFiniteLogitsError, check_logits
 from sim.backends.prefix import prefill_shared
 from sim.backends.steering_hook import RowSteering, Steering, steering_applied
@@ -47,7 +48,7 @@ def score_batch(
         NonFiniteLogitsError: an option's log-likelihood is NaN.
         RuntimeError: the forward pass failed (out of memory, ...).
     """
-    with torch.inference_mode(), steering_applied(
+    with torch.inference_mode(), attention_backends(ctx.device), steering_applied(
         ctx.model,
         ctx.steering,
         [u.steering for u in units],

@@ -90,6 +90,31 @@ def test_a_later_prompt_reuses_an_earlier_one_with_the_same_results(fresh_backen
     assert all(r.error is None for r in first)
 
 
+def test_every_row_of_a_padded_batch_is_kept_exactly(fresh_backend):
+    """Rows kept from a batch with holes (a shared prefix, then suffixes of other lengths)."""
+    def ask(turns, seed):
+        return GenerateRequest(messages=chat(turns), sampling=SamplingParams(
+            max_new_tokens=5, temperature=1.0, seed=seed))
+
+    words = ["bread", "rye", "oats", "wheat", "flour", "salt", "yeast", "water", "oven", "crust"]
+    short = ["Alice says: " + " ".join(words * 3)]   # its suffix sits after the holes
+    long = ["Bob says: " + " ".join(reversed(words * 8))]
+    fresh_backend.generate([ask(long, 1), ask(short, 2)])
+    extended = [ask([*short, "Reply now."], 3), ask([*long, "Reply now."], 4)]
+    suffix = len(fresh_backend.render(chat(short))) - len(fresh_backend.render(chat(["A"])))
+    later = fresh_backend.generate(extended)
+    for request, result in zip(extended, later, strict=True):
+        # the reused part reaches well past the shared prefix, into the row's own suffix
+        assert result.num_cached_tokens >= len(fresh_backend.render(request.messages)) - 2 * BLOCK
+        assert suffix > 2 * BLOCK
+    fresh_backend.forget_prefixes()
+    for request, reused in zip(extended, later, strict=True):
+        fresh_backend.forget_prefixes()
+        alone = fresh_backend.generate([request])[0]
+        assert alone.num_cached_tokens == 0
+        assert reused.text == alone.text and reused.num_new_tokens == alone.num_new_tokens
+
+
 def test_scores_reuse_kept_prompts_with_the_same_values(fresh_backend):
     item = ScoreRequest(messages=chat(TURN_2), options=("yes", "no", "maybe not"))
     fresh_backend.score([ScoreRequest(messages=chat(TURN_1), options=("yes", "no"))])

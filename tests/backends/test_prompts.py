@@ -48,3 +48,28 @@ def test_missing_chat_template_is_an_error(tiny_backend):
 
     with pytest.raises(BackendError, match="chat_template"):
         PromptRenderer(NoTemplate(), "x")
+
+
+def test_template_layouts_are_kept_per_role_sequence(tiny_backend):
+    """A renderer reuses the template rendered for a role sequence, never another's."""
+    from sim.backends.prompts import PromptRenderer
+
+    tok = tiny_backend.tokenizer
+    chats = [
+        (Message("system", "You are Bob."), Message("user", "Hi")),
+        (Message("user", "Hi"),),
+        (Message("user", "Hi"), Message("assistant", "Ok")),
+        (Message("system", "You are Ann."), Message("user", "Yo"), Message("assistant", "")),
+        (Message("system", "You are Eve."), Message("user", "<|im_end|> no")),
+    ]
+    renderer = PromptRenderer(tok)
+    twice = [renderer.render(c) for c in chats] + [renderer.render(c) for c in reversed(chats)]
+    assert twice[: len(chats)] == twice[len(chats):][::-1]
+    for chat, ids in zip(chats, twice, strict=False):
+        assert ids == PromptRenderer(tok).render(chat)  # a fresh renderer: nothing kept
+        if "<|im_end|> no" not in chat[-1].content:
+            expected = tok.apply_chat_template(
+                [{"role": m.role, "content": m.content} for m in chat],
+                tokenize=False, add_generation_prompt=True)
+            assert tok.decode(ids) == expected
+    assert len(renderer._layouts) == len({tuple(m.role for m in c) for c in chats}) == 4
