@@ -324,16 +324,19 @@ def _keep(store: PrefixStore, prompts: Sequence[Sequence[int]], steerings: Seque
     if not kept:
         return
     kept.reverse()
-    # one gather per layer for all kept rows: each row's real positions first, in order
+    # one index_select per tensor for all kept rows: each row's real positions, in order, as
+    # rows of the [batch * heads * width, dim] view of the cache
     rows = torch.tensor(kept, device=pre.mask.device)
     holes = (pre.mask.index_select(0, rows) == 0).to(torch.uint8)
     longest = max(len(prompts[r]) for r in kept)
     where = torch.sort(holes, dim=1, stable=True).indices[:, :longest]
-    gathered = []
-    for layer in layers:
-        index = where[:, None, :, None].expand(-1, layer.keys.shape[1], -1, layer.keys.shape[3])
-        gathered.append((layer.keys.index_select(0, rows).gather(2, index),
-                         layer.values.index_select(0, rows).gather(2, index)))
+    _, heads, width, dim = layers[0].keys.shape
+    starts = (rows[:, None] * heads + torch.arange(heads, device=rows.device)) * width
+    flat = (starts[:, :, None] + where[:, None, :]).reshape(-1)
+    shape = (len(kept), heads, longest, dim)
+    gathered = [(layer.keys.reshape(-1, dim).index_select(0, flat).view(shape),
+                 layer.values.reshape(-1, dim).index_select(0, flat).view(shape))
+                for layer in layers]
     for j, r in enumerate(kept):
         n = len(prompts[r])
         store.add(prompts[r], steerings[r], [(k[j, :, :n], v[j, :, :n]) for k, v in gathered])

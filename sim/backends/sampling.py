@@ -66,19 +66,23 @@ class RowSampler:
         Returns:
             A ``[rows]`` long tensor on the logits' device.
         """
-        logits = logits.float()
-        tokens = logits.argmax(dim=-1)
         sampled = [i for i, t in enumerate(self._temperatures) if t > 0]
         if not sampled:
-            return tokens
+            return logits.argmax(dim=-1)  # exact in any float dtype: no float copy needed
         index, temps, top_ps = self._settings(sampled, logits.device)
-        probs = torch.softmax(logits[index] / temps[:, None], dim=-1)
+        every = len(sampled) == len(self._temperatures)
+        scaled = (logits if every else logits[index]).to(torch.float32, copy=True)
+        probs = torch.softmax(scaled.div_(temps[:, None]), dim=-1)
         if top_ps is not None:
             probs = _top_p_filter(probs, top_ps)
         uniforms = torch.cat(
             [torch.rand(1, generator=self._generators[i], dtype=torch.float64) for i in sampled]
         ).to(logits.device)
-        tokens[index] = _inverse_cdf(probs, uniforms)
+        picks = _inverse_cdf(probs, uniforms)
+        if every:
+            return picks
+        tokens = logits.argmax(dim=-1)
+        tokens[index] = picks
         return tokens
 
 
@@ -98,10 +102,14 @@ def _top_p_filter(probs: torch.Tensor, top_ps: torch.Tensor) -> torch.Tensor:
 
 
 def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """The token whose cumulative-probability interval holds ``uniform x total``, per row.
+
+    The target is kept strictly below the row's total, so the first cumulative value above it
+    always ends an interval of positive width: a zero-probability token is never picked.
+    """
     cdf = probs.double().cumsum(dim=-1)
-    targets = uniforms.double()[:, None] * cdf[:, -1:]
+    total = cdf[:, -1:]
+    below = torch.nextafter(total, torch.zeros_like(total))
+    targets = torch.minimum(uniforms.double()[:, None] * total, below)
     picks = torch.searchsorted(cdf, targets, right=True).squeeze(-1)
-    picks = picks.clamp(max=probs.shape[-1] - 1)
-    # never land on a zero-probability token (possible only through rounding at the edges)
-    zero = probs.gather(-1, picks[:, None]).squeeze(-1) <= 0
-    return torch.where(zero, probs.argmax(dim=-1), picks)  # no branch: no device sync
+    return picks.clamp(max=probs.shape[-1] - 1)

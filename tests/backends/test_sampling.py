@@ -1,0 +1,67 @@
+"""Per-row sampling: exact zeros never picked, rows independent of batch mates, right odds."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.backends.sampling import RowSampler, _inverse_cdf
+
+LARGEST_BELOW_ONE = 1.0 - 2.0**-53
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    weights=st.lists(st.sampled_from([0.0, 0.0, 1e-30, 1e-7, 0.3, 1.0]), min_size=2, max_size=12)
+    .filter(lambda w: sum(w) > 0),
+    uniform=st.one_of(st.sampled_from([0.0, LARGEST_BELOW_ONE, 1.0]), st.floats(0.0, 1.0)),
+)
+def test_a_zero_probability_token_is_never_picked(weights, uniform):
+    """Whatever the uniform, even 1.0 (beyond ``torch.rand``'s range), and however rounded."""
+    probs = torch.tensor([weights], dtype=torch.float32)
+    probs = probs / probs.sum()
+    pick = int(_inverse_cdf(probs, torch.tensor([uniform], dtype=torch.float64))[0])
+    assert probs[0, pick] > 0
+
+
+def test_extremes_pick_the_first_and_last_positive_tokens():
+    probs = torch.tensor([[0.0, 0.25, 0.0, 0.75, 0.0]])
+    low = _inverse_cdf(probs, torch.tensor([0.0], dtype=torch.float64))
+    high = _inverse_cdf(probs, torch.tensor([LARGEST_BELOW_ONE], dtype=torch.float64))
+    top = _inverse_cdf(probs, torch.tensor([1.0], dtype=torch.float64))
+    assert int(low[0]) == 1 and int(high[0]) == 3 and int(top[0]) == 3
+
+
+def test_a_row_draws_the_same_tokens_alone_or_with_any_batch_mates():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 50, dtype=torch.bfloat16) * 3
+    seeds, temps, top_ps = [11, 12, 13, 14], [0.8, 0.0, 1.3, 0.5], [1.0, 1.0, 0.9, 1.0]
+    batch = RowSampler(seeds, temps, top_ps)
+    alone = [RowSampler([seeds[i]], [temps[i]], [top_ps[i]]) for i in range(4)]
+    for _ in range(5):
+        together = batch.sample(logits).tolist()
+        single = [int(alone[i].sample(logits[i : i + 1])[0]) for i in range(4)]
+        assert together == single
+    # greedy rows take the argmax; the sampled rows did not all repeat it
+    assert together[1] == int(logits[1].float().argmax())
+
+
+def test_every_row_sampled_matches_the_same_rows_among_greedy_ones():
+    """The all-sampled fast path and the mixed path give a sampled row the same token."""
+    torch.manual_seed(1)
+    logits = torch.randn(2, 30) * 2
+    mixed = RowSampler([5, 6], [0.0, 0.9], [1.0, 1.0])
+    only = RowSampler([6], [0.9], [1.0])
+    for _ in range(6):
+        assert int(mixed.sample(logits)[1]) == int(only.sample(logits[1:])[0])
+
+
+def test_sampled_frequencies_follow_the_distribution():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2, 0.0]]).clamp_min(1e-30))
+    draws = 4000
+    sampler = RowSampler([3], [1.0], [1.0])
+    counts = torch.bincount(torch.cat([sampler.sample(logits) for _ in range(draws)]),
+                            minlength=4).float() / draws
+    assert torch.allclose(counts[:3], torch.tensor([0.5, 0.3, 0.2]), atol=0.03)
+    assert counts[3] == 0
