@@ -310,6 +310,10 @@ def _keep(store: PrefixStore, prompts: Sequence[Sequence[int]], steerings: Seque
 
     Rows whose last logits hold a NaN are not kept (their KV may be broken too), nor rows the
     batch's later rows would evict at once (a batch larger than the store).
+
+    The kept rows are views of one tensor per layer (one gather for the batch, not one per
+    row): the store counts each row's own tokens, while the memory held is the batch's padded
+    width (at most 1.5x its real tokens with length bucketing) until its last row is evicted.
     """
     layers = pre.cache.layers
     broken = torch.isnan(pre.logits).any(dim=-1).tolist()
