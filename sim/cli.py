@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--temperature", type=float, default=0.7)
     run.add_argument("--batch-tokens", type=int, default=16_384,
                      help="token budget of one forward batch")
+    run.add_argument("--batch-rows", type=int, default=64,
+                     help="most rows in one forward batch (a GPU takes whole waves: 256+)")
     run.add_argument("--prefix-cache-mib", type=int, default=512, metavar="MIB",
                      help="memory for prompt KV kept between a step's waves, reused by later "
                           "prompts that extend earlier ones (0: off)")
@@ -194,7 +196,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         seed=args.seed, backend=args.backend, model=args.model, dtype=args.dtype,
         device=args.device, out=args.out, steps=args.steps, replicas=args.replicas,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-        batch_tokens=args.batch_tokens, prefix_cache_mib=args.prefix_cache_mib)
+        batch_tokens=args.batch_tokens, batch_rows=args.batch_rows,
+        prefix_cache_mib=args.prefix_cache_mib)
     executor = _ray_executor(args, config)  # --- ray executor (issue 6) ---
     try:
         if args.quiet:

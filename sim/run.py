@@ -45,7 +45,7 @@ def open_backend(config: RunConfig) -> Backend:
     from sim.backends.hf import HFBackend
 
     return HFBackend(config.model, dtype=config.dtype, device=config.device,
-                     max_batch_tokens=config.batch_tokens,
+                     max_batch_tokens=config.batch_tokens, max_batch_size=config.batch_rows,
                      prefix_cache_mib=config.prefix_cache_mib)
 
 

@@ -443,6 +443,7 @@ class RunConfig(Strict):
     max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 40
     temperature: Annotated[float, Field(ge=0.0, le=5.0)] = 0.7
     batch_tokens: Annotated[int, Field(ge=256)] = 16_384
+    batch_rows: Annotated[int, Field(ge=1)] = 64
     prefix_cache_mib: Annotated[int, Field(ge=0)] = 512
     out: Path = Path("runs")
     steps: Annotated[int, Field(ge=1)] | None = None

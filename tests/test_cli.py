@@ -56,7 +56,7 @@ def test_schema_is_json_schema_of_the_scenario(capsys):
     assert "ChoiceStage" in schema["$defs"] and "DialogueStage" in schema["$defs"]
 
 
-@pytest.mark.parametrize("flag", ["--seed", "--prefix-cache-mib"])
+@pytest.mark.parametrize("flag", ["--seed", "--prefix-cache-mib", "--batch-rows"])
 def test_bad_flag_value_is_one_line_exit_2(tmp_path, capsys, flag):
     code = main(["run", "scenarios/prisoners_dilemma.yaml", "--backend", "scripted",
                  flag, "-1", "--out", str(tmp_path)])
@@ -67,3 +67,15 @@ def test_bad_flag_value_is_one_line_exit_2(tmp_path, capsys, flag):
 def test_show_of_a_non_run_is_exit_2(tmp_path, capsys):
     assert main(["show", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_batch_limits_reach_the_backend(tiny_model_path, tmp_path):
+    """``--batch-tokens`` and ``--batch-rows`` become the backend's batch limits."""
+    from sim.run import open_backend
+    from sim.spec import RunConfig
+
+    config = RunConfig(model=str(tiny_model_path), dtype="float32", batch_tokens=512,
+                       batch_rows=3, out=tmp_path)
+    backend = open_backend(config)
+    assert (backend.max_batch_tokens, backend.max_batch_size) == (512, 3)
+    assert RunConfig().batch_rows == 64
