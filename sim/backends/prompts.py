@@ -54,10 +54,7 @@ class PromptRenderer:
 
     def content_ids(self, text: str) -> list[int]:
         """Tokenize untrusted text as plain text: control-token strings are split."""
-        if not text:
-            return []
-        encoded = self._tokenizer(text, add_special_tokens=False, split_special_tokens=True)
-        return list(encoded["input_ids"])
+        return self._contents_ids([text])[0]
 
     def template_ids(self, text: str) -> list[int]:
         """Tokenize trusted template text, parsing special tokens."""
