@@ -349,6 +349,7 @@ def _load(path: Path, model_id: str, dtype: torch.dtype, device: torch.device) -
 
     from sim.backends.attention import use_decode_attention
     from sim.backends.forward import ModelContext
+    from sim.backends.packed_linear import pack_linears
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
@@ -360,6 +361,7 @@ def _load(path: Path, model_id: str, dtype: torch.dtype, device: torch.device) -
         ) from exc
     model = model.to(device).eval()
     use_decode_attention(model)
+    pack_linears(model)
     return ModelContext(
         model=model,
         tokenizer=tokenizer,
