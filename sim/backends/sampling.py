@@ -101,15 +101,36 @@ def _top_p_filter(probs: torch.Tensor, top_ps: torch.Tensor) -> torch.Tensor:
     return probs.masked_fill(drop, 0.0)
 
 
+BLOCK = 256
+"""Tokens per block of the two-level inverse CDF (a vocabulary is padded to a multiple)."""
+
+
 def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     """The token whose cumulative-probability interval holds ``uniform x total``, per row.
 
-    The target is kept strictly below the row's total, so the first cumulative value above it
-    always ends an interval of positive width: a zero-probability token is never picked.
+    Two levels, so no row is summed cumulatively over its whole vocabulary (a float64 cumsum
+    of 32 x 49,152 took 4.7 ms of a 115 ms decode step here): the target's block is found
+    among the cumulative block sums, then its token among the cumulative sums of that block.
+    At each level the target is kept strictly below the level's total, so the first
+    cumulative value above it always ends an interval of positive width: a zero-probability
+    block or token is never picked.
     """
-    cdf = probs.double().cumsum(dim=-1)
-    total = cdf[:, -1:]
-    below = torch.nextafter(total, torch.zeros_like(total))
-    targets = torch.minimum(uniforms.double()[:, None] * total, below)
-    picks = torch.searchsorted(cdf, targets, right=True).squeeze(-1)
-    return picks.clamp(max=probs.shape[-1] - 1)
+    rows, vocab = probs.shape
+    blocks = -(-vocab // BLOCK)
+    if blocks * BLOCK != vocab:
+        probs = torch.nn.functional.pad(probs, (0, blocks * BLOCK - vocab))
+    grid = probs.view(rows, blocks, BLOCK)
+    block_cdf = grid.sum(dim=-1, dtype=torch.float64).cumsum(dim=-1)
+    target = _below(uniforms.double()[:, None] * block_cdf[:, -1:], block_cdf[:, -1:])
+    block = torch.searchsorted(block_cdf, target, right=True).clamp(max=blocks - 1)
+    before = torch.where(block > 0, block_cdf.gather(1, (block - 1).clamp(min=0)), 0.0)
+    inner_cdf = grid.gather(1, block[:, :, None].expand(-1, -1, BLOCK)).squeeze(1)
+    inner_cdf = inner_cdf.double().cumsum(dim=-1)
+    inner = _below(target - before, inner_cdf[:, -1:])
+    picks = torch.searchsorted(inner_cdf, inner, right=True).clamp(max=BLOCK - 1)
+    return (block * BLOCK + picks).squeeze(-1)
+
+
+def _below(target: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """``target`` clamped into ``[0, total)`` (``total`` > 0)."""
+    return torch.minimum(target, torch.nextafter(total, torch.zeros_like(total))).clamp(min=0.0)

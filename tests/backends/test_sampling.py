@@ -6,9 +6,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.backends.sampling import RowSampler, _inverse_cdf
+from sim.backends.sampling import BLOCK, RowSampler, _inverse_cdf
 
 LARGEST_BELOW_ONE = 1.0 - 2.0**-53
+VOCAB = 3 * BLOCK + 17
+"""A vocabulary of several blocks, not a multiple of the block size."""
 
 
 @settings(max_examples=200, deadline=None)
@@ -23,6 +25,41 @@ def test_a_zero_probability_token_is_never_picked(weights, uniform):
     probs = probs / probs.sum()
     pick = int(_inverse_cdf(probs, torch.tensor([uniform], dtype=torch.float64))[0])
     assert probs[0, pick] > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    weights=st.dictionaries(st.integers(0, VOCAB - 1),
+                            st.sampled_from([1e-30, 1e-7, 0.3, 1.0]), min_size=1, max_size=12),
+    uniform=st.one_of(st.sampled_from([0.0, LARGEST_BELOW_ONE, 1.0]), st.floats(0.0, 1.0)),
+)
+def test_no_zero_probability_token_is_picked_across_blocks(weights, uniform):
+    """Positive tokens scattered over several blocks, with empty blocks between them."""
+    probs = torch.zeros(1, VOCAB)
+    for token, weight in weights.items():
+        probs[0, token] = weight
+    probs = probs / probs.sum()
+    pick = int(_inverse_cdf(probs, torch.tensor([uniform], dtype=torch.float64))[0])
+    assert probs[0, pick] > 0
+
+
+def test_picks_match_one_cumulative_sum_over_the_whole_vocabulary():
+    """The two-level search finds the token a single full-length inverse CDF finds."""
+    torch.manual_seed(2)
+    probs = torch.softmax(torch.randn(8, VOCAB) * 4, dim=-1)
+    uniforms = torch.rand(250, 8, dtype=torch.float64)
+    cdf = probs.double().cumsum(dim=-1)
+    for u in uniforms:
+        expected = torch.searchsorted(cdf, (u[:, None] * cdf[:, -1:]), right=True).squeeze(-1)
+        assert torch.equal(_inverse_cdf(probs, u), expected)
+
+
+def test_extremes_pick_the_first_and_last_positive_tokens_across_blocks():
+    probs = torch.zeros(1, VOCAB)
+    probs[0, BLOCK + 3], probs[0, 2 * BLOCK + 40] = 0.4, 0.6
+    ends = [int(_inverse_cdf(probs, torch.tensor([u], dtype=torch.float64))[0])
+            for u in (0.0, LARGEST_BELOW_ONE, 1.0)]
+    assert ends == [BLOCK + 3, 2 * BLOCK + 40, 2 * BLOCK + 40]
 
 
 def test_extremes_pick_the_first_and_last_positive_tokens():
@@ -65,3 +102,14 @@ def test_sampled_frequencies_follow_the_distribution():
                             minlength=4).float() / draws
     assert torch.allclose(counts[:3], torch.tensor([0.5, 0.3, 0.2]), atol=0.03)
     assert counts[3] == 0
+
+
+def test_sampled_frequencies_follow_a_distribution_spread_over_blocks():
+    tokens = [5, BLOCK + 1, 3 * BLOCK + 16]  # the last one in the padded block
+    probs = torch.zeros(1, VOCAB)
+    probs[0, tokens] = torch.tensor([0.5, 0.3, 0.2])
+    sampler = RowSampler([4], [1.0], [1.0])
+    draws = torch.cat([sampler.sample(torch.log(probs.clamp_min(1e-30))) for _ in range(4000)])
+    counts = torch.bincount(draws, minlength=VOCAB).float() / len(draws)
+    assert torch.allclose(counts[tokens], torch.tensor([0.5, 0.3, 0.2]), atol=0.03)
+    assert counts.sum() == counts[tokens].sum()
