@@ -119,7 +119,7 @@ def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     blocks = -(-vocab // BLOCK)
     if blocks * BLOCK != vocab:
         probs = torch.nn.functional.pad(probs, (0, blocks * BLOCK - vocab))
-    grid = probs.view(rows, blocks, BLOCK)
+    grid = probs.reshape(rows, blocks, BLOCK)
     block_cdf = grid.sum(dim=-1, dtype=torch.float64).cumsum(dim=-1)
     target = _below(uniforms.double()[:, None] * block_cdf[:, -1:], block_cdf[:, -1:])
     block = torch.searchsorted(block_cdf, target, right=True).clamp(max=blocks - 1)
