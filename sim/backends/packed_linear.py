@@ -1,18 +1,16 @@
 """Linear layers with weights packed once for oneDNN, for models on a CPU.
 
-A plain ``nn.Linear`` on a CPU hands its weight to the matrix kernel in PyTorch's layout at
-every call, and the kernel re-blocks it for its registers each time. A decode step reads
-every weight of the model once, so that work is repeated for every token. Packing each weight
-once at load time (oneDNN's own blocked layout, ``mkldnn._reorder_linear_weight``) removes
-it. Measured on this 2-core CPU (SmolLM2-135M, bf16, same process, best of three):
-
-* a decode step of 32 rows: 127 -> 115 ms; of 1 row: 54 -> 47 ms;
-* a prefill of 32 prompts of ~190 tokens: 5.83 -> 5.48 s.
+A plain ``nn.Linear`` passes its weight to the matrix kernel in PyTorch's layout at every
+call. Packing each weight once at load time, into oneDNN's own blocked layout
+(``mkldnn._reorder_linear_weight``), made the same products faster on this 2-core CPU.
+``bench/packed_linear.py`` measured it (SmolLM2-135M, bf16, alternating, best of three):
+a 32-row prefill of ~190-token prompts 1.110x, 32-row decoding 1.057x, one-row prefill
+1.089x, one-row decoding 1.118x, with the same tokens generated.
 
 Only bf16 models are packed: there the packed kernel gives the same bits as the plain one, at
-any number of rows. In float32 it would be faster too, but its sums are ordered differently
-from the plain (MKL) kernel's, and a row's result would then depend on the shape of the
-pass it ran in (a prompt prefilled whole or after a cached prefix).
+any number of rows. In float32 it was faster too (in a microbenchmark), but its sums are
+ordered differently from the plain (MKL) kernel's, and a row's result would then depend on
+the shape of the pass it ran in (a prompt prefilled whole or after a cached prefix).
 
 The unpacked layers stay inside the packed ones (their weights are still the model's
 parameters, so memory holds both layouts: +270 MB for SmolLM2-135M in bf16), and
