@@ -1,6 +1,6 @@
 """An agent: persona + memory + game state. It builds requests and applies results.
 
-Agents never call a model. The stage runners in :mod:`sim.stages` ask agents for requests,
+Agents never call a model. The stage runners in :mod:`sim.engine.stages` ask agents for requests,
 the engine batches the requests of a whole wave, and the results come back to the agents.
 """
 
@@ -14,20 +14,20 @@ import mesa
 from agents.memory import Memory, Moment
 from agents.persona import Persona, render_persona
 from agents.roles import role_in_round
-from sim.backends.base import (
+from sim.backends.scripted import STATEFUL_POLICIES, naming_game_update
+from sim.requests import (
     GenerateRequest,
     Message,
     PolicyCall,
     SamplingParams,
     ScoreRequest,
 )
-from sim.backends.scripted import STATEFUL_POLICIES, naming_game_update
-from sim.options import option_value
-from sim.spec import BroadcastStage, ChoiceStage, DialogueStage, PolicySpec, SanctionStage
-from sim.templates import render
+from sim.scenario.options import option_value
+from sim.scenario.spec import BroadcastStage, ChoiceStage, DialogueStage, PolicySpec, SanctionStage
+from sim.scenario.templates import render
 
 if TYPE_CHECKING:
-    from sim.simulation import Simulation
+    from sim.engine.replica import Replica
 
 __all__ = ["Agent"]
 
@@ -60,7 +60,7 @@ class Agent(mesa.Agent):
             latest choice in each stage.
     """
 
-    def __init__(self, model: Simulation, *, index: int, persona: Persona,
+    def __init__(self, model: Replica, *, index: int, persona: Persona,
                  policy: PolicySpec | None, cohort: str | None, preamble: str,
                  base_role: str | None = None, private: Mapping[str, float] | None = None
                  ) -> None:
@@ -80,10 +80,8 @@ class Agent(mesa.Agent):
         self.values: dict[str, tuple[int, float]] = {}
         # The shared scenario preamble comes first so prompts share a prefix across agents.
         self._system = (f"{preamble}\n\n" if preamble else "") + render_persona(persona)
-        # --- conditioning (issue 4) ---
         self._preamble = preamble
-        self.steering: tuple[tuple[str, float], ...] = ()  # set by sim.conditioning
-        # --- end conditioning (issue 4) ---
+        self.steering: tuple[tuple[str, float], ...] = ()  # set by sim.run.conditioning
 
     @property
     def name(self) -> str:
@@ -148,7 +146,6 @@ class Agent(mesa.Agent):
         ctx.update(self._library_context(partners, round_))
         return ctx
 
-    # --- scenario library (issue 3) ---
     def role(self, round_: int) -> str | None:
         """The agent's role in a round.
 
@@ -248,7 +245,7 @@ class Agent(mesa.Agent):
                 f"Answer with exactly one of: {', '.join(shown)}.")
         policy = self._policy_call(stage.id, partners, round_) if self.policy else None
         return ScoreRequest(messages=self._messages(user), options=shown, policy=policy,
-                            steering=self.steering)  # steering: issue 4
+                            steering=self.steering)
 
     def dialogue_request(self, stage: DialogueStage | BroadcastStage, partners: Sequence[Agent],
                          transcript: Sequence[tuple[str, str]], round_: int, rounds: int,
@@ -265,7 +262,7 @@ class Agent(mesa.Agent):
                 f"Conversation so far:\n{lines}\n\n{_TALK}")
         policy = self._policy_call(stage.id, partners, round_, facts) if self.policy else None
         return GenerateRequest(messages=self._messages(user), sampling=sampling, policy=policy,
-                               steering=self.steering)  # steering: issue 4
+                               steering=self.steering)
 
     def apply_choice(self, stage: ChoiceStage | SanctionStage, round_: int, choice: str,
                      partners: Sequence[Agent], their_choices: Sequence[str],

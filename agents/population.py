@@ -15,7 +15,7 @@ from agents.persona import (
     mbti_to_big_five,
     sample_big_five,
 )
-from sim.spec import PolicySpec, PopulationSpec
+from sim.scenario.spec import PolicySpec, PopulationSpec
 
 __all__ = ["Member", "build_population"]
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sim.spec import RoleSpec
+from sim.scenario.spec import RoleSpec
 
 __all__ = ["assign_roles", "draw_private", "role_in_round"]
 
@@ -23,7 +23,7 @@ def assign_roles(roles: Sequence[RoleSpec], size: int, rng: np.random.Generator
 
     Raises:
         ValueError: if explicit lists overlap or leave too few agents (checked earlier for
-            scenarios by :mod:`sim.checks`).
+            scenarios by :mod:`sim.scenario.validate.core`).
     """
     out: list[str | None] = [None] * size
     for role in roles:

@@ -9,7 +9,7 @@ Recipe (computed on the loaded model, never shipped as numbers):
    of the chosen decoder layer(s) is averaged over the statement's tokens.
 3. A trait's direction is ``mean(high) - mean(low)`` over all pairs and questions (averaged
    over the chosen layers when there are several); it is added, times the agent's
-   coefficient, at those layers by :mod:`sim.backends.steering_hook`.
+   coefficient, at those layers by :mod:`sim.backends.hf.steering_hook`.
 
 The default layer is at about 40 % of the depth (layer 12 of SmolLM2-135M's 30), where
 steering in small Llama-style models changes behaviour most without breaking fluency
@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.persona import TRAITS, BigFive, Mbti
-from sim.backends.base import Message
 from sim.errors import TraitLabError
+from sim.requests import Message
 
 __all__ = [
     "MBTI_CORRELATIONS",
@@ -194,7 +194,7 @@ def load_or_compute_directions(
     """
     import torch
 
-    from sim.backends.model_store import default_cache_dir
+    from sim.backends.hf.model_store import default_cache_dir
 
     pairs = load_pairs(pairs_path)
     n_layers = len(backend.model.model.layers)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agents.instruments import Instrument, Item
-from sim.backends.base import GenerateRequest, Message, SamplingParams, ScoreRequest
+from sim.requests import GenerateRequest, Message, SamplingParams, ScoreRequest
 
 __all__ = [
     "INSTRUCTIONS",

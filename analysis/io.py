@@ -16,7 +16,7 @@ import polars as pl
 import yaml
 
 from sim.errors import RunError
-from sim.records import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA
+from sim.records.schemas import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA
 
 __all__ = ["Run", "Sweep", "load_run", "load_sweep", "scan_events"]
 
@@ -29,11 +29,11 @@ class Run:
         path: the run directory.
         manifest: the parsed ``manifest.json``.
         scenario: the resolved scenario as a dict.
-        events: one row per outcome (see :data:`sim.records.EVENT_SCHEMA`).
+        events: one row per outcome (see :data:`sim.records.schemas.EVENT_SCHEMA`).
         agents: one row per agent and replica.
         network: one row per edge and replica.
         surveys: survey answers of the run's survey stages, one row per administered item
-            (see :data:`sim.records.SURVEY_SCHEMA`; empty with those columns if none);
+            (see :data:`sim.records.schemas.SURVEY_SCHEMA`; empty with those columns if none);
             :func:`analysis.psychometrics.survey_scores` turns them into trait scores.
     """
 
@@ -93,7 +93,6 @@ def load_run(path: str | Path) -> Run:
     )
 
 
-# --- sweeps (issue 6) ---
 @dataclass(frozen=True, slots=True)
 class Sweep:
     """The complete cells of a sweep, concatenated, with the swept parameters as columns.
@@ -108,7 +107,7 @@ class Sweep:
         cells: one row per cell: id, seed, status, node, attempts, seconds and the params.
         events: every complete cell's events.
         agents: every complete cell's agents.
-        surveys: every complete cell's survey answers (survey stages, issue 4).
+        surveys: every complete cell's survey answers.
     """
 
     path: Path

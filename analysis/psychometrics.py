@@ -121,7 +121,6 @@ def domain_scores(
     )
 
 
-# --- survey stage (issue 4) ---
 ADMINISTRATION: tuple[str, ...] = ("stage", "round", "mode")
 """Columns of survey records that tell one administration of a survey stage apart."""
 
@@ -140,7 +139,6 @@ def survey_scores(surveys: pl.DataFrame, *, value: str = "expected",
     """
     return domain_scores(surveys, by=(*RESPONDENT, "instrument", *ADMINISTRATION, *by),
                          value=value)
-# --- end survey stage ---
 
 
 def item_matrix(

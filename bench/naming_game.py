@@ -27,10 +27,10 @@ from rich.console import Console  # noqa: E402
 
 from analysis.io import load_run  # noqa: E402
 from analysis.norms import consensus, naming_success  # noqa: E402
-from sim.engine import StepReport  # noqa: E402
-from sim.loader import load_scenario  # noqa: E402
-from sim.run import run_scenario  # noqa: E402
-from sim.spec import RunConfig, ScenarioSpec  # noqa: E402
+from sim.engine.loop import StepReport  # noqa: E402
+from sim.run.runner import run_scenario  # noqa: E402
+from sim.scenario.loader import load_scenario  # noqa: E402
+from sim.scenario.spec import RunConfig, ScenarioSpec  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:

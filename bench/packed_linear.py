@@ -6,7 +6,7 @@ Usage::
 
 Loads SmolLM2 in bf16 through :class:`HFBackend` (which packs its linear layers) and times the
 same wave of ~190-token prompts with the packed layers and, inside
-:func:`sim.backends.packed_linear.unpacked`, with the plain ones, alternately, ``--rounds``
+:func:`sim.backends.hf.packed_linear.unpacked`, with the plain ones, alternately, ``--rounds``
 times each; the better time of each counts (this machine's speed drifts from minute to
 minute). Each wave is timed twice: with one new token (prefill) and with up to 32 (prefill
 and decoding; decoding is the difference). It does so for ``--rows`` rows and for one row.
@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from sim.backends.base import GenerateRequest, Message, SamplingParams  # noqa: E402
-from sim.backends.hf import HFBackend  # noqa: E402
-from sim.backends.packed_linear import PackedLinear, unpacked  # noqa: E402
+from sim.backends.hf.backend import HFBackend  # noqa: E402
+from sim.backends.hf.packed_linear import PackedLinear, unpacked  # noqa: E402
+from sim.requests import GenerateRequest, Message, SamplingParams  # noqa: E402
 
 NEW_TOKENS = 32
 FILLER = ("The market opened late, the baker sold out of rye, and the mayor spoke about the "

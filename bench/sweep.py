@@ -44,8 +44,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from sim.errors import ScenarioError
-    from sim.loader import LoadedScenario
-    from sim.run import open_backend, run_scenario
+    from sim.run.runner import open_backend, run_scenario
+    from sim.scenario.loader import LoadedScenario
     from sim.sweep.runner import run_sweep
     from sim.sweep.spec import Cell, load_sweep_spec
 

@@ -57,19 +57,19 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from sim.backends.attention import attention_backends  # noqa: E402
-from sim.backends.base import (  # noqa: E402
+from sim.backends.hf.attention import attention_backends  # noqa: E402
+from sim.backends.hf.backend import HFBackend  # noqa: E402
+from sim.backends.hf.packed_linear import unpacked  # noqa: E402
+from sim.engine.loop import Engine  # noqa: E402
+from sim.executors.local import LocalExecutor  # noqa: E402
+from sim.requests import (  # noqa: E402
     GenerateRequest,
     GenerateResult,
     SamplingParams,
     ScoreRequest,
     ScoreResult,
 )
-from sim.backends.hf import HFBackend  # noqa: E402
-from sim.backends.packed_linear import unpacked  # noqa: E402
-from sim.engine import Engine  # noqa: E402
-from sim.executors.local import LocalExecutor  # noqa: E402
-from sim.spec import RunConfig, ScenarioSpec  # noqa: E402
+from sim.scenario.spec import RunConfig, ScenarioSpec  # noqa: E402
 
 ANSWER_TOKENS = RunConfig().max_new_tokens
 """Budget of a generated decision: the run's default for generated text (room for an answer)."""
@@ -232,7 +232,7 @@ def generate_and_parse(backend: HFBackend, wave: Sequence[ScoreRequest],
 
 def bucketing(backend: HFBackend, short: int, long: int, new: int) -> float:
     """Wall of one wave mixing short and long prompts over the same prompts as two waves."""
-    from sim.backends.base import Message
+    from sim.requests import Message
 
     filler = "The market was busy today and the weather was mild. "
     def request(n_sentences: int, k: int) -> GenerateRequest:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.spec import ScenarioSpec
+from sim.scenario.spec import ScenarioSpec
 
 PD_PROMPT = "Round {round}. You meet {partner.name}; they last chose {partner.last_choice}."
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pytest
 
-from sim.cli import main
+from sim.cli.main import main
 
 BAD = Path(__file__).parent / "data" / "bad_scenarios"
 
@@ -89,7 +89,6 @@ EXPECTED: dict[str, Expected] = {
     "python_tag.yaml": Expected(
         2, "name", "'!!python/object/apply:os.system'",
         r"YAML tag '!!python/object/apply:os\.system' is not allowed\. Fix: remove the tag"),
-    # --- survey stage (issue 4) ---
     "survey_unknown_instrument.yaml": Expected(
         14, "stages.1.instrument", "'ipip-5O'",
         r"unknown instrument 'ipip-5O'\. Fix: did you mean 'ipip-50'\? use one of: ipip-50, "

@@ -11,12 +11,12 @@ from polars.testing import assert_frame_equal
 
 from sim import cli
 from sim.backends.scripted import ScriptedBackend
-from sim.checkpoint import CHECKPOINT_NAME
-from sim.engine import Engine, StepReport
+from sim.engine.loop import Engine, StepReport
 from sim.errors import RunError
 from sim.executors.local import LocalExecutor
-from sim.run import resume_run, run_scenario
-from sim.spec import RunConfig, ScenarioSpec
+from sim.records.checkpoint import CHECKPOINT_NAME
+from sim.run.runner import resume_run, run_scenario
+from sim.scenario.spec import RunConfig, ScenarioSpec
 from tests.conftest import SCENARIOS
 from tests.scenario_builders import pd
 
@@ -40,9 +40,9 @@ def test_engine_state_survives_json_and_continues_identically():
     state = json.loads(json.dumps(original.state_dict()))
     restored = _engine(spec, seed=5, replicas=2)
     restored.load_state_dict(state)
-    agent = restored.simulations[1].population[3]
+    agent = restored.replicas[1].population[3]
     assert agent.memory.moments and agent.memory.moments == \
-        original.simulations[1].population[3].memory.moments
+        original.replicas[1].population[3].memory.moments
     assert restored.state_dict() == original.state_dict()
     while original.running:
         assert restored.step().rows == original.step().rows
@@ -52,14 +52,14 @@ def test_engine_state_survives_json_and_continues_identically():
 def test_agent_state_round_trip_restores_tuples():
     engine = _engine(pd(size=2, rounds=3, chat_turns=1))
     engine.run()
-    agent = engine.simulations[0].population[0]
-    fresh = _engine(pd(size=2, rounds=3, chat_turns=1)).simulations[0].population[0]
+    agent = engine.replicas[0].population[0]
+    fresh = _engine(pd(size=2, rounds=3, chat_turns=1)).replicas[0].population[0]
     fresh.load_state_dict(json.loads(json.dumps(agent.state_dict())))
     assert fresh.memory.moments == agent.memory.moments
     assert (fresh.score, fresh.last_choice, fresh.received) == \
         (agent.score, agent.last_choice, agent.received)
     with pytest.raises(ValueError, match="a000"):
-        engine.simulations[0].population[1].load_state_dict(agent.state_dict())
+        engine.replicas[0].population[1].load_state_dict(agent.state_dict())
 
 
 def _interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
@@ -148,9 +148,9 @@ def test_run_without_checkpoint_restarts_in_place(tmp_path: Path,
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_written_scenario_loads_back_to_the_same_spec(tmp_path: Path, path: Path):
-    from sim.backends.base import ModelInfo
-    from sim.loader import load_scenario, spec_hash
-    from sim.recorder import Recorder
+    from sim.records.recorder import Recorder
+    from sim.requests import ModelInfo
+    from sim.scenario.loader import load_scenario, spec_hash
 
     spec = load_scenario(path).spec
     recorder = Recorder.create(RunConfig(backend="scripted", out=tmp_path), spec,

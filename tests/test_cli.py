@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from sim.cli import main
+from sim.cli.main import main
 
 
 @pytest.mark.parametrize("argv", [[], ["run"], ["validate"], ["schema"], ["show"]])
@@ -71,8 +71,8 @@ def test_show_of_a_non_run_is_exit_2(tmp_path, capsys):
 
 def test_batch_limits_reach_the_backend(tiny_model_path, tmp_path):
     """``--batch-tokens`` and ``--batch-rows`` become the backend's batch limits."""
-    from sim.run import open_backend
-    from sim.spec import RunConfig
+    from sim.run.runner import open_backend
+    from sim.scenario.spec import RunConfig
 
     config = RunConfig(model=str(tiny_model_path), dtype="float32", batch_tokens=512,
                        batch_rows=3, out=tmp_path)

@@ -7,10 +7,10 @@ import pytest
 
 from analysis.io import load_run
 from sim.backends.scripted import ScriptedBackend
-from sim.engine import Engine
+from sim.engine.loop import Engine
 from sim.executors.local import LocalExecutor
-from sim.run import run_scenario
-from sim.spec import RunConfig
+from sim.run.runner import run_scenario
+from sim.scenario.spec import RunConfig
 from tests.scenario_builders import pd
 
 
@@ -42,7 +42,7 @@ def test_replicas_share_each_wave():
     engine = _engine(pd(size=4, rounds=2), backend, replicas=3)
     engine.run()
     assert backend.calls["score"] == 2  # 2 steps, each one call for all 3 replicas
-    assert {s.replica for s in engine.simulations} == {0, 1, 2}
+    assert {s.replica for s in engine.replicas} == {0, 1, 2}
 
 
 def test_tit_for_tat_against_always_defect_scores_9_and_14():
@@ -52,7 +52,7 @@ def test_tit_for_tat_against_always_defect_scores_9_and_14():
     ])
     engine = _engine(spec, ScriptedBackend())
     engine.run()
-    tft, alld = engine.simulations[0].population
+    tft, alld = engine.replicas[0].population
     assert (tft.score, alld.score) == (9.0, 14.0)
     assert tft.last_choice["play"] == "defect"
 
@@ -84,7 +84,7 @@ def _events(tmp_path, spec_or_path, **config):
 
 
 def test_same_seed_same_records_scripted(tmp_path):
-    from sim.loader import load_scenario
+    from sim.scenario.loader import load_scenario
 
     loaded = load_scenario("scenarios/prisoners_dilemma.yaml")
     a = _events(tmp_path / "a", loaded, backend="scripted", seed=7)
@@ -96,7 +96,7 @@ def test_same_seed_same_records_scripted(tmp_path):
 
 
 def test_step_limit_stops_early(tmp_path):
-    from sim.loader import load_scenario
+    from sim.scenario.loader import load_scenario
 
     loaded = load_scenario("scenarios/prisoners_dilemma.yaml")
     outcome = run_scenario(loaded, RunConfig(out=tmp_path, backend="scripted", steps=3))
@@ -107,7 +107,7 @@ def test_step_limit_stops_early(tmp_path):
 
 
 def test_same_seed_same_records_hf_fp32(tmp_path, tiny_model_path):
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     spec = pd(size=4, rounds=2, chat_turns=2)
     backend = HFBackend(tiny_model_path, dtype="float32", threads=1)

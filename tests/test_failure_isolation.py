@@ -10,10 +10,10 @@ from typing import Any
 import polars as pl
 
 from analysis.io import load_run
-from sim.backends.base import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
 from sim.backends.scripted import ScriptedBackend
-from sim.run import run_scenario
-from sim.spec import RunConfig
+from sim.requests import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
+from sim.run.runner import run_scenario
+from sim.scenario.spec import RunConfig
 from tests.scenario_builders import pd
 
 

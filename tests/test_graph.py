@@ -3,9 +3,9 @@
 import pytest
 
 from sim.errors import ScenarioError
-from sim.graph import ScenarioGraph
-from sim.loader import parse_scenario
-from sim.spec import ScenarioSpec
+from sim.scenario.flow import ScenarioGraph
+from sim.scenario.loader import parse_scenario
+from sim.scenario.spec import ScenarioSpec
 
 STAGE = {"kind": "choice", "prompt": "Pick.", "options": ["a", "b"]}
 

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.io import load_run
-from sim.groups import form_groups
-from sim.run import run_scenario
-from sim.spec import GroupingSpec, RunConfig, ScenarioSpec
+from sim.engine.groups import form_groups
+from sim.run.runner import run_scenario
+from sim.scenario.spec import GroupingSpec, RunConfig, ScenarioSpec
 
 roles_lists = st.lists(st.sampled_from(["a", "b", None]), min_size=1, max_size=40)
 

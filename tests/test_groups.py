@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.checks import check_scenario
+from sim.engine.groups import Grouping, cache_key, form_groups, stream_key
 from sim.errors import ScenarioError
-from sim.groups import Grouping, cache_key, form_groups, stream_key
-from sim.loader import parse_scenario
-from sim.spec import GroupingSpec, ScenarioSpec
+from sim.scenario.loader import parse_scenario
+from sim.scenario.spec import GroupingSpec, ScenarioSpec
+from sim.scenario.validate.core import check_scenario
 
 
 @given(size=st.integers(1, 301), seed=st.integers(0, 2**32 - 1))

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.errors import ScenarioError
-from sim.loader import LoadedScenario, parse_scenario
+from sim.scenario.loader import LoadedScenario, parse_scenario
 
 PD = yaml.safe_load(
     (Path(__file__).parents[1] / "scenarios" / "prisoners_dilemma.yaml").read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sim.errors import ScenarioError
-from sim.loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_scenario, parse_scenario
+from sim.scenario.loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_scenario, parse_scenario
 
 PD_TEXT = (Path(__file__).parents[1] / "scenarios" / "prisoners_dilemma.yaml").read_text()
 

@@ -14,14 +14,14 @@ import pytest
 from agents.memory import Moment
 from analysis.io import load_run
 from analysis.norms import naming_convergence, naming_success
-from sim.backends.base import GenerateRequest, GenerateResult, ModelInfo, ScoreRequest, ScoreResult
 from sim.backends.scripted import ScriptedBackend, naming_game_update, policy_probabilities
-from sim.engine import Engine
+from sim.engine.loop import Engine
 from sim.errors import ScenarioError
 from sim.executors.local import LocalExecutor
-from sim.loader import load_scenario
-from sim.run import run_scenario
-from sim.spec import RunConfig, ScenarioSpec
+from sim.requests import GenerateRequest, GenerateResult, ModelInfo, ScoreRequest, ScoreResult
+from sim.run.runner import run_scenario
+from sim.scenario.loader import load_scenario
+from sim.scenario.spec import RunConfig, ScenarioSpec
 
 NAMES = [f"w{i}" for i in range(10)]
 
@@ -72,7 +72,7 @@ def test_update_collapses_on_success_and_learns_on_failure():
 
 
 def test_policy_plays_from_inventory_or_invents():
-    from sim.backends.base import PolicyCall
+    from sim.requests import PolicyCall
 
     empty = PolicyCall(name="naming_game", facts={"inventory": ()})
     assert policy_probabilities(empty, NAMES) == [0.1] * 10
@@ -171,14 +171,14 @@ def test_coordination_payoff(theirs, expected):
 @pytest.mark.parametrize("payoff", [{}, {"matrix": [[1, 0], [0, 1]],
                                          "coordination": {"success": 1}}])
 def test_payoff_needs_exactly_one_formula(payoff):
-    from sim.checks import check_scenario
+    from sim.scenario.validate.core import check_scenario
 
     with pytest.raises(ScenarioError, match="exactly one of 'matrix', 'coordination' or 'formula'"):
         check_scenario(naming(2, 1, [], payoff=payoff, names=["a", "b"]))
 
 
 def test_initial_is_only_for_naming_game():
-    from sim.checks import check_scenario
+    from sim.scenario.validate.core import check_scenario
 
     spec = naming(2, 1, [{"count": 1, "policy": {"name": "always", "option": "w0",
                                                  "initial": ["w0"]}}])
@@ -194,10 +194,10 @@ def test_inventory_is_saved_and_the_prompt_shows_matches():
     spec = naming(2, 3, [{"count": 2, "policy": {"name": "naming_game"}}])
     engine = Engine(spec, RunConfig(backend="scripted", seed=1), LocalExecutor(ScriptedBackend()))
     engine.run()
-    agent = engine.simulations[0].population[0]
+    agent = engine.replicas[0].population[0]
     assert agent.inventory["name"]
     clone = Engine(spec, RunConfig(backend="scripted", seed=1),
-                   LocalExecutor(ScriptedBackend())).simulations[0].population[0]
+                   LocalExecutor(ScriptedBackend())).replicas[0].population[0]
     clone.load_state_dict(agent.state_dict())
     assert clone.inventory == agent.inventory
     history = agent.memory.render(5)
@@ -212,7 +212,7 @@ def test_naming_game_scenario_shows_each_agent_its_own_order():
     loaded = load_scenario("scenarios/naming_game.yaml")
     engine = Engine(loaded.spec, RunConfig(backend="scripted", seed=0),
                     LocalExecutor(ScriptedBackend()))
-    sim = engine.simulations[0]
+    sim = engine.replicas[0]
     plan = sim.plan_step()
     requests = next(plan)
     prompts = {r.messages[1].content.split("pool: ")[1].split(".")[0] for r in requests}

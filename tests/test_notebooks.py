@@ -19,8 +19,8 @@ from nbclient import NotebookClient
 from analysis import alignment, drift, norms
 from analysis.io import load_run
 from analysis.synthetic import synthetic_surveys
-from sim.run import run_scenario
-from sim.spec import RunConfig
+from sim.run.runner import run_scenario
+from sim.scenario.spec import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "analysis" / "notebooks"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sim.backends.base import ModelInfo
 from sim.errors import RunError, ScenarioError
-from sim.loader import load_scenario
-from sim.recorder import Recorder
-from sim.run import run_scenario
-from sim.spec import RunConfig, ScenarioSpec
+from sim.records.recorder import Recorder
+from sim.requests import ModelInfo
+from sim.run.runner import run_scenario
+from sim.scenario.loader import load_scenario
+from sim.scenario.spec import RunConfig, ScenarioSpec
 from tests.conftest import ROOT, SCENARIOS
 from tests.scenario_builders import pd
 
@@ -46,7 +46,7 @@ def test_run_directory_is_inside_out(tmp_path: Path):
 
 
 def test_ten_concurrent_runs_into_one_root(tmp_path: Path):
-    command = [sys.executable, "-m", "sim.cli", "run", str(PD), "--backend", "scripted",
+    command = [sys.executable, "-m", "sim.cli.main", "run", str(PD), "--backend", "scripted",
                "--quiet", "--steps", "2", "--out", str(tmp_path)]
     procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(10)]

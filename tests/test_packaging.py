@@ -18,7 +18,7 @@ def test_importing_sim_loads_no_heavy_dependency():
     import subprocess
     import sys
 
-    code = ("import sys, sim, sim.engine, sim.cli, agents.agent, analysis.io; "
+    code = ("import sys, sim, sim.engine.loop, sim.cli.main, agents.agent, analysis.io; "
             "print(sorted(m for m in ('torch', 'transformers', 'ray') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True)

@@ -13,7 +13,7 @@ from agents.persona import (
     sample_big_five,
 )
 from agents.population import build_population
-from sim.spec import PopulationSpec
+from sim.scenario.spec import PopulationSpec
 
 
 def test_intensity_words_are_graded_and_symmetric():

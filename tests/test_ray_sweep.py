@@ -145,7 +145,7 @@ SWEEP = """
 
 
 def _sweep_cmd(path: Path, address: str, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "sim.cli", "sweep", str(path), "--ray-address", address,
+    return [sys.executable, "-m", "sim.cli.main", "sweep", str(path), "--ray-address", address,
             "--out", str(out), "--quiet", *extra]
 
 

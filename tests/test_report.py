@@ -10,9 +10,9 @@ import pytest
 from analysis.io import load_run
 from analysis.report import analyze_run
 from analysis.summary import choice_rates_by_round
-from sim.cli import main
-from sim.run import run_scenario
-from sim.spec import RunConfig
+from sim.cli.main import main
+from sim.run.runner import run_scenario
+from sim.scenario.spec import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PD = ROOT / "scenarios" / "prisoners_dilemma.yaml"

@@ -20,15 +20,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from sim.backends.base import ScoreRequest, ScoreResult
 from sim.backends.scripted import ScriptedBackend
-from sim.checkpoint import CHECKPOINT_NAME
-from sim.run import resume_run, run_scenario
-from sim.spec import RunConfig
+from sim.records.checkpoint import CHECKPOINT_NAME
+from sim.requests import ScoreRequest, ScoreResult
+from sim.run.runner import resume_run, run_scenario
+from sim.scenario.spec import RunConfig
 from tests.conftest import ROOT, SCENARIOS
 
 if TYPE_CHECKING:
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
 PD = SCENARIOS / "prisoners_dilemma.yaml"
 SEED = 3
@@ -46,7 +46,7 @@ _SORT = ["replica", "step", "kind", "group", "turn", "agent"]
 
 
 def _command(out: Path, backend_args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "sim.cli", "run", str(PD), "--seed", str(SEED), "--quiet",
+    return [sys.executable, "-m", "sim.cli.main", "run", str(PD), "--seed", str(SEED), "--quiet",
             "--out", str(out), *backend_args]
 
 
@@ -160,7 +160,7 @@ def hf_kills(tmp_path_factory: pytest.TempPathFactory, hf_args: list[str]) -> di
 @pytest.fixture(scope="module")
 def hf_backend(tiny_model_path: Path) -> HFBackend:
     """One fp32 tiny-model backend shared by the reference and the resumes."""
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     return HFBackend(str(tiny_model_path), dtype="float32")
 

@@ -14,18 +14,18 @@ import yaml
 
 from agents.roles import assign_roles, draw_private, role_in_round
 from analysis.io import load_run
-from sim.backends.base import PolicyCall
 from sim.backends.scripted import haggle_message, policy_probabilities
-from sim.checks import check_scenario
-from sim.cli import main
+from sim.cli.main import main
+from sim.engine.offers import detect_act, extract_offer
+from sim.engine.stages.sanction import sanction_payoffs
 from sim.errors import ScenarioError
-from sim.formula import Formula, FormulaError
-from sim.library_checks import CHECKS, quiz_scores
-from sim.loader import load_scenario
-from sim.offers import detect_act, extract_offer
-from sim.run import run_scenario
-from sim.spec import RoleSpec, RunConfig, ScenarioSpec
-from sim.stages.sanction import sanction_payoffs
+from sim.requests import PolicyCall
+from sim.run.runner import run_scenario
+from sim.scenario.formula import Formula, FormulaError
+from sim.scenario.loader import load_scenario
+from sim.scenario.spec import RoleSpec, RunConfig, ScenarioSpec
+from sim.scenario.validate.core import check_scenario
+from tests.support.library_checks import CHECKS, quiz_scores
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 LIBRARY = ("public_goods", "ultimatum", "speed_dating", "negotiation", "classroom")
@@ -291,10 +291,10 @@ def test_agents_table_records_roles_and_private_values(tmp_path):
 
 def test_role_and_private_values_reach_the_prompt(tmp_path):
     loaded = load_scenario(SCENARIOS / "negotiation.yaml")
-    from sim.backends.base import SamplingParams
-    from sim.simulation import Simulation
+    from sim.engine.replica import Replica
+    from sim.requests import SamplingParams
 
-    sim = Simulation(loaded.spec, seed=0)
+    sim = Replica(loaded.spec, seed=0)
     seller = next(a for a in sim.population if a.base_role == "seller")
     request = seller.dialogue_request(loaded.spec.stages[0], [sim.population[0]], [], 1, 4,
                                       SamplingParams(max_new_tokens=8, seed=0))
@@ -307,8 +307,8 @@ def test_interrupted_library_run_resumes_to_identical_records(tmp_path, monkeypa
     """Interrupted between two stages of a round: this round's values must be restored."""
     from polars.testing import assert_frame_equal
 
-    from sim.engine import Engine
-    from sim.run import resume_run
+    from sim.engine.loop import Engine
+    from sim.run.runner import resume_run
 
     original = Engine.step
 

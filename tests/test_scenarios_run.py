@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from analysis.io import load_run
-from sim.cli import main
-from sim.run import run_scenario
-from sim.spec import RunConfig
+from sim.cli.main import main
+from sim.run.runner import run_scenario
+from sim.scenario.spec import RunConfig
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
 

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from analysis.io import load_run
-from sim.cli import main
+from sim.cli.main import main
 
 
 @pytest.mark.slow

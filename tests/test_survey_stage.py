@@ -17,11 +17,11 @@ from polars.testing import assert_frame_equal
 
 from analysis.io import load_run
 from analysis.psychometrics import survey_scores
-from sim.cli import main
+from sim.cli.main import main
 from sim.errors import ScenarioError
-from sim.loader import load_scenario, parse_scenario
-from sim.run import resume_run, run_scenario
-from sim.spec import RunConfig
+from sim.run.runner import resume_run, run_scenario
+from sim.scenario.loader import load_scenario, parse_scenario
+from sim.scenario.spec import RunConfig
 from tests.conftest import ROOT, SCENARIOS
 
 PD = SCENARIOS / "prisoners_dilemma.yaml"
@@ -102,7 +102,7 @@ def test_the_survey_is_a_side_channel_events_are_unchanged(pd_runs):
 
 def test_side_channel_on_the_tiny_model(tmp_path, tiny_model_path):
     """With a real (tiny random) model the answers vary, and the events still do not move."""
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     backend = HFBackend(tiny_model_path, dtype="float32", threads=1)
     raw = _small(mode="in_situ", rounds=[2, 3])
@@ -214,7 +214,7 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for point in KILLS:
         out = root / point.replace(":", "-")
         procs[point] = (out, subprocess.Popen(
-            [sys.executable, "-m", "sim.cli", "run", str(PD_SURVEY), "--seed", str(SEED),
+            [sys.executable, "-m", "sim.cli.main", "run", str(PD_SURVEY), "--seed", str(SEED),
              "--quiet", "--backend", "scripted", "--out", str(out)],
             cwd=ROOT, env={**env, "TRAITLAB_TEST_KILL_AT": point},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
@@ -293,7 +293,7 @@ def test_ray_executor_runs_the_survey_like_the_local_one(tmp_path):
 
 def test_resumed_tiny_model_run_has_the_same_survey_rows(tmp_path, tiny_model_path):
     """SIGKILL after the survey rows of step 1 were written but not committed; resume."""
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     scenario = tmp_path / "small.yaml"
     scenario.write_text(yaml.safe_dump(_small(mode="in_situ", rounds=[1, 2]), sort_keys=False))
@@ -301,7 +301,7 @@ def test_resumed_tiny_model_run_has_the_same_survey_rows(tmp_path, tiny_model_pa
             "--steps", "4", "--seed", str(SEED), "--quiet"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TRAITLAB_TEST_KILL_AT": "after-shard:1"}
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(scenario), *args,
+    proc = subprocess.run([sys.executable, "-m", "sim.cli.main", "run", str(scenario), *args,
                            "--out", str(tmp_path / "killed")], cwd=ROOT, env=env,
                           capture_output=True, timeout=300, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from analysis.io import load_run, load_sweep
-from sim.cli import main
+from sim.cli.main import main
 from sim.errors import RunError, ScenarioError
 from sim.sweep.spec import apply_overrides, expand, load_sweep_spec
 
@@ -349,8 +349,8 @@ def test_failing_cell_is_retried_then_marked_failed(tmp_path, local_ray, monkeyp
 def test_cohort_batches_cells_and_matches_single_runs(tmp_path, local_ray, tiny_model_path):
     """Cells run in lock-step (one backend call per wave for all cells) record the same
     events as each cell run alone."""
-    from sim.loader import LoadedScenario
-    from sim.run import open_backend, run_scenario
+    from sim.run.runner import open_backend, run_scenario
+    from sim.scenario.loader import LoadedScenario
     from sim.sweep.runner import run_sweep
 
     body = GOOD.replace("run: {backend: scripted}",
@@ -380,8 +380,8 @@ def test_cohort_batches_cells_and_matches_single_runs(tmp_path, local_ray, tiny_
 @pytest.mark.ray
 def test_ray_executor_matches_local(tmp_path, local_ray):
     from sim.executors.ray import RayExecutor
-    from sim.run import run_scenario
-    from sim.spec import RunConfig
+    from sim.run.runner import run_scenario
+    from sim.scenario.spec import RunConfig
 
     config = RunConfig(backend="scripted", seed=3, steps=4, out=tmp_path)
     scenario = ROOT / "scenarios" / "prisoners_dilemma.yaml"

@@ -1,7 +1,7 @@
 """Batch-first language-model backends: the engine's only way to reach a model."""
 
-from sim.backends.base import (
-    Backend,
+from sim.backends.protocol import Backend
+from sim.requests import (
     GenerateRequest,
     GenerateResult,
     Message,

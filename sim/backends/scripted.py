@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.backends.base import (
+from sim.requests import (
     GenerateRequest,
     GenerateResult,
     ModelInfo,
@@ -89,7 +89,6 @@ def policy_probabilities(policy: PolicyCall | None, options: Sequence[str]) -> l
     return probs if any(probs) else [1.0 / n] * n
 
 
-# --- scenario library (issue 3) ---
 def _threshold_pick(params: Mapping[str, Any], facts: Mapping[str, Any],
                     options: Sequence[str]) -> str:
     yes = params.get("option", options[-1])

@@ -7,14 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sim.backends.base import (
-    Backend,
-    GenerateRequest,
-    GenerateResult,
-    ScoreRequest,
-    ScoreResult,
-)
+from sim.backends.protocol import Backend
 from sim.backends.scripted import ScriptedBackend
+from sim.requests import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
 
 __all__ = ["Executor", "ExecutorStats", "LocalExecutor", "Request", "Result"]
 

@@ -30,10 +30,10 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from sim.backends.base import ModelInfo
 from sim.errors import RunError
 from sim.executors.local import ExecutorStats, LocalExecutor, Request, Result
-from sim.spec import RunConfig
+from sim.requests import ModelInfo
+from sim.scenario.spec import RunConfig
 
 __all__ = ["RayExecutor", "RayPool", "TaskOutcome", "alive_nodes", "cancel", "current_node",
            "init_ray", "is_initialized", "outcome", "shutdown_ray", "submit", "wait_any"]
@@ -119,7 +119,7 @@ class _Replica:
     """A model replica: one backend behind a local executor, in its own process."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        from sim.run import open_backend
+        from sim.run.runner import open_backend
 
         self.executor = LocalExecutor(open_backend(RunConfig.model_validate(config)))
 

@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.backends.base import Backend, GenerateResult, ScoreRequest
-from sim.conditioning import prepare_run_conditioning
-from sim.engine import Engine, StepReport
+from sim.backends.protocol import Backend
+from sim.engine.loop import Engine, StepReport
+from sim.engine.stages import Plan
 from sim.executors.local import ExecutorStats, LocalExecutor, Request
-from sim.recorder import Recorder, atomic_write
-from sim.spec import RunConfig, ScenarioSpec
-from sim.stages import Plan
+from sim.records.recorder import Recorder, atomic_write
+from sim.requests import GenerateResult, ScoreRequest
+from sim.run.conditioning import prepare_run_conditioning
+from sim.scenario.spec import RunConfig, ScenarioSpec
 
 __all__ = ["CELL_FILE", "WORKER_FILE", "run_cohort"]
 
@@ -69,7 +70,8 @@ def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: 
         jobs: one dict per cell: ``id``, ``params``, ``seed``, ``scenario`` (scenario data),
             ``attempt``, ``sweep``, and the test hooks ``fail`` (raise in the first step while
             ``attempt <= fail``) and ``delay`` (sleep seconds per step).
-        run_config: :class:`~sim.spec.RunConfig` fields shared by the cells (no seed, no out).
+        run_config: :class:`~sim.scenario.spec.RunConfig` fields shared by the cells (no seed,
+            no out).
         staging: this cohort's own staging directory (removed at the end).
         final_root: the sweep directory; cell ``x`` ends up in ``final_root/x``.
         node: the node id to record (default: asked from Ray inside a task, else "local").
@@ -88,7 +90,7 @@ def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: 
     atomic_write(stage_dir / WORKER_FILE, lambda p: p.write_text(json.dumps(
         {"pid": os.getpid(), "node": node, "cells": [j["id"] for j in jobs]})))
     if backend is None:
-        from sim.run import open_backend
+        from sim.run.runner import open_backend
 
         backend = open_backend(RunConfig.model_validate(run_config))
     if threads is not None:
@@ -124,7 +126,7 @@ def _start(job: dict[str, Any], run_config: dict[str, Any], stage_dir: Path,
     prepare_run_conditioning(spec, backend, recorder.path)
     account = _Account()
     engine = Engine(spec, config, account)
-    recorder.write_population(engine.simulations)
+    recorder.write_population(engine.replicas)
     recorder.write_checkpoint(engine.state_dict())
     return _CellRun(job=job, engine=engine, recorder=recorder, account=account,
                     started=time.perf_counter())
@@ -182,13 +184,13 @@ def _step(cells: list[_CellRun], executor: LocalExecutor) -> None:
         stats = cell.account.stats
         stats.waves += 1
         report = StepReport(step=engine.steps_done, rows=rows, seconds=seconds, stages=(),
-                            surveys=[r for s in engine.simulations for r in s.take_side_rows()])
+                            surveys=[r for s in engine.replicas for r in s.take_side_rows()])
         cell.recorder.record_step(
             report.step, report.rows, seconds=seconds, model_seconds=stats.model_seconds,
             failures=stats.failures, retries=stats.retries, state=engine.state_dict(),
             tokens={"prompt": stats.prompt_tokens, "new": stats.new_tokens,
                     "cached": stats.cached_tokens},
-            surveys=report.surveys)  # survey stage (issue 4)
+            surveys=report.surveys)
 
 
 def _count(stats: ExecutorStats, requests: Sequence[Request], results: Sequence[Any],

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel
 
-from sim.checks import did_you_mean
 from sim.errors import ScenarioError
-from sim.loader import _locate
-from sim.spec import ChoiceStage, DialogueStage, ScenarioSpec
+from sim.scenario.loader import _locate
+from sim.scenario.spec import ChoiceStage, DialogueStage, ScenarioSpec
+from sim.scenario.validate.core import did_you_mean
 
 __all__ = ["apply_overrides", "check_path"]
 

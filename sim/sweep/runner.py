@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import RunError, RunInterrupted
-from sim.recorder import atomic_write
+from sim.records.recorder import atomic_write
 from sim.sweep.cohort import run_cohort
 from sim.sweep.spec import LoadedSweep, apply_overrides
 

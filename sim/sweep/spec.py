@@ -41,9 +41,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from sim.checks import check_scenario, did_you_mean
 from sim.errors import ScenarioError
-from sim.loader import (
+from sim.scenario.loader import (
     LoadedScenario,
     _fix_for,
     _locate,
@@ -52,7 +51,8 @@ from sim.loader import (
     load_scenario,
     read_mapping,
 )
-from sim.spec import ChoiceStage, DialogueStage, RunConfig, ScenarioSpec, Slug, Strict
+from sim.scenario.spec import ChoiceStage, DialogueStage, RunConfig, ScenarioSpec, Slug, Strict
+from sim.scenario.validate.core import check_scenario, did_you_mean
 from sim.sweep.paths import apply_overrides, check_path
 
 __all__ = ["Cell", "LoadedSweep", "SweepSpec", "apply_overrides", "expand", "load_sweep_spec"]

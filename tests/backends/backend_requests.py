@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.backends.base import GenerateRequest, Message, SamplingParams, ScoreRequest
+from sim.requests import GenerateRequest, Message, SamplingParams, ScoreRequest
 
 SENTENCE = "Alice meets Bob at the market and they talk about the weather in a small village"
 WORDS = SENTENCE.split(" ")

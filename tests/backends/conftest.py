@@ -15,13 +15,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_model_path: Path):
     """A shared fp32 backend; tests that change steering build their own."""
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     return HFBackend(tiny_model_path, dtype="float32", threads=1)
 
 
 @pytest.fixture
 def fresh_backend(tiny_model_path: Path):
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     return HFBackend(tiny_model_path, dtype="float32", threads=1)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.backends.batching import MAX_PADDING, plan_batches, run_isolated
+from sim.backends.hf.batching import MAX_PADDING, plan_batches, run_isolated
 from sim.errors import BackendError
 
 

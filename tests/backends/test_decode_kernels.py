@@ -7,9 +7,9 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from sim.backends.attention import ATTENTION_NAME, decode_attention, use_decode_attention
-from sim.backends.forward import left_pad
-from sim.backends.kv_cache import ReservedLayer, compact, reserve
+from sim.backends.hf.attention import ATTENTION_NAME, decode_attention, use_decode_attention
+from sim.backends.hf.forward import left_pad
+from sim.backends.hf.kv_cache import ReservedLayer, compact, reserve
 
 
 class _Attn(torch.nn.Module):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from sim.backends.base import GenerateRequest, Message, SamplingParams, ScoreRequest
+from sim.requests import GenerateRequest, Message, SamplingParams, ScoreRequest
 from tests.backends.backend_requests import gen, mixed_generate, score
 
 MARK = "~~~"

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim.backends.base import Backend, GenerateResult
+from sim.backends.protocol import Backend
+from sim.requests import GenerateResult
 from tests.backends.backend_requests import gen, mixed_generate
 
 

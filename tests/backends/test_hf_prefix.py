@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sim.backends import prefix
-from sim.backends.base import GenerateRequest, Message, SamplingParams, ScoreRequest
-from sim.backends.batching import plan_batches
+from sim.backends.hf import prefix
+from sim.backends.hf.batching import plan_batches
+from sim.requests import GenerateRequest, Message, SamplingParams, ScoreRequest
 from tests.backends.test_hf_score import reference_logprob
 
 PREAMBLE = ("You are Alice, a careful baker from a small village by the sea. You answer every "

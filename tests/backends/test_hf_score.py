@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from sim.backends.base import ScoreRequest
+from sim.requests import ScoreRequest
 from tests.backends.backend_requests import chat, score
 
 

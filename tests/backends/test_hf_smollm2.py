@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from sim.backends.base import GenerateRequest, Message, SamplingParams
+from sim.requests import GenerateRequest, Message, SamplingParams
 
 
 @pytest.mark.slow
 def test_smollm2_knows_paris(model_cache):
-    from sim.backends import model_store
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf import model_store
+    from sim.backends.hf.backend import HFBackend
 
     path = model_store.default_model_path(model_cache)
     backend = HFBackend(path, dtype="bfloat16")

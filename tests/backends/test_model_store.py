@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.backends import model_store
+from sim.backends.hf import model_store
 from sim.errors import ModelNotFoundError
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from sim.backends.forward import left_pad
-from sim.backends.packed_linear import PackedLinear, can_pack, pack_linears, unpacked
+from sim.backends.hf.forward import left_pad
+from sim.backends.hf.packed_linear import PackedLinear, can_pack, pack_linears, unpacked
 
 pytestmark = pytest.mark.skipif(
     not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
@@ -70,7 +70,7 @@ def test_float32_models_are_left_as_they_are(tiny_model_path: Path) -> None:
 
 
 def test_a_bf16_backend_runs_packed_layers(tiny_model_path: Path) -> None:
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     backend = HFBackend(tiny_model_path, dtype="bfloat16", threads=1)
     assert any(isinstance(m, PackedLinear) for m in backend.model.modules())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sim.backends.base import GenerateRequest, Message, SamplingParams, ScoreRequest
-from sim.backends.prefix_store import BLOCK, PrefixStore
-from sim.engine import drive
+from sim.backends.hf.prefix_store import BLOCK, PrefixStore
+from sim.engine.loop import drive
 from sim.executors.local import LocalExecutor
+from sim.requests import GenerateRequest, Message, SamplingParams, ScoreRequest
 
 
 def kv(n: int, fill: float = 0.0):
@@ -53,7 +53,7 @@ def test_least_recently_used_is_evicted_first():
 
 
 def test_a_hash_collision_is_never_reused(monkeypatch):
-    from sim.backends import prefix_store
+    from sim.backends.hf import prefix_store
 
     monkeypatch.setattr(prefix_store, "_block_keys",
                         lambda ids, steering, limit: iter(range(limit // BLOCK)))
@@ -157,7 +157,7 @@ def test_every_step_starts_with_an_empty_store(fresh_backend):
 
 
 def test_store_off_with_zero_budget(tiny_model_path):
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     backend = HFBackend(tiny_model_path, dtype="float32", threads=1, prefix_cache_mib=0)
     req = GenerateRequest(messages=chat(TURN_1), sampling=SamplingParams(max_new_tokens=2))

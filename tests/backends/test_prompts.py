@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim.backends.base import Message
 from sim.errors import BackendError
+from sim.requests import Message
 
 
 def _count(ids, tok):
@@ -41,7 +41,7 @@ def test_render_matches_chat_template_for_benign_text(tiny_backend):
 
 
 def test_missing_chat_template_is_an_error(tiny_backend):
-    from sim.backends.prompts import PromptRenderer
+    from sim.backends.hf.prompts import PromptRenderer
 
     class NoTemplate:
         chat_template = None
@@ -52,7 +52,7 @@ def test_missing_chat_template_is_an_error(tiny_backend):
 
 def test_template_layouts_are_kept_per_role_sequence(tiny_backend):
     """A renderer reuses the template rendered for a role sequence, never another's."""
-    from sim.backends.prompts import PromptRenderer
+    from sim.backends.hf.prompts import PromptRenderer
 
     tok = tiny_backend.tokenizer
     chats = [

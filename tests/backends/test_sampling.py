@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.backends.sampling import BLOCK, RowSampler, _inverse_cdf
+from sim.backends.hf.sampling import BLOCK, RowSampler, _inverse_cdf
 
 LARGEST_BELOW_ONE = 1.0 - 2.0**-53
 VOCAB = 3 * BLOCK + 17

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from agents.instruments import Instrument
-from sim.backends.base import ModelInfo, ScoreRequest, ScoreResult
+from sim.requests import ModelInfo, ScoreRequest, ScoreResult
 
 
 class SyntheticResponders:

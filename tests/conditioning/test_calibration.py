@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from agents.calibration import MIN_SHIFT, _match, calibrate
 from agents.instruments import load_instrument
 from agents.persona import TRAITS
 from agents.prompting import trait_sentence
-from sim.backends.base import ModelInfo, ScoreRequest, ScoreResult
+from sim.probe.calibration import MIN_SHIFT, _match, calibrate
+from sim.requests import ModelInfo, ScoreRequest, ScoreResult
 
 
 class SteerableResponders:

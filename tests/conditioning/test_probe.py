@@ -5,9 +5,9 @@ import json
 import polars as pl
 import pytest
 
-from sim.cli import main
-from sim.probe import ProbeConfig, build_respondents, run_probe
-from sim.probe_report import probe_table, summarise
+from sim.cli.main import main
+from sim.cli.probe_report import probe_table, summarise
+from sim.probe.probe import ProbeConfig, build_respondents, run_probe
 
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 
@@ -33,7 +33,7 @@ def test_respondents_per_method_and_baseline():
 
 def test_probe_on_tiny_model_writes_a_run_and_a_table(tmp_path, tiny_model_path, monkeypatch,
                                                       capsys):
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     monkeypatch.setenv("TRAITLAB_CACHE", str(tmp_path / "cache"))
     backend = HFBackend(tiny_model_path, dtype="float32", threads=1)

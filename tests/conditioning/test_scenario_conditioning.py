@@ -7,10 +7,10 @@ import pytest
 from pydantic import ValidationError
 
 from analysis.io import load_run
+from sim.engine.replica import Replica
 from sim.errors import RunError
-from sim.run import run_scenario
-from sim.simulation import Simulation
-from sim.spec import RunConfig, ScenarioSpec
+from sim.run.runner import run_scenario
+from sim.scenario.spec import RunConfig, ScenarioSpec
 
 
 def _spec(conditioning: str, cohort: str | None = None, size: int = 4) -> ScenarioSpec:
@@ -26,7 +26,7 @@ def _spec(conditioning: str, cohort: str | None = None, size: int = 4) -> Scenar
 
 
 def test_methods_set_prompt_and_steering_per_cohort():
-    sim = Simulation(_spec("prompt", cohort="steering"), seed=0)
+    sim = Replica(_spec("prompt", cohort="steering"), seed=0)
     steered, prompted = sim.population[:2], sim.population[2:]
     for agent in steered:
         assert agent._system == f"You are {agent.persona.name}."
@@ -37,7 +37,7 @@ def test_methods_set_prompt_and_steering_per_cohort():
 
 
 def test_none_is_name_only_and_unsteered():
-    sim = Simulation(_spec("none"), seed=0)
+    sim = Replica(_spec("none"), seed=0)
     assert all(a.steering == () and a._system == f"You are {a.persona.name}."
                for a in sim.population)
 
@@ -54,7 +54,7 @@ def test_steering_needs_a_model_backend(tmp_path):
 
 def test_steered_run_on_tiny_model_writes_steering_json(tmp_path, tiny_model_path,
                                                         monkeypatch):
-    from sim.backends.hf import HFBackend
+    from sim.backends.hf.backend import HFBackend
 
     monkeypatch.setenv("TRAITLAB_CACHE", str(tmp_path / "cache"))
     backend = HFBackend(tiny_model_path, dtype="float32", threads=1)

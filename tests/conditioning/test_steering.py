@@ -14,8 +14,8 @@ from agents.steering import (
     recipe_hash,
 )
 from agents.survey import Respondent, SurveyDesign, administer
-from sim.conditioning import prepare_steering
 from sim.errors import RunError, TraitLabError
+from sim.run.conditioning import prepare_steering
 
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 

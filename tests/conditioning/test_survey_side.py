@@ -5,12 +5,12 @@ import copy
 from agents.instruments import load_instrument
 from agents.memory import Moment
 from agents.survey import SurveyDesign
-from sim.simulation import Simulation
-from sim.spec import ScenarioSpec
-from sim.survey_side import respondents_of, survey_agents
+from sim.engine.replica import Replica
+from sim.engine.survey_side import respondents_of, survey_agents
+from sim.scenario.spec import ScenarioSpec
 
 
-def _sim() -> Simulation:
+def _sim() -> Replica:
     spec = ScenarioSpec.model_validate({
         "name": "side", "rounds": 1,
         "population": {"size": 3, "conditioning": "prompt",
@@ -18,7 +18,7 @@ def _sim() -> Simulation:
                                     "policy": {"name": "always", "option": "a"}}]},
         "stages": [{"id": "play", "kind": "choice", "prompt": "Pick.", "options": ["a", "b"]}],
     })
-    return Simulation(spec, seed=0)
+    return Replica(spec, seed=0)
 
 
 def test_in_situ_shows_memory_and_isolated_does_not():

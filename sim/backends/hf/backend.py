@@ -1,0 +1,417 @@
+"""The transformers backend: batched generation and option scoring on a local HF model.
+
+Every call takes the whole wave of requests. Requests are rendered with the chat template
+(contents never become control tokens), sorted by length, cut into micro-batches under a
+padded-token budget, run, and put back in request order. A batch that fails (out of memory,
+NaN logits) is retried in halves; a request that still fails alone gets an error result and
+the others are unaffected.
+
+Example:
+    >>> backend = HFBackend()                                   # doctest: +SKIP
+    >>> backend.generate([GenerateRequest(messages=(Message("user", "Hi!"),))])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sim.backends.hf.batching import plan_batches, run_isolated
+from sim.backends.hf.model_store import default_model_id, default_model_path, weights_hash
+from sim.errors import BackendError, ModelNotFoundError
+from sim.requests import (
+    GenerateRequest,
+    GenerateResult,
+    ModelInfo,
+    ScoreRequest,
+    ScoreResult,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from sim.backends.hf.decoding import GenerateRow
+    from sim.backends.hf.forward import ModelContext
+    from sim.backends.hf.prefix_store import PrefixStore
+    from sim.backends.hf.scoring import ScoreUnit
+
+__all__ = ["HFBackend"]
+
+_DTYPES = ("bfloat16", "float32", "float16")
+_END_OF_TURN = "<|im_end|>"
+
+
+class HFBackend:
+    """A transformers causal LM behind the :class:`~sim.backends.protocol.Backend` protocol.
+
+    Args:
+        model_path: a local model folder; ``None`` uses the embedded SmolLM2.
+        dtype: ``"bfloat16"`` (fast on CPUs with AMX/AVX512-BF16), ``"float32"`` or
+            ``"float16"``.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        max_batch_tokens: budget on padded tokens (prompt + new/option tokens) per batch.
+        max_batch_size: most rows per batch.
+        threads: torch CPU threads; ``os.cpu_count()`` by default.
+        prefix_cache_mib: memory for prompt KV kept between the batches of a step (a later
+            prompt extending a kept one reuses it); 0 turns it off.
+
+    Raises:
+        ModelNotFoundError: the folder does not exist, or the embedded model is not installed.
+        BackendError: a bad setting, or a folder transformers cannot load.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        dtype: str = "auto",
+        device: str = "cpu",
+        max_batch_tokens: int = 8192,
+        max_batch_size: int = 64,
+        threads: int | None = None,
+        prefix_cache_mib: int = 512,
+    ) -> None:
+        dtype = resolve_dtype(dtype, device)
+        _check_settings(dtype, max_batch_tokens, max_batch_size)
+        import torch
+
+        if model_path is None:
+            self._path, self._model_id = default_model_path(), default_model_id()
+        else:
+            self._path = Path(model_path).expanduser()
+            self._model_id = str(self._path)
+            if not self._path.exists():
+                raise ModelNotFoundError(
+                    f"model '{model_path}': no such folder. Fix: pass a folder written by "
+                    "save_pretrained, or leave model_path unset for the embedded SmolLM2."
+                )
+        self._dtype_name, self._device_name = dtype, device
+        self.max_batch_tokens, self.max_batch_size = max_batch_tokens, max_batch_size
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+        self._ctx = _load(self._path, self._model_id, getattr(torch, dtype), _device(device))
+        self._ctx.prefix_store = _prefix_store(self._ctx, prefix_cache_mib)
+        from sim.backends.hf.prompts import PromptRenderer
+
+        self._renderer = PromptRenderer(self._ctx.tokenizer, self._model_id)
+        self._weights_hash: str | None = None
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("batches", "retries", "failures", "prompt_tokens", "new_tokens", "cached_tokens"), 0
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        """Identity of the model, for the manifest (the weights hash is computed once)."""
+        if self._weights_hash is None:
+            self._weights_hash = weights_hash(self._path)
+        return ModelInfo(
+            backend="hf",
+            model_id=self._model_id,
+            weights_hash=self._weights_hash,
+            dtype=self._dtype_name,
+            device=str(self._ctx.device),
+        )
+
+    @property
+    def model(self) -> Any:
+        """The underlying transformers model (for steering-direction recipes and tests)."""
+        return self._ctx.model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The underlying tokenizer."""
+        return self._ctx.tokenizer
+
+    def render(self, messages: Sequence[Any]) -> list[int]:
+        """Return the prompt token ids the backend feeds for ``messages``."""
+        return self._renderer.render(messages)
+
+    def option_ids(self, option: str) -> list[int]:
+        """Return the token ids an option is scored as (plain text, no control tokens)."""
+        return self._renderer.content_ids(option)
+
+    def set_steering(
+        self, directions: Mapping[str, torch.Tensor], layers: Sequence[int]
+    ) -> None:
+        """Set the steering directions that requests' ``steering`` coefficients refer to.
+
+        Args:
+            directions: one ``[hidden]`` tensor per trait name.
+            layers: decoder layers (``model.model.layers[i]``) whose outputs are steered.
+
+        Raises:
+            BackendError: a direction has the wrong shape or a layer is out of range.
+        """
+        from sim.backends.hf.steering_hook import SteeringSet
+
+        config = self._ctx.model.config
+        self._ctx.steering = SteeringSet(
+            directions,
+            layers,
+            hidden_size=int(config.hidden_size),
+            num_layers=len(self._ctx.model.model.layers),
+        )
+        self.forget_prefixes()  # kept KV was computed under the old directions
+
+    def clear_steering(self) -> None:
+        """Forget the steering directions (requests with steering are then refused)."""
+        self._ctx.steering = None
+        self.forget_prefixes()
+
+    def forget_prefixes(self) -> None:
+        """Empty the prompt KV kept between batches (the engine calls it at every step)."""
+        if self._ctx.prefix_store is not None:
+            self._ctx.prefix_store.forget()
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
+        """Generate free text for every request; result ``i`` answers request ``i``.
+
+        Raises:
+            BackendError: a request names a steering trait with no direction set.
+        """
+        from sim.backends.hf.decoding import GenerateRow
+        from sim.backends.hf.prefix import prefix_order
+
+        self._check_steering(requests)
+        results: list[GenerateResult | None] = [None] * len(requests)
+        rows: dict[int, GenerateRow] = {}
+        for i, req in enumerate(requests):
+            try:
+                ids = self._renderer.render(req.messages)
+            except Exception as exc:  # a template that rejects this chat
+                results[i] = _generate_error(0, f"cannot render the chat: {exc}")
+                continue
+            rows[i] = GenerateRow(ids, req.sampling, tuple(req.steering))
+        keys = list(rows)
+        prompts = [rows[k].prompt_ids for k in keys]
+        plan = plan_batches(
+            [len(p) for p in prompts],
+            [max(rows[k].sampling.max_new_tokens, 0) for k in keys],
+            max_tokens=self.max_batch_tokens,
+            max_size=self.max_batch_size,
+            order=prefix_order(prompts, [rows[k].steering for k in keys]),
+        )
+        for batch in plan:
+            members = [keys[j] for j in batch]
+            outs = run_isolated(
+                [rows[k] for k in members],
+                self._run_generate,
+                lambda row, exc: _generate_error(len(row.prompt_ids), _reason(exc)),
+                self.stats,
+            )
+            for k, out in zip(members, outs, strict=True):
+                results[k] = out
+        return [r if r is not None else _generate_error(0, "not run") for r in results]
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        """Return the log-likelihood of every option of every request, in request order.
+
+        Requests sharing a prompt (and steering) share one prefill; requests whose prompts
+        share a long prefix (and steering) share the prefix's prefill.
+
+        Raises:
+            BackendError: a request names a steering trait with no direction set.
+        """
+        from sim.backends.hf.prefix import prefix_order
+
+        self._check_steering(requests)
+        results: list[ScoreResult | None] = [None] * len(requests)
+        units, placements = self._score_units(requests, results)
+        plan = plan_batches(
+            [len(u.prompt_ids) for u in units],
+            [u.width for u in units],
+            max_tokens=self.max_batch_tokens,
+            max_size=self.max_batch_size,
+            order=prefix_order([u.prompt_ids for u in units], [u.steering for u in units]),
+        )
+        unit_out: dict[int, tuple[list[float], int] | str] = {}
+        first_of: dict[int, int] = {}
+        for batch in plan:
+            outs = run_isolated(
+                [units[j] for j in batch], self._run_score, lambda _u, e: _reason(e), self.stats
+            )
+            unit_out.update(zip(batch, outs, strict=True))
+        for i, (u, start, cached) in placements.items():
+            out = unit_out[u]
+            n_prompt = len(units[u].prompt_ids)
+            if isinstance(out, str):
+                results[i] = ScoreResult(logprobs=(), num_prompt_tokens=n_prompt, error=out)
+            else:
+                if first_of.setdefault(u, i) == i:  # the unit's prefix saving, counted once
+                    cached = max(cached, out[1])
+                self.stats["cached_tokens"] += cached
+                values = tuple(out[0][start : start + len(requests[i].options)])
+                results[i] = ScoreResult(
+                    logprobs=values, num_prompt_tokens=n_prompt, num_cached_tokens=cached
+                )
+        return [r if r is not None else ScoreResult(logprobs=(), error="not run") for r in results]
+
+    def _score_units(
+        self, requests: Sequence[ScoreRequest], results: list[ScoreResult | None]
+    ) -> tuple[list[ScoreUnit], dict[int, tuple[int, int, int]]]:
+        """Group requests by (prompt, steering); map request -> (unit, first option, cached)."""
+        from sim.backends.hf.scoring import ScoreUnit
+
+        units: list[ScoreUnit] = []
+        by_key: dict[tuple[tuple[int, ...], tuple[tuple[str, float], ...]], int] = {}
+        placements: dict[int, tuple[int, int, int]] = {}
+        for i, req in enumerate(requests):
+            try:
+                ids = self._renderer.render(req.messages)
+            except Exception as exc:
+                results[i] = ScoreResult(logprobs=(), error=f"cannot render the chat: {exc}")
+                continue
+            key = (tuple(ids), tuple(req.steering))
+            cached = len(ids) if key in by_key else 0
+            if key not in by_key:
+                by_key[key] = len(units)
+                units.append(ScoreUnit(ids, tuple(req.steering), []))
+            unit = units[by_key[key]]
+            placements[i] = (by_key[key], len(unit.options), cached)
+            unit.options.extend(self._renderer.content_ids(o) for o in req.options)
+        return units, placements
+
+    def _run_generate(self, rows: Sequence[GenerateRow]) -> list[GenerateResult]:
+        from sim.backends.hf.decoding import decode_batch
+
+        self.stats["batches"] += 1
+        out = decode_batch(self._ctx, rows)
+        self.stats["prompt_tokens"] += sum(len(r.prompt_ids) for r in rows)
+        self.stats["new_tokens"] += sum(r.num_new_tokens for r in out)
+        self.stats["cached_tokens"] += sum(r.num_cached_tokens for r in out)
+        return out
+
+    def _run_score(self, units: Sequence[ScoreUnit]) -> list[tuple[list[float], int] | str]:
+        from sim.backends.hf.scoring import score_batch
+
+        self.stats["batches"] += 1
+        out = score_batch(self._ctx, units)
+        self.stats["prompt_tokens"] += sum(len(u.prompt_ids) for u in units)
+        return list(out)
+
+    def _check_steering(self, requests: Sequence[GenerateRequest | ScoreRequest]) -> None:
+        wanted = [req.steering for req in requests if req.steering]
+        if not wanted:
+            return
+        if self._ctx.steering is None:
+            raise BackendError(
+                f"steering {wanted[0]}: no steering directions are set on this backend. "
+                "Fix: call HFBackend.set_steering(directions, layers) first."
+            )
+        for steering in wanted:
+            self._ctx.steering.check(steering)
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """Resolve ``auto`` to a concrete dtype name.
+
+    bfloat16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16); float32 elsewhere,
+    because emulated bf16 is several times slower than fp32 on AVX2 CPUs.
+    """
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        return "bfloat16"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "float32"
+    return "bfloat16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "float32"
+
+
+def _check_settings(dtype: str, max_batch_tokens: int, max_batch_size: int) -> None:
+    if dtype not in _DTYPES:
+        raise BackendError(f"dtype '{dtype}': allowed are {list(_DTYPES)}. Fix: use 'bfloat16'.")
+    if max_batch_tokens < 1 or max_batch_size < 1:
+        raise BackendError(
+            f"max_batch_tokens={max_batch_tokens}, max_batch_size={max_batch_size}: both must "
+            "be at least 1. Fix: use positive budgets."
+        )
+
+
+def _device(name: str) -> torch.device:
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise BackendError(f"device '{name}': {exc}. Fix: use 'cpu' or 'cuda'.") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError(f"device '{name}': CUDA is not available here. Fix: use 'cpu'.")
+    if device.type not in ("cpu", "cuda"):
+        raise BackendError(f"device '{name}': allowed are cpu, cuda, cuda:N. Fix: use 'cpu'.")
+    return device
+
+
+def _load(path: Path, model_id: str, dtype: torch.dtype, device: torch.device) -> ModelContext:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sim.backends.hf.attention import use_decode_attention
+    from sim.backends.hf.forward import ModelContext
+    from sim.backends.hf.packed_linear import pack_linears
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except (OSError, ValueError, KeyError) as exc:
+        raise BackendError(
+            f"model '{model_id}': transformers cannot load '{path}' ({exc}). Fix: pass a "
+            "folder written by save_pretrained (config.json, weights, tokenizer files)."
+        ) from exc
+    model = model.to(device).eval()
+    use_decode_attention(model)
+    pack_linears(model)
+    return ModelContext(
+        model=model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype,
+        pad_id=_pad_id(tokenizer),
+        stop_ids=_stop_ids(tokenizer, model),
+    )
+
+
+def _prefix_store(ctx: ModelContext, mib: int) -> PrefixStore | None:
+    """A prefix store of ``mib`` MiB for full-attention models (none for sliding windows)."""
+    from sim.backends.hf.prefix_store import PrefixStore
+
+    config = ctx.model.config
+    if mib <= 0 or getattr(config, "sliding_window", None) is not None:
+        return None
+    heads = int(config.num_attention_heads)
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    per_token = 2 * int(config.num_hidden_layers) * kv_heads * head_dim * ctx.dtype.itemsize
+    return PrefixStore(max_tokens=mib * 2**20 // per_token)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _stop_ids(tokenizer: Any, model: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    if _END_OF_TURN in tokenizer.get_vocab():
+        ids.add(int(tokenizer.convert_tokens_to_ids(_END_OF_TURN)))
+    config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(config_eos, int):
+        ids.add(config_eos)
+    elif isinstance(config_eos, (list, tuple)):
+        ids.update(int(t) for t in config_eos)
+    return frozenset(ids)
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _generate_error(num_prompt_tokens: int, reason: str) -> GenerateResult:
+    return GenerateResult(
+        text="", num_prompt_tokens=num_prompt_tokens, finish_reason="error", error=reason
+    )

@@ -1,0 +1,362 @@
+"""The ``traitlab`` command: parse, build a config, call the library, map errors to exit codes.
+
+User mistakes exit 2 with one line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from sim.errors import RunError, TraitLabError
+
+if TYPE_CHECKING:
+    from sim.scenario.loader import LoadedScenario
+    from sim.scenario.spec import RunConfig
+
+__all__ = ["main"]
+
+EPILOG = """examples:
+  traitlab run scenarios/prisoners_dilemma.yaml                  # embedded SmolLM2, seed 0
+  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 3 --steps 4
+  traitlab validate scenarios/*.yaml
+  traitlab schema > scenario.schema.json
+  traitlab show runs/prisoners-dilemma/<time>-<id>
+  traitlab analyze runs/prisoners-dilemma --html report.html
+  traitlab sweep scenarios/sweeps/pd_agreeableness.yaml          # cells on Ray, batched
+"""
+
+_RUN_EXAMPLE = """example:
+  traitlab run scenarios/prisoners_dilemma.yaml --seed 1 --out runs/
+  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --steps 3
+  traitlab run scenarios/prisoners_dilemma.yaml --model ~/models/my-hf-folder --dtype float32
+  traitlab run --resume runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # after a crash
+"""
+_VALIDATE_EXAMPLE = "example:\n  traitlab validate scenarios/*.yaml\n"
+_SCHEMA_EXAMPLE = ("example:\n"
+                   "  traitlab schema > scenario.schema.json   # for YAML editor completion\n")
+_SHOW_EXAMPLE = ("example:\n"
+                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --limit 40\n")
+_ANALYZE_EXAMPLE = """example:
+  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 1 --out runs/
+  traitlab analyze runs/prisoners-dilemma/20261123T101500Z-1a2b3c --html report.html
+  traitlab analyze runs/prisoners-dilemma      # a sweep: every run below, intervals over runs
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="traitlab", formatter_class=fmt, epilog=EPILOG,
+        description="Social simulations of personality-conditioned LLM agents, batched.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a scenario", epilog=_RUN_EXAMPLE, formatter_class=fmt)
+    run.add_argument("scenario", type=Path, nargs="?", help="scenario YAML file")
+    run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                     help="continue a crashed or interrupted run in its own directory "
+                          "(with the run's own scenario and settings)")
+    run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    run.add_argument("--backend", choices=["hf", "scripted"], default="hf",
+                     help="hf: a local transformers model (default); scripted: rule policies")
+    run.add_argument("--model", default=None,
+                     help="local HF model folder (default: embedded SmolLM2-135M-Instruct)")
+    run.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto",
+                     help="auto: bf16 on GPUs and CPUs with native bf16 (AMX), else fp32")
+    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    run.add_argument("--out", type=Path, default=Path("runs"), help="output root (runs/)")
+    run.add_argument("--steps", type=int, default=None, help="stop after N steps")
+    run.add_argument("--replicas", type=int, default=1,
+                     help="run R seeds side by side, batched together")
+    run.add_argument("--max-new-tokens", type=int, default=40)
+    run.add_argument("--temperature", type=float, default=0.7)
+    run.add_argument("--batch-tokens", type=int, default=16_384,
+                     help="token budget of one forward batch")
+    run.add_argument("--batch-rows", type=int, default=64,
+                     help="most rows in one forward batch (a GPU takes whole waves: 256+)")
+    run.add_argument("--prefix-cache-mib", type=int, default=512, metavar="MIB",
+                     help="memory for prompt KV kept between a step's waves, reused by later "
+                          "prompts that extend earlier ones (0: off)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: the model in this process (default); ray: model replicas "
+                          "as Ray actors, each wave split across them")
+    run.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="with --executor ray: join this cluster (default: local Ray)")
+    run.add_argument("--ray-replicas", type=int, default=None, metavar="N",
+                     help="with --executor ray: model replicas (default: one per GPU, else 1)")
+    from sim.cli.sweep import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub, fmt)
+
+    validate = sub.add_parser("validate", help="check scenario files",
+                              epilog=_VALIDATE_EXAMPLE, formatter_class=fmt)
+    validate.add_argument("files", type=Path, nargs="+")
+
+    sub.add_parser("schema", help="print the JSON Schema of the scenario format",
+                   epilog=_SCHEMA_EXAMPLE, formatter_class=fmt)
+
+    show = sub.add_parser("show", help="print a run's transcript", epilog=_SHOW_EXAMPLE,
+                          formatter_class=fmt)
+    show.add_argument("run_dir", type=Path)
+    show.add_argument("--limit", type=int, default=200, help="at most N events (default 200)")
+
+    analyze = sub.add_parser("analyze", help="analyse a run or a sweep of runs",
+                             epilog=_ANALYZE_EXAMPLE, formatter_class=fmt)
+    analyze.add_argument("path", type=Path, metavar="RUN_OR_SWEEP_DIR",
+                         help="a run directory, or a folder with run directories below it")
+    analyze.add_argument("--html", type=Path, default=None,
+                         help="also write a self-contained HTML report to this file")
+    analyze.add_argument("--seed", type=int, default=0,
+                         help="seed of surrogates and bootstraps (default 0)")
+    _add_probe_parser(sub, fmt)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``traitlab`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "sweep":
+            from sim.cli.sweep import main as sweep_main
+
+            return sweep_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "validate":
+            return _validate(args.files)
+        if args.command == "schema":
+            from sim.scenario.spec import ScenarioSpec
+
+            print(json.dumps(ScenarioSpec.model_json_schema(by_alias=True), indent=2))
+            return 0
+        if args.command == "analyze":
+            return _analyze(args.path, args.html, args.seed)
+        if args.command == "probe":
+            return _probe(args, list(argv) if argv is not None else sys.argv[1:])
+        return _show(args.run_dir, args.limit)
+    except TraitLabError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a bad flag value reaching RunConfig
+        if args.debug:
+            raise
+        err = exc.errors()[0]
+        flag = "--" + str(err["loc"][0]).replace("_", "-")
+        print(f"error: {flag} {err['input']!r}: {err['msg']}.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        from sim.errors import RunInterrupted
+
+        if isinstance(exc, RunInterrupted):
+            print(f"interrupted; records so far are kept. Resume: {exc.resume_command}",
+                  file=sys.stderr)
+        else:
+            print("interrupted; records written so far are kept.", file=sys.stderr)
+        return 130
+
+
+def _validate(files: Sequence[Path]) -> int:
+    from sim.scenario.loader import load_scenario
+
+    for file in files:
+        loaded = load_scenario(file)
+        print(f"ok  {file}  ({loaded.spec.name}: {len(loaded.spec.stages)} stages, "
+              f"{loaded.spec.population.size} agents)")
+    return 0
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.run.runner import run_scenario
+    from sim.scenario.loader import load_scenario
+    from sim.scenario.spec import RunConfig
+
+    if args.resume is not None:
+        return _resume(args, argv)
+    if args.scenario is None:
+        raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")
+    loaded = load_scenario(args.scenario)
+    config = RunConfig(
+        seed=args.seed, backend=args.backend, model=args.model, dtype=args.dtype,
+        device=args.device, out=args.out, steps=args.steps, replicas=args.replicas,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+        batch_tokens=args.batch_tokens, batch_rows=args.batch_rows,
+        prefix_cache_mib=args.prefix_cache_mib)
+    executor = _ray_executor(args, config)
+    try:
+        if args.quiet:
+            outcome = run_scenario(loaded, config, command=["traitlab", *argv],
+                                   executor=executor)
+            print(outcome.path)
+            return 0
+        from sim.cli.progress import RunProgress
+
+        total = _planned_steps(loaded, config)
+        with RunProgress(total=total, title=loaded.spec.name) as progress:
+            progress.status("loading model" if config.backend == "hf" else "starting")
+            started = time.perf_counter()
+            outcome = run_scenario(loaded, config, callbacks=[progress.update],
+                                   command=["traitlab", *argv], executor=executor)
+    finally:
+        if executor is not None:
+            from sim.executors.ray import shutdown_ray
+
+            executor.close()
+            if executor.owns_ray:
+                shutdown_ray()
+    from analysis.io import load_run
+    from sim.cli.progress import print_summary
+
+    print_summary(load_run(outcome.path), time.perf_counter() - started)
+    return 0
+
+
+def _ray_executor(args: argparse.Namespace, config: RunConfig) -> Any:
+    """A RayExecutor for ``--executor ray`` (None for the local executor)."""
+    if args.executor != "ray":
+        if args.ray_address or args.ray_replicas:
+            raise RunError("--ray-address and --ray-replicas need --executor ray.")
+        return None
+    if args.ray_replicas is not None and args.ray_replicas < 1:
+        raise RunError(f"--ray-replicas {args.ray_replicas}: use 1 or more.")
+    from sim.executors.ray import RayExecutor, init_ray, is_initialized
+
+    owns = not is_initialized()
+    init_ray(args.ray_address)
+    executor = RayExecutor.start(config, args.ray_replicas)
+    executor.owns_ray = owns
+    return executor
+
+
+def _resume(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.run.runner import resumable, resume_run
+
+    if args.scenario is not None:
+        raise RunError("pass either a scenario file or --resume RUN_DIR, not both.")
+    manifest = resumable(args.resume)
+    command = ["traitlab", *argv]
+    if args.quiet:
+        print(resume_run(args.resume, command=command).path)
+        return 0
+    from analysis.io import load_run
+    from sim.cli.progress import RunProgress, print_summary
+    from sim.records.checkpoint import read_checkpoint
+    from sim.scenario.loader import load_scenario
+    from sim.scenario.spec import RunConfig
+
+    loaded = load_scenario(args.resume / "scenario.yaml")
+    total = _planned_steps(loaded, RunConfig.model_validate(manifest["run_config"]))
+    checkpoint = read_checkpoint(args.resume, manifest["spec_hash"])
+    done = checkpoint["step"] if checkpoint is not None else 0
+    with RunProgress(total=total, title=loaded.spec.name, completed=done) as progress:
+        progress.status(f"resuming after step {done}")
+        started = time.perf_counter()
+        outcome = resume_run(args.resume, callbacks=[progress.update], command=command)
+    print_summary(load_run(outcome.path), time.perf_counter() - started)
+    return 0
+
+
+def _planned_steps(loaded: LoadedScenario, config: RunConfig) -> int:
+    from sim.scenario.flow import ScenarioGraph
+
+    steps = ScenarioGraph.compile(loaded.spec).num_steps()
+    return min(steps, config.steps) if config.steps else steps
+
+
+def _show(run_dir: Path, limit: int) -> int:
+    from analysis.io import load_run
+    from sim.cli.progress import print_transcript
+
+    print_transcript(load_run(run_dir), limit)
+    return 0
+
+
+def _analyze(path: Path, html: Path | None, seed: int) -> int:
+    from analysis.report import analyze_path, print_report, render_html
+
+    report = analyze_path(path, seed=seed)
+    print_report(report)
+    if html is not None:
+        print(f"wrote {render_html(report, html)}")
+    return 0
+
+
+_PROBE_EXAMPLE = """example:
+  traitlab probe --personas 64 --method prompt,steering,both --instrument ipip-50 --seed 0
+  traitlab probe --personas 16 --method prompt --instrument mini-ipip      # a quick look
+  traitlab probe --summarise runs/probe/20261123T180000Z-1a2b3c            # reprint a table
+"""
+
+
+def _add_probe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                      fmt: type[argparse.HelpFormatter]) -> None:
+    from agents.instruments import RESTRICTED_FLAG
+
+    probe = sub.add_parser(
+        "probe", help="conditioning-validation study: do personas move the questionnaire?",
+        epilog=_PROBE_EXAMPLE, formatter_class=fmt)
+    probe.add_argument("--personas", type=int, default=64, help="personas sampled (64)")
+    probe.add_argument("--method", default="prompt,steering,both",
+                       help="comma separated: none, prompt, steering, both")
+    probe.add_argument("--instrument", default="ipip-50",
+                       help="ipip-50 (default), mini-ipip, ipip-neo-120")
+    probe.add_argument(RESTRICTED_FLAG, dest="allow_restricted", action="store_true",
+                       help="allow licence-restricted instruments (bfi-44)")
+    probe.add_argument("--seed", type=int, default=0)
+    probe.add_argument("--model", default=None, help="local HF model folder")
+    probe.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto")
+    probe.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    probe.add_argument("--out", type=Path, default=Path("runs"))
+    probe.add_argument("--strength", type=float, default=None,
+                       help="fixed steering strength for every trait (skips calibration)")
+    probe.add_argument("--no-calibrate", action="store_true",
+                       help="skip calibration (strength 4 unless --strength)")
+    probe.add_argument("--layers", default=None, help="steered decoder layers, e.g. 12 or 10,14")
+    probe.add_argument("--batch-tokens", type=int, default=32_768)
+    probe.add_argument("--batch-size", type=int, default=256)
+    probe.add_argument("--summarise", type=Path, default=None, metavar="PROBE_DIR",
+                       help="only print the table of an existing probe directory")
+
+
+def _probe(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.cli.probe_report import summarise
+    from sim.probe.probe import ProbeConfig, run_probe
+
+    if args.summarise is not None:
+        if not (args.summarise / "survey.parquet").exists():
+            raise RunError(f"{args.summarise}: no survey.parquet; not a probe directory.")
+        summarise(args.summarise)
+        return 0
+    try:
+        layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else None
+    except ValueError as exc:
+        raise RunError(f"--layers {args.layers!r}: expected integers like 12 or 10,14.") \
+            from exc
+    cfg = ProbeConfig(
+        personas=args.personas, methods=tuple(m.strip() for m in args.method.split(",") if
+                                              m.strip()),
+        instrument=args.instrument, seed=args.seed, out=args.out, model=args.model,
+        dtype=args.dtype, device=args.device, batch_tokens=args.batch_tokens,
+        batch_size=args.batch_size,
+        calibrate=not args.no_calibrate, strength=args.strength, layers=layers,
+        allow_restricted=args.allow_restricted)
+    result = run_probe(cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
+                       command=["traitlab", *argv])
+    summarise(result.path)
+    t = result.manifest["timings_s"]
+    print(f"\n{result.path}  ({t['total_s']:.0f} s total, survey {t['survey_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,176 @@
+"""Choice stages: every agent scores the options in one wave; payoffs resolve per pair."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sim.engine.stages.base import Plan, StageContext, event_row, prompt_hash, sit_out_rows
+from sim.engine.stages.formulas import member_values, parsed, payoff_for
+from sim.requests import ScoreResult
+from sim.scenario.options import option_value
+from sim.scenario.spec import ChoiceStage, PayoffSpec
+
+__all__ = ["canonical_logprobs", "group_payoff", "option_probabilities", "run_choice",
+           "shown_order"]
+
+
+def option_probabilities(logprobs: Sequence[float]) -> list[float]:
+    """Softmax of option log-likelihoods (``-inf`` gets probability 0)."""
+    top = max(logprobs)
+    weights = [math.exp(lp - top) if lp != -math.inf else 0.0 for lp in logprobs]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def _decide(stage: ChoiceStage, probs: list[float], rng: np.random.Generator) -> int:
+    if stage.decision == "argmax":
+        return int(np.argmax(probs))
+    return int(rng.choice(len(probs), p=np.asarray(probs) / sum(probs)))
+
+
+_SHUFFLE = 1  # rng_for key suffix of the option order (decisions use the bare keys)
+
+
+def shown_order(stage: ChoiceStage, ctx: StageContext, agent: int, group: int
+                ) -> list[int] | None:
+    """The canonical option indices in the order one request shows them.
+
+    ``None`` without ``shuffle_options``; otherwise a permutation drawn from the request's
+    own seeded stream, so every agent and round sees its own order.
+    """
+    if not stage.shuffle_options:
+        return None
+    rng = ctx.rng_for(agent, group, _SHUFFLE)
+    return [int(i) for i in rng.permutation(len(stage.choices))]
+
+
+def canonical_logprobs(logprobs: Sequence[float], order: Sequence[int] | None
+                       ) -> list[float]:
+    """Log-probabilities of the shown options, put back in the stage's canonical order."""
+    if order is None:
+        return list(logprobs)
+    out = [0.0] * len(order)
+    for shown, canonical in enumerate(order):
+        out[canonical] = logprobs[shown]
+    return out
+
+
+def group_payoff(payoff: PayoffSpec, mine: int, theirs: Sequence[int]) -> float:
+    """What a choice earns against the partners' choices (canonical option indices)."""
+    if payoff.coordination is not None:
+        same = bool(theirs) and all(t == mine for t in theirs)
+        return float(payoff.coordination.success if same else payoff.coordination.failure)
+    assert payoff.matrix is not None
+    return float(sum(payoff.matrix[mine][t] for t in theirs))
+
+
+def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
+    """Plan of a choice stage: one wave of score requests, then decisions and payoffs.
+
+    Only the stage's ``actors`` choose; with a formula payoff every group member is paid
+    (members who did not choose get an ``outcome`` row).
+    """
+    groups = ctx.grouping.groups
+    agents = ctx.agents
+    options = stage.choices
+    slots = [(g, a) for g, members in enumerate(groups) for a in members
+             if ctx.acts(agents[a], stage.actors)]
+    orders = {(g, a): shown_order(stage, ctx, a, g) for g, a in slots}
+    requests = [
+        agents[a].choice_request(stage, [agents[b] for b in groups[g] if b != a],
+                                 ctx.round, ctx.rounds, orders[g, a])
+        for g, a in slots
+    ]
+    results = yield list(requests)
+    picks: dict[tuple[int, int], int | None] = {}
+    probs_of: dict[tuple[int, int], list[float]] = {}
+    for (g, a), result in zip(slots, results, strict=True):
+        assert isinstance(result, ScoreResult)
+        if result.error is not None or not result.logprobs:
+            picks[g, a] = None
+            continue
+        probs = option_probabilities(canonical_logprobs(result.logprobs, orders[g, a]))
+        probs_of[g, a] = probs
+        picks[g, a] = _decide(stage, probs, ctx.rng_for(a, g))
+    rows: list[dict[str, Any]] = []
+    for (g, a), request, result in zip(slots, requests, results, strict=True):
+        agent, partners = agents[a], [agents[b] for b in groups[g] if b != a]
+        mine = picks[g, a]
+        theirs = [picks.get((g, b)) for b in groups[g] if b != a and (g, b) in picks]
+        payoff = None
+        if stage.payoff is not None and stage.payoff.formula is None and mine is not None \
+                and all(t is not None for t in theirs):
+            payoff = group_payoff(stage.payoff, mine, theirs)  # type: ignore[arg-type]
+        if mine is not None:
+            agent.apply_choice(stage, ctx.round, options[mine], partners,
+                               [options[t] for t in theirs if t is not None], payoff)
+        rows.append(event_row(
+            agent, kind="choice", group=f"g{g:03d}", partners=partners,
+            choice=options[mine] if mine is not None else None, choice_index=mine,
+            options=list(options), option_probs=probs_of.get((g, a), []),
+            shown_order=orders[g, a], payoff=payoff, prompt_hash=prompt_hash(request),
+            prompt_tokens=result.num_prompt_tokens,
+            value=option_value(options, mine) if mine is not None else None,
+            correct=(options[mine] == stage.answer) if stage.answer is not None
+            and mine is not None else None,
+            status="ok" if mine is not None else "failed", error=result.error,
+        ))
+    if (stage.payoff is not None and stage.payoff.formula is not None) or stage.outcomes:
+        rows = _formula_rows(stage, ctx, picks, rows)
+    return rows + sit_out_rows(ctx)
+
+
+def _formula_rows(stage: ChoiceStage, ctx: StageContext,
+                  picks: dict[tuple[int, int], int | None], rows: list[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """Pay formula payoffs and evaluate outcomes for every member of every group.
+
+    A group in which an actor's request failed pays nobody (its payoffs stay null).
+    """
+    agents, options = ctx.agents, stage.choices
+    by_agent = {(r["group"], r["agent"]): r for r in rows}
+    out = list(rows)
+    for g, members in enumerate(ctx.grouping.groups):
+        mine = {a: picks[g, a] for a in members if (g, a) in picks}
+        if any(v is None for v in mine.values()):
+            continue
+        values = {a: option_value(options, i) for a, i in mine.items() if i is not None}
+        group = [agents[a] for a in members]
+        for a in members:
+            agent = group[members.index(a)]
+            partners = [m for m in group if m is not agent]
+            correct = stage.answer is not None and a in mine \
+                and options[mine[a]] == stage.answer  # type: ignore[index]
+            names = member_values(agent, group, values, ctx.round, ctx.params,
+                                  correct=correct)
+            payoff = payoff_for(stage.payoff, agent.role(ctx.round), names) \
+                if stage.payoff is not None else None
+            outcomes = {k: parsed(f).evaluate(names) for k, f in stage.outcomes.items()}
+            row = by_agent.get((f"g{g:03d}", agent.key))
+            if row is None:
+                if payoff is None and not outcomes:
+                    continue
+                row = event_row(agent, kind="outcome", group=f"g{g:03d}", partners=partners)
+                out.append(row)
+                if payoff is not None:
+                    agent.apply_payoff(stage, ctx.round, partners, payoff, their=[
+                        options[i] for b, i in mine.items() if i is not None and b != a])
+            elif payoff is not None:
+                agent.score += payoff
+                _amend_payoff(agent, payoff)
+            row.update(payoff=payoff, score=agent.score,
+                       outcomes=json.dumps(outcomes, sort_keys=True) if outcomes else None)
+    return out
+
+
+def _amend_payoff(agent: Any, payoff: float) -> None:
+    """Put a formula payoff into the moment :meth:`Agent.apply_choice` just remembered."""
+    moments = agent.memory.moments
+    if moments:
+        moments[-1] = dataclasses.replace(moments[-1], payoff=payoff)

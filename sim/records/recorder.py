@@ -1,0 +1,317 @@
+"""The only writer: run directory, manifest, resolved scenario, per-step parquet shards.
+
+Every file is written atomically (a temporary file in the same directory, then
+``os.replace``), so a reader never sees a partial file. Layout::
+
+    runs/<scenario>/<utc-time>-<short-id>/
+        manifest.json  scenario.yaml  agents.parquet  network.parquet  checkpoint.json
+        events/step-000001.parquet ...
+        surveys/step-000001.parquet ...  (survey stages: one row per administered item)
+
+After each step the event shard is written first, then ``checkpoint.json`` (see
+:mod:`sim.records.checkpoint`), then the manifest. A shard is *committed* once the checkpoint covers
+its step: resuming deletes shards the checkpoint does not cover. The manifest's ``status`` is
+one of ``running``, ``complete``, ``failed``, ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import yaml
+
+from sim import __version__
+from sim.errors import RunError
+from sim.records.checkpoint import CHECKPOINT_NAME, build_checkpoint, stale_files
+from sim.records.schemas import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA, frame
+from sim.requests import ModelInfo
+from sim.scenario.loader import spec_hash
+from sim.scenario.spec import RunConfig, ScenarioSpec
+
+if TYPE_CHECKING:
+    from sim.engine.replica import Replica
+
+__all__ = ["STATUSES", "SURVEYS_DIR", "Recorder", "atomic_write", "read_manifest"]
+
+_PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", "numpy", "ray")
+STATUSES = ("running", "complete", "failed", "interrupted")
+SURVEYS_DIR = "surveys"  # survey stage: shards committed like event shards
+_PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings")
+
+# Test hook, read once at import: "POINT:STEP" (e.g. "after-shard:3") makes _maybe_die SIGKILL
+# this process there. Points: before-step, in-wave, after-shard, after-checkpoint, finish.
+_KILL_AT = os.environ.get("TRAITLAB_TEST_KILL_AT") or None
+
+
+def _maybe_die(point: str, step: int) -> None:
+    """Test hook: kill this process with SIGKILL at ``point`` of ``step`` if asked to.
+
+    The crash tests (``tests/test_resume.py``) set ``TRAITLAB_TEST_KILL_AT="POINT:STEP"`` in a
+    subprocess to simulate a hard crash at an exact place. Unset (always, outside those tests)
+    this is one comparison with ``None``.
+    """
+    if _KILL_AT is not None and f"{point}:{step}" == _KILL_AT:
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` via ``write(tmp)`` into a temporary sibling, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """Read a run directory's ``manifest.json``.
+
+    Raises:
+        RunError: if ``run_dir`` is not a readable run directory.
+    """
+    path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{run_dir} is not a run directory (no manifest.json). Fix: pass a "
+                       "directory printed by 'traitlab run'.") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read {path}: {exc}.") from None
+    if not isinstance(manifest, dict) or "spec_hash" not in manifest:
+        raise RunError(f"{path} is not a TraitLab run manifest.")
+    return manifest
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+class Recorder:
+    """Writes one run directory. Create with :meth:`create`."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._started = time.perf_counter() - float(manifest["timings"]["wall_s"])
+
+    @classmethod
+    def create(cls, config: RunConfig, spec: ScenarioSpec, model: ModelInfo,
+               *, command: list[str] | None = None) -> Recorder:
+        """Make a fresh run directory under ``config.out / spec.name`` and write its header.
+
+        Raises:
+            RunError: if the output directory cannot be created.
+        """
+        out = config.out.expanduser().resolve()
+        root = (out / spec.name).resolve()
+        if not root.is_relative_to(out) or root == out:
+            raise RunError(f"scenario name {spec.name!r} would write outside the output root "
+                           f"{out}. Fix: use a plain name (letters, digits, '-', '_', '.').")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for _ in range(100):
+                path = root / f"{stamp}-{secrets.token_hex(3)}"
+                with contextlib.suppress(FileExistsError):
+                    path.mkdir()
+                    break
+            else:  # pragma: no cover - 100 collisions of 24 random bits
+                raise RunError(f"could not create a fresh run directory under {root}.")
+        except OSError as exc:
+            raise RunError(f"cannot write runs under {root}: {exc.strerror}. Fix: pass "
+                           "--out with a writable directory.") from None
+        manifest: dict[str, Any] = {
+            "traitlab": __version__, "run_id": path.name, "scenario": spec.name,
+            "spec_hash": spec_hash(spec), "seed": config.seed, "replicas": config.replicas,
+            "run_config": config.model_dump(mode="json"), "model": dataclasses.asdict(model),
+            "packages": _versions(), "git_commit": _git_commit(), "command": command,
+            "status": "running", "started_at": datetime.now(UTC).isoformat(),
+            "finished_at": None, "steps_completed": 0, "events": 0,
+            "tokens": {"prompt": 0, "new": 0, "cached": 0}, "failures": 0, "retries": 0,
+            "timings": {"wall_s": 0.0, "model_s": 0.0, "steps": []}, "resumes": [],
+        }
+        surveys = [s.id for s in spec.stages if s.kind == "survey"]
+        if surveys:
+            manifest["surveys"] = {"dir": SURVEYS_DIR, "stages": surveys, "rows": 0}
+        recorder = cls(path, manifest)
+        # Values equal to their defaults are left out: the file loads back to the same spec
+        # (and hash), which resume relies on, and checks of options set explicitly stay quiet.
+        resolved = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        atomic_write(path / "scenario.yaml",
+                     lambda p: p.write_text(yaml.safe_dump(resolved, sort_keys=False)))
+        recorder._flush_manifest()
+        return recorder
+
+    @classmethod
+    def reopen(cls, path: Path, checkpoint: dict[str, Any] | None, *,
+               command: list[str] | None = None) -> Recorder:
+        """Continue writing a run directory from its checkpoint (``None``: from the start).
+
+        Deletes what the checkpoint does not cover (later event shards, temporary files),
+        restores the manifest's progress to the checkpoint's, records the resume in the
+        manifest's ``resumes`` list and sets its status back to ``running``.
+        """
+        manifest = read_manifest(path)
+        step = checkpoint["step"] if checkpoint is not None else 0
+        for stale in stale_files(path, step):
+            stale.unlink(missing_ok=True)
+        if checkpoint is not None:
+            manifest.update(json.loads(json.dumps(checkpoint["progress"])))
+        else:
+            manifest.update(steps_completed=0, events=0, failures=0, retries=0,
+                            tokens={"prompt": 0, "new": 0, "cached": 0},
+                            timings={"wall_s": 0.0, "model_s": 0.0, "steps": []})
+        manifest.setdefault("resumes", []).append({
+            "from_step": step, "previous_status": manifest.get("status"),
+            "at": datetime.now(UTC).isoformat(), "command": command})
+        manifest.update(status="running", finished_at=None)
+        recorder = cls(path, manifest)
+        recorder._count_surveys()
+        recorder._flush_manifest()
+        return recorder
+
+    def write_population(self, replicas: Iterable[Replica]) -> None:
+        """Write ``agents.parquet`` and ``network.parquet`` for every replica."""
+        agents, edges = [], []
+        for sim in replicas:
+            for agent in sim.population:
+                persona = agent.persona
+                agents.append({
+                    "replica": sim.replica, "agent": agent.key, "index": agent.index,
+                    "name": persona.name, "cohort": agent.cohort,
+                    "policy": agent.policy.name if agent.policy else None,
+                    "backend": "scripted" if agent.policy else "model",
+                    "persona_model": "mbti" if persona.mbti else "big_five",
+                    **persona.big_five.as_dict(),
+                    "mbti": persona.mbti.type if persona.mbti else None,
+                    "background": persona.background,
+                    "role": agent.base_role,
+                    "private": json.dumps(agent.private, sort_keys=True) if agent.private
+                    else None,
+                })
+            if sim.network is not None:
+                edges.extend({"replica": sim.replica, "source": f"a{a:03d}",
+                              "target": f"a{b:03d}"} for a, b in sim.network.edges())
+        self._write_parquet("agents.parquet", frame(agents, AGENT_SCHEMA))
+        self._write_parquet("network.parquet", frame(edges, NETWORK_SCHEMA))
+
+    def record_step(self, step: int, rows: list[dict[str, Any]], *, seconds: float,
+                    tokens: Mapping[str, int], model_seconds: float, failures: int,
+                    retries: int = 0, state: dict[str, Any] | None = None,
+                    surveys: list[dict[str, Any]] | None = None) -> None:
+        """Write one step's event shard, then its checkpoint, then the manifest's progress.
+
+        A step's survey rows (``surveys``) go to their own shard beside the event shard,
+        before the checkpoint; a resume drops shards the checkpoint does not cover (see
+        :func:`sim.records.checkpoint.stale_files`), so no row is lost or written twice.
+
+        Args:
+            step: the step number (1-based).
+            rows: the step's event rows.
+            seconds: wall time of the step.
+            tokens: running token counts (prompt, new, cached).
+            model_seconds: running time spent in the model backend.
+            failures: running count of failed requests.
+            retries: running count of batches the backend retried.
+            state: the engine's :meth:`~sim.engine.loop.Engine.state_dict` after the step; without
+                it no checkpoint is written.
+            surveys: the step's survey rows (side channel of survey stages), if any.
+        """
+        self._write_parquet(f"events/step-{step:06d}.parquet", frame(rows, EVENT_SCHEMA))
+        if surveys:
+            self._write_parquet(f"{SURVEYS_DIR}/step-{step:06d}.parquet",
+                                frame(surveys, SURVEY_SCHEMA))
+            self.manifest["surveys"]["rows"] += len(surveys)
+        _maybe_die("after-shard", step)
+        m = self.manifest
+        m["steps_completed"] = step
+        m["events"] += len(rows)
+        m["tokens"] = dict(tokens)
+        m["failures"] = failures
+        m["retries"] = retries
+        m["timings"]["steps"].append(round(seconds, 4))
+        m["timings"]["model_s"] = round(model_seconds, 3)
+        m["timings"]["wall_s"] = round(time.perf_counter() - self._started, 3)
+        if state is not None:
+            self.write_checkpoint(state)
+            _maybe_die("after-checkpoint", step)
+        self._flush_manifest()
+
+    def write_checkpoint(self, state: dict[str, Any]) -> None:
+        """Write ``checkpoint.json`` for the engine state (and the manifest's progress now)."""
+        checkpoint = build_checkpoint(
+            step=int(state["steps_done"]), spec_hash=self.manifest["spec_hash"], engine=state,
+            progress={k: self.manifest[k] for k in _PROGRESS})
+        text = json.dumps(checkpoint, separators=(",", ":")) + "\n"  # strict: no default=str
+        atomic_write(self.path / CHECKPOINT_NAME, lambda p: p.write_text(text))
+
+    def finish(self, status: str) -> None:
+        """Mark the run ``complete``, ``failed`` or ``interrupted``.
+
+        Raises:
+            ValueError: for any other status.
+        """
+        if status not in STATUSES[1:]:
+            raise ValueError(f"unknown final status {status!r}")
+        self.manifest["status"] = status
+        self.manifest["finished_at"] = datetime.now(UTC).isoformat()
+        self.manifest["timings"]["wall_s"] = round(time.perf_counter() - self._started, 3)
+        text = json.dumps(self.manifest, indent=2, default=str) + "\n"
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(text)
+            _maybe_die("finish", int(self.manifest["steps_completed"]))
+
+        atomic_write(self.path / "manifest.json", write)
+
+    def _count_surveys(self) -> None:
+        """Set the manifest's survey row count from the shards a resume kept."""
+        if "surveys" in self.manifest:
+            shards = sorted((self.path / SURVEYS_DIR).glob("step-*.parquet"))
+            self.manifest["surveys"]["rows"] = (
+                pl.scan_parquet(shards).select(pl.len()).collect().item() if shards else 0)
+
+    def _write_parquet(self, name: str, df: pl.DataFrame) -> None:
+        atomic_write(self.path / name, lambda p: df.write_parquet(p))
+
+    def _flush_manifest(self) -> None:
+        _write_json(self.path / "manifest.json", self.manifest)

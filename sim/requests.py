@@ -1,0 +1,160 @@
+"""The contract between agents, engine and backends: requests in, results out, in batches.
+
+Agents build requests; they never call a model. The engine gathers every independent request
+of a wave and hands the whole list to a :class:`Backend` in one call. Backends are
+order-preserving (result ``i`` answers request ``i``) and must not let one request's output
+depend on which other requests share its batch.
+
+Example:
+    >>> req = ScoreRequest(messages=(Message("user", "Cooperate or defect?"),),
+    ...                    options=("cooperate", "defect"))
+    >>> len(req.options)
+    2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "GenerateRequest",
+    "GenerateResult",
+    "Message",
+    "ModelInfo",
+    "PolicyCall",
+    "SamplingParams",
+    "ScoreRequest",
+    "ScoreResult",
+]
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message. ``content`` is plain text: backends never parse control tokens in it."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SamplingParams:
+    """How one generate request is decoded.
+
+    Attributes:
+        max_new_tokens: upper bound on generated tokens.
+        temperature: 0 means greedy decoding.
+        top_p: nucleus sampling mass (1.0 disables it).
+        seed: per-request seed; the same seed gives the same tokens whatever the batch.
+        stop: extra stop strings; generation also stops at the model's end-of-turn token.
+    """
+
+    max_new_tokens: int = 48
+    temperature: float = 0.7
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyCall:
+    """What a scripted policy needs to answer a request without a model.
+
+    Attributes:
+        name: policy name (``tit_for_tat``, ``always``, ``random``, ...).
+        params: the policy's parameters from the scenario (``{"option": "defect"}``).
+        facts: observable facts of the agent's situation (partner's last choice, ...).
+    """
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerateRequest:
+    """Free text continuing a chat.
+
+    Attributes:
+        messages: the chat so far; the backend applies the model's chat template.
+        sampling: decoding parameters, including the per-request seed.
+        steering: per-trait steering coefficients (``(("extraversion", 2.0), ...)``).
+        policy: set for agents answered by the scripted backend.
+    """
+
+    messages: tuple[Message, ...]
+    sampling: SamplingParams = SamplingParams()
+    steering: tuple[tuple[str, float], ...] = ()
+    policy: PolicyCall | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoreRequest:
+    """Log-likelihood of each option as the assistant's reply to ``messages``.
+
+    Attributes:
+        messages: the chat so far; options are scored as the start of the assistant's turn.
+        options: the closed set of replies (at least two).
+        steering: per-trait steering coefficients, as for generation.
+        policy: set for agents answered by the scripted backend.
+    """
+
+    messages: tuple[Message, ...]
+    options: tuple[str, ...]
+    steering: tuple[tuple[str, float], ...] = ()
+    policy: PolicyCall | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerateResult:
+    """The answer to one :class:`GenerateRequest`.
+
+    Attributes:
+        text: decoded new text, without the end-of-turn token or stop string.
+        num_prompt_tokens: prompt length in tokens.
+        num_new_tokens: tokens generated.
+        finish_reason: ``stop`` (end of turn / stop string), ``length`` or ``error``.
+        num_cached_tokens: prompt tokens served from a shared-prefix cache (depends on what
+            the request was batched with, so it is left out of ``==``).
+        error: why the request failed, when ``finish_reason == "error"``.
+    """
+
+    text: str
+    num_prompt_tokens: int = 0
+    num_new_tokens: int = 0
+    finish_reason: FinishReason = "stop"
+    num_cached_tokens: int = field(default=0, compare=False)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoreResult:
+    """The answer to one :class:`ScoreRequest`.
+
+    Attributes:
+        logprobs: total log-likelihood of each option, in request order.
+        num_prompt_tokens: prompt length in tokens.
+        num_cached_tokens: prompt tokens served from a shared-prefix cache (depends on what
+            the request was batched with, so it is left out of ``==``).
+        error: why the request failed (``logprobs`` is then empty).
+    """
+
+    logprobs: tuple[float, ...]
+    num_prompt_tokens: int = 0
+    num_cached_tokens: int = field(default=0, compare=False)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelInfo:
+    """What a run's manifest records about the backend."""
+
+    backend: str
+    model_id: str
+    weights_hash: str | None = None
+    dtype: str | None = None
+    device: str | None = None

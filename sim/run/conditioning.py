@@ -1,0 +1,103 @@
+"""Conditioning before a run: steering directions set on the backend, recorded in the run dir.
+
+``prepare_steering`` loads (or computes and caches) the CAA directions of
+:mod:`agents.steering` for the loaded model and sets them on the backend, so requests'
+``steering`` coefficients refer to them; ``write_steering_json`` records what was used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.persona import TRAITS
+from agents.steering import (
+    SteeringDirections,
+    big_five_coefficients,
+    load_or_compute_directions,
+    mbti_coefficients,
+)
+from sim.errors import RunError
+from sim.scenario.spec import PopulationSpec, ScenarioSpec
+
+__all__ = ["condition_agents", "method_of", "needs_steering", "prepare_run_conditioning",
+           "prepare_steering", "write_steering_json"]
+
+
+def prepare_steering(backend: Any, *, layers: Sequence[int] | None = None,
+                     cache_dir: Path | None = None) -> SteeringDirections:
+    """Compute or load the directions for ``backend``'s model and set them on it.
+
+    Raises:
+        RunError: the backend cannot steer (it has no ``set_steering``, e.g. scripted).
+    """
+    if not hasattr(backend, "set_steering"):
+        raise RunError("conditioning 'steering'/'both' needs the hf backend (activation "
+                       "steering runs inside the model). Fix: --backend hf, or use "
+                       "conditioning 'prompt'.")
+    dirs = load_or_compute_directions(backend, layers=layers, cache_dir=cache_dir)
+    backend.set_steering(dirs.directions, dirs.layers)
+    return dirs
+
+
+def prepare_run_conditioning(spec: ScenarioSpec, backend: Any, run_dir: Path) -> None:
+    """Set steering directions on ``backend`` (and write steering.json) if any agent steers.
+
+    Raises:
+        RunError: steering is asked for on a backend that cannot steer.
+    """
+    if not needs_steering(spec):
+        return
+    pop = spec.population
+    dirs = prepare_steering(backend, layers=pop.steering_layers)
+    write_steering_json(run_dir, dirs, {"all_traits": pop.steering_strength})
+
+
+def write_steering_json(run_dir: Path, dirs: SteeringDirections,
+                        strengths: Mapping[str, float]) -> Path:
+    """Write ``steering.json`` (layers, hashes, norms, strengths) into ``run_dir``."""
+    target = Path(run_dir) / "steering.json"
+    target.write_text(json.dumps({"steering": dirs.manifest(), "strengths": dict(strengths)},
+                                 indent=2))
+    return target
+
+
+def method_of(population: PopulationSpec, cohort: str | None) -> str:
+    """The conditioning of an agent: its cohort's, else the population's."""
+    for i, spec in enumerate(population.cohorts):
+        if (spec.name or f"cohort{i}") == cohort and spec.conditioning is not None:
+            return spec.conditioning
+    return population.conditioning
+
+
+def needs_steering(spec: ScenarioSpec) -> bool:
+    """True when any agent is conditioned by steering (``steering`` or ``both``)."""
+    pop = spec.population
+    methods = {pop.conditioning, *(c.conditioning for c in pop.cohorts if c.conditioning)}
+    return bool(methods & {"steering", "both"})
+
+
+def condition_agents(agents: Sequence[Any], spec: ScenarioSpec) -> None:
+    """Set each language-model agent's system prompt and steering from its conditioning.
+
+    ``prompt`` keeps the persona text; ``none`` and ``steering`` replace it by the name only
+    (plus the persona's background); ``steering`` and ``both`` set the steering
+    coefficients (MBTI personas through :func:`agents.steering.mbti_coefficients`).
+    Scripted agents are left alone.
+    """
+    pop = spec.population
+    strengths = dict.fromkeys(TRAITS, float(pop.steering_strength))
+    for agent in agents:
+        if agent.policy is not None:
+            continue
+        method = method_of(pop, agent.cohort)
+        persona = agent.persona
+        if method in ("none", "steering"):
+            text = f"You are {persona.name}." + (f" {persona.background}"
+                                                if persona.background else "")
+            agent._system = (f"{agent._preamble}\n\n" if agent._preamble else "") + text
+        if method in ("steering", "both"):
+            agent.steering = (mbti_coefficients(persona.mbti, strengths) if persona.mbti
+                              else big_five_coefficients(persona.big_five, strengths))

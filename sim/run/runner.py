@@ -1,0 +1,181 @@
+"""Run a scenario: open the backend, drive the engine, record everything.
+
+This is the library entry point the CLI calls; notebooks can call it too::
+
+    from sim.run.runner import run_scenario
+    outcome = run_scenario("scenarios/prisoners_dilemma.yaml", RunConfig(backend="scripted"))
+    resume_run(outcome.path)   # after a crash or Ctrl-C: continue in the same directory
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim.backends.protocol import Backend
+from sim.engine.loop import Engine, StepReport
+from sim.errors import RunError, RunInterrupted
+from sim.executors.local import LocalExecutor
+from sim.records.checkpoint import read_checkpoint
+from sim.records.recorder import Recorder, read_manifest
+from sim.run.conditioning import needs_steering, prepare_run_conditioning
+from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
+from sim.scenario.spec import RunConfig, ScenarioSpec
+
+__all__ = ["RunOutcome", "open_backend", "resumable", "resume_run", "run_scenario"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """Where a run went and how it ended."""
+
+    path: Path
+    status: str
+    steps: int
+
+
+def open_backend(config: RunConfig) -> Backend:
+    """The backend a run config asks for (the embedded model by default)."""
+    if config.backend == "scripted":
+        from sim.backends.scripted import ScriptedBackend
+
+        return ScriptedBackend()
+    from sim.backends.hf.backend import HFBackend
+
+    return HFBackend(config.model, dtype=config.dtype, device=config.device,
+                     max_batch_tokens=config.batch_tokens, max_batch_size=config.batch_rows,
+                     prefix_cache_mib=config.prefix_cache_mib)
+
+
+def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: RunConfig, *,
+                 backend: Backend | None = None,
+                 callbacks: Sequence[Callable[[StepReport], None]] = (),
+                 command: list[str] | None = None,
+                 executor: Any = None) -> RunOutcome:
+    """Run a scenario to the end (or ``config.steps``) and write its run directory.
+
+    Args:
+        scenario: a scenario file, a loaded scenario or a spec.
+        config: how to run it.
+        backend: a backend to reuse (default: :func:`open_backend`).
+        callbacks: progress callbacks, called after each step.
+        command: the command line, for the manifest.
+        executor: an executor with ``run``, ``stats`` and ``info`` to send waves to instead
+            of a local one (e.g. :class:`sim.executors.ray.RayExecutor`); ``backend`` is then
+            not opened.
+
+    Raises:
+        ScenarioError: if the scenario is invalid.
+        RunInterrupted: (a ``KeyboardInterrupt``) after marking the run ``interrupted``;
+            records so far are kept and :func:`resume_run` continues it.
+    """
+    if isinstance(scenario, ScenarioSpec):
+        scenario = LoadedScenario(spec=scenario, path="<spec>",
+                                  raw=scenario.model_dump(mode="json", by_alias=True))
+    loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
+    if executor is None:
+        backend = backend or open_backend(config)
+        executor = LocalExecutor(backend)
+        info = backend.info
+    else:
+        info = executor.info
+    recorder = Recorder.create(config, loaded.spec, info, command=command)
+    if backend is not None:
+        prepare_run_conditioning(loaded.spec, backend, recorder.path)
+    elif needs_steering(loaded.spec):
+        raise RunError("conditioning 'steering'/'both' runs on the local executor or in a "
+                       "sweep, not with --executor ray. Fix: drop --executor ray, or run "
+                       "the scenario as a one-cell sweep.")
+    engine = _engine(loaded.spec, config, executor, recorder, callbacks)
+    recorder.write_population(engine.replicas)
+    recorder.write_checkpoint(engine.state_dict())
+    return _drive(engine, recorder)
+
+
+def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
+               callbacks: Sequence[Callable[[StepReport], None]] = (),
+               command: list[str] | None = None) -> RunOutcome:
+    """Continue a crashed or interrupted run in its own directory.
+
+    Rebuilds the engine from the run's resolved ``scenario.yaml`` and the manifest's
+    ``run_config``, loads ``checkpoint.json``, deletes event shards the checkpoint does not
+    cover, and runs on. The event records end up identical to an uninterrupted run.
+
+    Args:
+        run_dir: the run directory (``runs/<scenario>/<time>-<id>``).
+        backend: a backend to reuse (default: the one the run config names).
+        callbacks: progress callbacks, called after each further step.
+        command: the command line, for the manifest's ``resumes`` entry.
+
+    Raises:
+        RunError: if the directory is no run, the run is complete, or the checkpoint or
+            scenario does not match the manifest's spec hash.
+        RunInterrupted: as :func:`run_scenario`.
+    """
+    path = Path(run_dir).expanduser().resolve()
+    manifest = resumable(path)
+    spec = load_scenario(path / "scenario.yaml").spec
+    digest = spec_hash(spec)
+    if digest != manifest["spec_hash"]:
+        raise RunError(f"{path / 'scenario.yaml'} hashes to {digest!r} but the manifest says "
+                       f"{manifest['spec_hash']!r}; refusing to resume a changed scenario.")
+    checkpoint = read_checkpoint(path, digest)
+    config = RunConfig.model_validate(manifest["run_config"])
+    backend = backend or open_backend(config)
+    executor = LocalExecutor(backend)
+    recorder = Recorder.reopen(path, checkpoint, command=command)
+    prepare_run_conditioning(spec, backend, path)
+    engine = _engine(spec, config, executor, recorder, callbacks)
+    if checkpoint is None:  # died before the first checkpoint: start over in place
+        recorder.write_population(engine.replicas)
+        recorder.write_checkpoint(engine.state_dict())
+    else:
+        engine.load_state_dict(checkpoint["engine"])
+    return _drive(engine, recorder)
+
+
+def resumable(run_dir: str | Path) -> dict[str, Any]:
+    """The manifest of a run that can be resumed.
+
+    Raises:
+        RunError: if ``run_dir`` is no run directory or its run is already complete.
+    """
+    path = Path(run_dir).expanduser().resolve()
+    manifest = read_manifest(path)
+    if manifest.get("status") == "complete":
+        raise RunError(f"run {path} is already complete; nothing to resume.")
+    return manifest
+
+
+def _engine(spec: ScenarioSpec, config: RunConfig, executor: LocalExecutor, recorder: Recorder,
+            callbacks: Sequence[Callable[[StepReport], None]]) -> Engine:
+    """An engine whose first callback records each step (shard, checkpoint, manifest)."""
+    engine = Engine(spec, config, executor, callbacks=callbacks)
+
+    def record(report: StepReport) -> None:
+        stats = executor.stats
+        recorder.record_step(
+            report.step, report.rows, seconds=report.seconds, model_seconds=stats.model_seconds,
+            failures=stats.failures, retries=stats.retries, state=engine.state_dict(),
+            tokens={"prompt": stats.prompt_tokens, "new": stats.new_tokens,
+                    "cached": stats.cached_tokens},
+            surveys=report.surveys)
+
+    engine.callbacks.insert(0, record)
+    return engine
+
+
+def _drive(engine: Engine, recorder: Recorder) -> RunOutcome:
+    """Run the engine to the end and mark the run complete, interrupted or failed."""
+    status = "failed"
+    try:
+        engine.run()
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise RunInterrupted(recorder.path) from None
+    finally:
+        recorder.finish(status)
+    return RunOutcome(path=recorder.path, status=status, steps=engine.steps_done)

@@ -1,0 +1,40 @@
+"""Closed option sets: numeric levels, and the numeric value of an option.
+
+A choice stage writes its options out (``options: [cooperate, defect]``) or as numeric
+``levels: {min: 0, max: 20, step: 2}``; :func:`level_options` turns levels into option
+strings (``"0", "2", ..., "20"``). Formulas see every choice as a number: a numeric option is
+its number, any other option its index in the stage's canonical order (``[reject, accept]``
+gives reject = 0, accept = 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sim.scenario.spec import LevelsSpec
+
+__all__ = ["MAX_LEVELS", "level_count", "level_options", "option_value"]
+
+MAX_LEVELS = 64
+
+
+def level_count(levels: LevelsSpec) -> int:
+    """How many options ``levels`` has (``max`` is included when it is on the grid)."""
+    return int((levels.max - levels.min) / levels.step + 1e-9) + 1
+
+
+def _number(x: float) -> str:
+    return f"{round(x, 6):g}"
+
+
+def level_options(levels: LevelsSpec) -> list[str]:
+    """``min, min + step, ...`` up to ``max`` as option strings (``"0"``, ``"2.5"``)."""
+    return [_number(levels.min + i * levels.step) for i in range(level_count(levels))]
+
+
+def option_value(options: Sequence[str], index: int) -> float:
+    """The number a formula sees for option ``index``: its numeric text, else the index."""
+    try:
+        return float(options[index])
+    except ValueError:
+        return float(index)
