@@ -23,7 +23,7 @@ Reliability methods (numpy, no GPL code):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -34,17 +34,13 @@ from sim.errors import TraitLabError
 __all__ = [
     "RESPONDENT",
     "acquiescence_index",
-    "alpha_from_matrix",
+    "answered_rows",
     "convergent_validity",
-    "cronbach_alpha",
     "domain_scores",
-    "item_matrix",
     "manipulation_check",
-    "mcdonald_omega",
-    "omega_from_matrix",
-    "one_factor_loadings",
     "option_order_symmetry",
     "refusal_rate",
+    "require_columns",
     "reverse_key",
     "survey_scores",
 ]
@@ -53,7 +49,8 @@ RESPONDENT: tuple[str, ...] = ("run_id", "replica", "agent")
 """Columns that identify one respondent (an agent in one run)."""
 
 
-def _need(df: pl.DataFrame, cols: Sequence[str], what: str) -> None:
+def require_columns(df: pl.DataFrame, cols: Sequence[str], what: str) -> None:
+    """Raise a clear error naming ``what`` when ``df`` lacks any of ``cols``."""
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise TraitLabError(
@@ -63,7 +60,8 @@ def _need(df: pl.DataFrame, cols: Sequence[str], what: str) -> None:
         )
 
 
-def _answered(df: pl.DataFrame, value: str) -> pl.DataFrame:
+def answered_rows(df: pl.DataFrame, value: str) -> pl.DataFrame:
+    """The rows whose ``value`` is a number (refusals and NaN dropped)."""
     x = pl.col(value).cast(pl.Float64)
     out = df.filter(x.is_not_null() & x.is_not_nan())
     if "refused" in out.columns:
@@ -87,7 +85,7 @@ def reverse_key(
     Returns:
         ``df`` with ``out`` (f64) added; refused/null answers stay null.
     """
-    _need(df, ["keyed", value], "reverse_key")
+    require_columns(df, ["keyed", value], "reverse_key")
     x = pl.col(value).cast(pl.Float64)
     scored = pl.when(pl.col("keyed") < 0).then(scale_min + scale_max - x).otherwise(x)
     if "refused" in df.columns:
@@ -107,7 +105,7 @@ def domain_scores(
     Returns:
         Columns ``by + [trait, score, n_answers, n_refused]``.
     """
-    _need(df, [*by, "trait", "keyed", value], "domain_scores")
+    require_columns(df, [*by, "trait", "keyed", value], "domain_scores")
     keyed = reverse_key(df, value=value, scale_min=scale_min, scale_max=scale_max)
     refused = pl.col("scored").is_null()
     return (
@@ -139,128 +137,6 @@ def survey_scores(surveys: pl.DataFrame, *, value: str = "expected",
     """
     return domain_scores(surveys, by=(*RESPONDENT, "instrument", *ADMINISTRATION, *by),
                          value=value)
-
-
-def item_matrix(
-    df: pl.DataFrame, *, respondent: Sequence[str] = RESPONDENT, value: str = "expected",
-    scale_min: int = 1, scale_max: int = 5,
-) -> tuple[np.ndarray, list[str]]:
-    """Respondents x items matrix of keyed answers for one trait of one instrument.
-
-    Repeated administrations of an item to a respondent are averaged; respondents missing
-    any item are dropped (listwise deletion).
-
-    Returns:
-        ``(matrix, item_ids)`` with items in sorted id order.
-    """
-    _need(df, [*respondent, "item_id", "keyed", value], "item_matrix")
-    keyed = reverse_key(_answered(df, value), value=value, scale_min=scale_min,
-                        scale_max=scale_max)
-    wide = keyed.pivot(on="item_id", index=list(respondent), values="scored",
-                       aggregate_function="mean").drop_nulls()
-    items = sorted(c for c in wide.columns if c not in respondent)
-    return wide.select(items).to_numpy().astype(float), items
-
-
-def alpha_from_matrix(x: np.ndarray) -> float:
-    """Cronbach's alpha of a respondents x items matrix (NaN if undefined)."""
-    x = np.asarray(x, dtype=float)
-    n, k = x.shape
-    if k < 2 or n < 2:
-        return float("nan")
-    total_var = x.sum(axis=1).var(ddof=1)
-    if total_var <= 0:
-        return float("nan")
-    return float(k / (k - 1) * (1.0 - x.var(axis=0, ddof=1).sum() / total_var))
-
-
-def one_factor_loadings(
-    corr: np.ndarray, *, max_iter: int = 500, tol: float = 1e-6,
-) -> np.ndarray:
-    """Standardised one-factor loadings by iterated principal-axis factoring.
-
-    Args:
-        corr: item correlation matrix.
-        max_iter: iteration cap.
-        tol: stop when no communality changes by more than this.
-
-    Returns:
-        Loadings (sign chosen so that their sum is positive).
-    """
-    r = np.asarray(corr, dtype=float)
-    try:
-        h2 = 1.0 - 1.0 / np.diag(np.linalg.inv(r))
-    except np.linalg.LinAlgError:
-        h2 = np.max(np.abs(r - np.eye(len(r))), axis=0)
-    h2 = np.clip(h2, 0.005, 0.995)
-    loadings = np.sqrt(h2)
-    for _ in range(max_iter):
-        reduced = r.copy()
-        np.fill_diagonal(reduced, h2)
-        vals, vecs = np.linalg.eigh(reduced)
-        loadings = vecs[:, -1] * np.sqrt(max(vals[-1], 0.0))
-        new_h2 = np.clip(loadings**2, 0.0, 0.995)
-        done = np.max(np.abs(new_h2 - h2)) < tol
-        h2 = new_h2
-        if done:
-            break
-    return loadings if loadings.sum() >= 0 else -loadings
-
-
-def omega_from_matrix(x: np.ndarray) -> float:
-    """McDonald's omega_total of the unit-weighted sum score (one-factor PAF model)."""
-    x = np.asarray(x, dtype=float)
-    n, k = x.shape
-    if k < 2 or n < 3:
-        return float("nan")
-    sd = x.std(axis=0, ddof=1)
-    if np.any(sd <= 0):
-        return float("nan")
-    lam = one_factor_loadings(np.corrcoef(x, rowvar=False)) * sd
-    psi = np.clip(sd**2 - lam**2, 0.0, None)
-    common = lam.sum() ** 2
-    return float(common / (common + psi.sum()))
-
-
-def _reliability(df: pl.DataFrame, fn_name: str, fn: Callable[[np.ndarray], float],
-                 respondent: Sequence[str],
-                 value: str, scale_min: int, scale_max: int) -> pl.DataFrame:
-    _need(df, ["instrument", "trait", "item_id", "keyed", *respondent, value], fn_name)
-    rows = []
-    for (inst, trait), part in df.group_by(["instrument", "trait"], maintain_order=True):
-        x, items = item_matrix(part, respondent=respondent, value=value,
-                               scale_min=scale_min, scale_max=scale_max)
-        rows.append({"instrument": inst, "trait": trait, fn_name: fn(x),
-                     "n_items": len(items), "n_respondents": x.shape[0]})
-    schema = {"instrument": pl.String, "trait": pl.String, fn_name: pl.Float64,
-              "n_items": pl.Int64, "n_respondents": pl.Int64}
-    return pl.DataFrame(rows, schema=schema).sort(["instrument", "trait"])
-
-
-def cronbach_alpha(
-    df: pl.DataFrame, *, respondent: Sequence[str] = RESPONDENT, value: str = "expected",
-    scale_min: int = 1, scale_max: int = 5,
-) -> pl.DataFrame:
-    """Cronbach's alpha per instrument and trait across respondents.
-
-    Returns:
-        Columns ``instrument, trait, alpha, n_items, n_respondents``.
-    """
-    return _reliability(df, "alpha", alpha_from_matrix, respondent, value, scale_min,
-                        scale_max)
-
-
-def mcdonald_omega(
-    df: pl.DataFrame, *, respondent: Sequence[str] = RESPONDENT, value: str = "expected",
-    scale_min: int = 1, scale_max: int = 5,
-) -> pl.DataFrame:
-    """McDonald's omega_total per instrument and trait (one-factor model, see module doc).
-
-    Returns:
-        Columns ``instrument, trait, omega, n_items, n_respondents``.
-    """
-    return _reliability(df, "omega", omega_from_matrix, respondent, value, scale_min,
-                        scale_max)
 
 
 def convergent_validity(
@@ -329,8 +205,8 @@ def manipulation_check(
         low, pooled SD), ``n``, ``n_high``, ``n_low``.
     """
     keys = list(on) if on is not None else [c for c in RESPONDENT if c in assigned.columns]
-    _need(scores, [*keys, "instrument", "trait", "score"], "manipulation_check(scores)")
-    _need(assigned, [*keys, "trait", "assigned"], "manipulation_check(assigned)")
+    require_columns(scores, [*keys, "instrument", "trait", "score"], "manipulation_check(scores)")
+    require_columns(assigned, [*keys, "trait", "assigned"], "manipulation_check(assigned)")
     joined = scores.join(assigned.select(*keys, "trait", "assigned"), on=[*keys, "trait"])
     rows = []
     for (inst, trait), part in joined.group_by(["instrument", "trait"], maintain_order=True):
@@ -362,8 +238,8 @@ def option_order_symmetry(
         and ``correlation`` of ``expected``, and ``mean_shift`` (rev minus fwd expected).
     """
     keys = [c for c in pair_on if c in df.columns]
-    _need(df, [*keys, *by, order_col, "expected", "argmax"], "option_order_symmetry")
-    ok = _answered(df, "expected")
+    require_columns(df, [*keys, *by, order_col, "expected", "argmax"], "option_order_symmetry")
+    ok = answered_rows(df, "expected")
     cols = list(dict.fromkeys([*keys, *by]))
     fwd = ok.filter(pl.col(order_col) == forward).select(*cols, "expected", "argmax")
     rev = ok.filter(pl.col(order_col) == reverse).select(*keys, "expected", "argmax")
@@ -402,9 +278,9 @@ def acquiescence_index(
         Columns ``by + [acquiescence, n_traits]`` (``per_trait=True``: ``by + [trait,
         acquiescence, n_pos, n_neg]``).
     """
-    _need(df, [*by, "trait", "keyed", value], "acquiescence_index")
+    require_columns(df, [*by, "trait", "keyed", value], "acquiescence_index")
     mid = (scale_min + scale_max) / 2
-    ok = _answered(df, value).with_columns(pl.col(value).cast(pl.Float64))
+    ok = answered_rows(df, value).with_columns(pl.col(value).cast(pl.Float64))
     per = (
         ok.group_by([*by, "trait"])
         .agg(
@@ -431,7 +307,7 @@ def refusal_rate(df: pl.DataFrame, *, by: Sequence[str] = ("instrument",)) -> pl
     Returns:
         Columns ``by + [n, n_refused, refusal_rate]``.
     """
-    _need(df, [*by, "refused"], "refusal_rate")
+    require_columns(df, [*by, "refused"], "refusal_rate")
     refused = pl.col("refused").fill_null(False)
     if "expected" in df.columns:
         refused = refused | pl.col("expected").is_null()

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis import alignment, drift, norms, summary
+from analysis import alignment, drift, naming, norms, summary
 from analysis.io import Run, load_run
 from analysis.stats import RUN_KEYS, cluster_bootstrap
 from analysis.svg import Series, bar_chart, interval_chart, line_chart
@@ -185,7 +185,7 @@ def _cooperation(report: Report, runs: Sequence[Run], events: pl.DataFrame, sid:
 def _choice_dynamics(report: Report, events: pl.DataFrame, sid: str,
                      rng: np.random.Generator, n_boot: int) -> None:
     ent = norms.choice_entropy(events, stage=sid)
-    con = norms.consensus(events, stage=sid)
+    con = naming.consensus(events, stage=sid)
     if con.is_empty():
         return
     table = con.join(ent.select(*RUN_KEYS, "round", "entropy", "entropy_norm"),

@@ -7,7 +7,6 @@ schemas the engine writes (events, agents, surveys), so analyzers see nothing sp
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,9 +19,8 @@ __all__ = [
     "EVENTS_SCHEMA",
     "STRATEGIES",
     "SURVEYS_SCHEMA",
-    "NamingGameRun",
+    "agents_frame",
     "events_frame",
-    "naming_game",
     "repeated_game",
     "synthetic_dialogues",
     "synthetic_surveys",
@@ -70,8 +68,9 @@ def events_frame(rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(cols, schema=EVENTS_SCHEMA)
 
 
-def _agents_frame(run_id: str, replica: int, ids: Sequence[str], policies: Sequence[str | None],
-                  profiles: np.ndarray | None = None) -> pl.DataFrame:
+def agents_frame(run_id: str, replica: int, ids: Sequence[str], policies: Sequence[str | None],
+                 profiles: np.ndarray | None = None) -> pl.DataFrame:
+    """An agents frame for synthetic runs (traits 0.5 unless ``profiles`` gives them)."""
     prof = np.full((len(ids), 5), 0.5) if profiles is None else profiles
     data: dict[str, list[Any]] = {
         "run_id": [run_id] * len(ids), "replica": [replica] * len(ids), "agent": list(ids),
@@ -147,7 +146,7 @@ def synthetic_surveys(
         "entropy": np.full(xs.size, 1.0), "refused": np.zeros(xs.size, bool),
     }, schema=SURVEYS_SCHEMA)
     ids = [f"a{i:03d}" for i in range(n_agents)]
-    agents = pl.concat([_agents_frame(f"run-{r}", 0, ids, [None] * n_agents, prof[r])
+    agents = pl.concat([agents_frame(f"run-{r}", 0, ids, [None] * n_agents, prof[r])
                         for r in range(n_runs)])
     return agents, surveys
 
@@ -292,106 +291,9 @@ def repeated_game(
                              "score": score[me]})
             hist[a].append(ma)
             hist[b].append(mb)
-    return events_frame(rows), _agents_frame(run_id, replica, ids, pols)
+    return events_frame(rows), agents_frame(run_id, replica, ids, pols)
 
 
 # --------------------------------------------------------------------------- naming game
 
 
-@dataclass(frozen=True)
-class NamingGameRun:
-    """One simulated minimal naming game: records plus the simulator's own ground truth."""
-
-    events: pl.DataFrame
-    agents: pl.DataFrame
-    converged_round: int | None
-    """First round after which every inventory is the same single name (None: censored)."""
-    interactions: int | None
-    """Pair interactions up to and including ``converged_round``."""
-
-
-def naming_game(
-    n_agents: int, rng: np.random.Generator, *, max_rounds: int = 2000, tail_rounds: int = 5,
-    committed_fraction: float = 0.0, committed_name: str = "B",
-    initial_convention: str | None = None, run_id: str = "run-0", replica: int = 0,
-    stage: str = "name",
-) -> NamingGameRun:
-    """Baronchelli's minimal naming game on a fully mixed population.
-
-    Each round the agents are split into ``n_agents // 2`` random speaker-hearer pairs. The
-    speaker utters a random name of its inventory (inventing a new one when empty). If the
-    hearer knows it, both collapse their inventories to it (success); else the hearer adds
-    it. Records: the speaker's ``choice`` is the uttered name; the hearer's ``choice`` is the
-    same name on success, else a random name of its inventory before the interaction (null
-    if empty), so "both choices match" is exactly "success". Committed agents keep the
-    inventory ``{committed_name}`` forever; the others start from ``{initial_convention}``
-    when given, else empty.
-
-    Args:
-        n_agents: Population size (even).
-        rng: Seeded generator.
-        max_rounds: Horizon in rounds.
-        tail_rounds: Rounds simulated after convergence (so "stays converged" is observable).
-        committed_fraction: Share of committed agents (rounded down).
-        committed_name: Name the committed agents always use.
-        initial_convention: Convention the uncommitted agents start with.
-        run_id: Run id of the records.
-        replica: Replica index.
-        stage: Stage name.
-
-    Returns:
-        A :class:`NamingGameRun`.
-    """
-    n_comm = int(np.floor(committed_fraction * n_agents + 1e-9))
-    ids = [f"n{i:03d}" for i in range(n_agents)]
-    committed = np.zeros(n_agents, bool)
-    committed[:n_comm] = True
-    inv: list[list[str]] = [[committed_name] if c else
-                            ([initial_convention] if initial_convention else [])
-                            for c in committed]
-    cols: dict[str, list[Any]] = {c: [] for c in
-                                  ("round", "group", "agent", "partners", "role", "choice")}
-    n_new, conv_round, stop_at = 0, None, max_rounds
-    half = n_agents // 2
-    for t in range(max_rounds):
-        if t >= stop_at:
-            break
-        perm = rng.permutation(n_agents)
-        for g in range(half):
-            s, h = int(perm[2 * g]), int(perm[2 * g + 1])
-            if not inv[s]:
-                inv[s].append(f"w{n_new}")
-                n_new += 1
-            word = inv[s][int(rng.integers(len(inv[s])))]
-            ok = word in inv[h]
-            hearer_choice = word if ok else (
-                inv[h][int(rng.integers(len(inv[h])))] if inv[h] else None)
-            if ok:
-                if not committed[s]:
-                    inv[s] = [word]
-                if not committed[h]:
-                    inv[h] = [word]
-            elif not committed[h]:
-                inv[h].append(word)
-            for ag, other, role, ch in ((s, h, "speaker", word), (h, s, "hearer", hearer_choice)):
-                cols["round"].append(t)
-                cols["group"].append(f"r{t}g{g}")
-                cols["agent"].append(ids[ag])
-                cols["partners"].append([ids[other]])
-                cols["role"].append(role)
-                cols["choice"].append(ch)
-        if conv_round is None and all(len(x) == 1 and x[0] == inv[0][0] for x in inv):
-            conv_round, stop_at = t, min(max_rounds, t + 1 + tail_rounds)
-    n = len(cols["round"])
-    events = pl.DataFrame({
-        "run_id": [run_id] * n, "replica": [replica] * n, "step": cols["round"],
-        "round": cols["round"], "stage": [stage] * n, "kind": ["choice"] * n,
-        "group": cols["group"], "turn": [0] * n, "agent": cols["agent"],
-        "partners": cols["partners"], "role": cols["role"], "text": [None] * n,
-        "choice": cols["choice"], "choice_index": [None] * n, "options": [[]] * n,
-        "option_probs": [[]] * n, "payoff": [None] * n, "score": [0.0] * n,
-        "status": ["ok"] * n,
-    }, schema=EVENTS_SCHEMA)
-    pol = ["committed" if c else "minimal_naming" for c in committed]
-    inter = None if conv_round is None else (conv_round + 1) * half
-    return NamingGameRun(events, _agents_frame(run_id, replica, ids, pol), conv_round, inter)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 from analysis.io import load_run  # noqa: E402
-from analysis.norms import consensus, naming_success  # noqa: E402
+from analysis.naming import consensus, naming_success  # noqa: E402
 from sim.engine.loop import StepReport  # noqa: E402
 from sim.run.runner import run_scenario  # noqa: E402
 from sim.scenario.loader import load_scenario  # noqa: E402

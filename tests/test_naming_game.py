@@ -13,7 +13,7 @@ import pytest
 
 from agents.memory import Moment
 from analysis.io import load_run
-from analysis.norms import naming_convergence, naming_success
+from analysis.naming import naming_convergence, naming_success
 from sim.backends.scripted import ScriptedBackend, naming_game_update, policy_probabilities
 from sim.engine.loop import Engine
 from sim.errors import ScenarioError

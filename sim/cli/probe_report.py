@@ -22,12 +22,11 @@ import polars as pl
 
 from analysis.psychometrics import (
     acquiescence_index,
-    alpha_from_matrix,
     domain_scores,
-    item_matrix,
     manipulation_check,
     option_order_symmetry,
 )
+from analysis.reliability import alpha_from_matrix, item_matrix
 
 __all__ = ["load_probe", "print_probe_table", "probe_table"]
 

@@ -6,17 +6,15 @@ import pytest
 
 from analysis.drift import (
     detect_drift,
-    icc,
-    icc_table,
     noise_floor,
     partner_contagion,
     persona_retention,
     profile_distance,
     reliable_change,
-    retest_stability,
     trait_scores,
     trait_slopes,
 )
+from analysis.stability import icc, icc_table, retest_stability
 from analysis.synthetic import events_frame, synthetic_surveys
 
 TRAITS = ["openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"]

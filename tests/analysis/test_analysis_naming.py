@@ -4,14 +4,14 @@ import numpy as np
 import polars as pl
 from scipy.optimize import curve_fit
 
-from analysis.norms import (
+from analysis.naming import (
     committed_outcome,
     naming_convergence,
     naming_success,
     power_law_fit,
     tipping_point,
 )
-from analysis.synthetic import naming_game
+from analysis.synthetic_naming import naming_game
 
 
 def test_success_curve_is_s_shaped():

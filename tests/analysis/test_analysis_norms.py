@@ -6,14 +6,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from analysis.naming import collective_bias, consensus, convergence_time, naming_success
 from analysis.norms import (
     choice_entropy,
-    collective_bias,
     conditional_cooperation,
-    consensus,
-    convergence_time,
     cooperation_rate,
-    naming_success,
     norm_violations,
 )
 from analysis.synthetic import events_frame, repeated_game

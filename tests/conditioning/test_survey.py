@@ -14,13 +14,8 @@ from agents.survey import (
     score_row,
     survey_requests,
 )
-from analysis.psychometrics import (
-    acquiescence_index,
-    alpha_from_matrix,
-    domain_scores,
-    item_matrix,
-    manipulation_check,
-)
+from analysis.psychometrics import acquiescence_index, domain_scores, manipulation_check
+from analysis.reliability import alpha_from_matrix, item_matrix
 from tests.conditioning.responders import SyntheticResponders
 
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")

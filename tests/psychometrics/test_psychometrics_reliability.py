@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from agents.instruments import BIG_FIVE, load_instrument
-from analysis.psychometrics import (
+from analysis.reliability import (
     alpha_from_matrix,
     cronbach_alpha,
     item_matrix,
