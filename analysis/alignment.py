@@ -26,6 +26,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -227,9 +228,8 @@ def lsm(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """
     c, _ = _corpus(events, 2, None)
     rows = [(i, a, b, v) for i, (s, x) in enumerate(c.convs) for a, b, v in _pair_lsm(c, s, x)]
-    df = pl.DataFrame(rows, schema={"conv": pl.Int64, "agent_a": pl.String,
-                                    "agent_b": pl.String, "lsm": pl.Float64}, orient="row")
-    return c.keys.join(df, on="conv").drop("conv")
+    return _keyed(c, rows, {"conv": pl.Int64, "agent_a": pl.String, "agent_b": pl.String,
+                            "lsm": pl.Float64})
 
 
 def turn_alignment(
@@ -250,8 +250,13 @@ def turn_alignment(
     c, _ = _corpus(events, n_components, space)
     rows = [(i, int(c.turns[i][r[0]]), *r[1:]) for i, (s, x) in enumerate(c.convs)
             for r in _turn_rows(c, s, x)]
-    schema = {"conv": pl.Int64, "turn": pl.Int64, "prime_agent": pl.String,
-              "target_agent": pl.String, **{m: pl.Float64 for m in _TURN_MEASURES}}
+    return _keyed(c, rows, {"conv": pl.Int64, "turn": pl.Int64, "prime_agent": pl.String,
+                            "target_agent": pl.String,
+                            **{m: pl.Float64 for m in _TURN_MEASURES}})
+
+
+def _keyed(c: _Corpus, rows: list[tuple[Any, ...]], schema: dict[str, Any]) -> pl.DataFrame:
+    """Rows that start with a conversation index, joined to that conversation's keys."""
     df = pl.DataFrame(rows, schema=schema, orient="row")
     return c.keys.join(df, on="conv").drop("conv")
 
@@ -262,13 +267,8 @@ def conversation_alignment(
 ) -> pl.DataFrame:
     """All measures per conversation (see the module docstring for definitions).
 
-    Args:
-        events: Event records with message rows.
-        n_components: SVD dimensions when ``space`` is not given.
-        space: A fitted semantic space to reuse.
-
-    Returns:
-        Conversation keys plus one column per name in ``MEASURES``.
+    Takes the same arguments as :func:`turn_alignment` and returns the conversation keys plus
+    one column per name in ``MEASURES``.
     """
     c, _ = _corpus(events, n_components, space)
     vals = [_conv_values(c, s, x) for s, x in c.convs]

@@ -1,25 +1,6 @@
-"""Batch-first language-model backends: the engine's only way to reach a model."""
+"""Batch-first language-model backends: the engine's only way to reach a model.
 
-from sim.backends.protocol import Backend
-from sim.requests import (
-    GenerateRequest,
-    GenerateResult,
-    Message,
-    ModelInfo,
-    PolicyCall,
-    SamplingParams,
-    ScoreRequest,
-    ScoreResult,
-)
-
-__all__ = [
-    "Backend",
-    "GenerateRequest",
-    "GenerateResult",
-    "Message",
-    "ModelInfo",
-    "PolicyCall",
-    "SamplingParams",
-    "ScoreRequest",
-    "ScoreResult",
-]
+``protocol`` defines :class:`~sim.backends.protocol.Backend`; ``scripted`` answers rule-based
+agents without a model; ``hf/`` runs a transformers model in process. The request and result
+types they speak live in :mod:`sim.requests`.
+"""
