@@ -149,9 +149,11 @@ def cluster_bootstrap(
         One row per ``by`` group: ``estimate, ci_low, ci_high, se, n_clusters, n_rows``.
     """
     df = as_frame(frame).filter(pl.col(value).is_not_null() & pl.col(value).is_not_nan())
+    # Clusters in a fixed (sorted) order: the resampling indexes them, so an unordered
+    # group_by would give a different interval for the same seed on every call.
     per = df.group_by([*by, *cluster]).agg(
         pl.col(value).sum().alias("_s"), pl.len().alias("_n")
-    )
+    ).sort([*by, *cluster])
     groups = per.partition_by(list(by), as_dict=True, maintain_order=True) if by else {(): per}
     rows: list[dict[str, object]] = []
     for key, g in sorted(groups.items(), key=lambda kv: str(kv[0])):

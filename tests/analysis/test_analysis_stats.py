@@ -58,3 +58,22 @@ def test_ols_and_holm():
     assert (r.slope, r.intercept, r.se) == (pytest.approx(2.0), pytest.approx(1.0), 0.0)
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
     assert np.isnan(holm([np.nan, 0.02])[0])
+
+
+def test_cluster_bootstrap_same_seed_same_interval_whatever_the_row_order():
+    # 40 runs of unequal means: the interval depends on which cluster each resample index
+    # names, so clusters must be taken in one fixed order.
+    rng = np.random.default_rng(7)
+    runs = [f"run-{i:02d}" for i in range(40)]
+    df = pl.DataFrame({"run_id": [r for r in runs for _ in range(5)],
+                       "replica": [0] * 200,
+                       "v": rng.normal(size=200) + np.repeat(np.arange(40) / 10, 5)})
+    first = cluster_bootstrap(df, "v", np.random.default_rng(0), n_boot=500)
+    for _ in range(5):
+        assert cluster_bootstrap(df, "v", np.random.default_rng(0),
+                                 n_boot=500).to_dicts() == first.to_dicts()
+    for seed in range(3):
+        shuffled = df.sample(fraction=1.0, shuffle=True, seed=seed)
+        again = cluster_bootstrap(shuffled, "v", np.random.default_rng(0), n_boot=500)
+        for key in ("estimate", "ci_low", "ci_high", "se"):  # sums in another row order
+            assert again[key][0] == pytest.approx(first[key][0], rel=1e-12)
