@@ -14,6 +14,7 @@ import polars as pl
 from scipy import stats as sps
 
 from agents.persona import TRAITS
+from analysis.psychometrics import domain_scores
 from analysis.stats import RUN_KEYS, as_frame, holm, ols
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "partner_contagion",
     "persona_retention",
     "profile_distance",
+    "reference_sem",
     "reliable_change",
     "trait_scores",
     "trait_slopes",
@@ -36,12 +38,11 @@ _CHECKPOINT = [*_AGENT, "round"]
 def trait_scores(
     surveys: pl.DataFrame | pl.LazyFrame, by: Sequence[str] = ()
 ) -> pl.DataFrame:
-    """Trait score per checkpoint: mean over the trait's items after reverse keying.
+    """Trait score per checkpoint: :func:`analysis.psychometrics.domain_scores` per checkpoint.
 
-    Each answer's ``expected`` value is reverse keyed (``6 - x`` when ``keyed == -1``);
-    answers are first averaged per item (over repeats, paraphrases and orders, unless those
-    columns are listed in ``by``), then items are averaged with equal weight. Refused answers
-    are dropped.
+    Answers are reverse keyed on the scale the item was asked on, averaged per item (over
+    repeats, paraphrases and orders, unless those columns are listed in ``by``), then items
+    are averaged with equal weight. Refused answers are dropped.
 
     Args:
         surveys: Survey records (schema of a run's ``surveys/`` shards).
@@ -50,19 +51,10 @@ def trait_scores(
     Returns:
         Columns ``run_id, replica, agent, round, *by, trait, score, n_items``.
     """
-    keys = [*_CHECKPOINT, *by, "trait"]
-    return (
-        as_frame(surveys)
-        .filter(~pl.col("refused"))
-        .with_columns(
-            pl.when(pl.col("keyed") < 0).then(6.0 - pl.col("expected"))
-            .otherwise(pl.col("expected")).alias("_x")
-        )
-        .group_by([*keys, "item_id"]).agg(pl.col("_x").mean())
-        .group_by(keys)
-        .agg(pl.col("_x").mean().alias("score"), pl.len().alias("n_items"))
-        .sort(keys)
-    )
+    keys = [*_CHECKPOINT, *by]
+    scores = domain_scores(as_frame(surveys), by=keys)
+    return scores.filter(pl.col("n_items") > 0).select(
+        [*keys, "trait", "score", "n_items"]).sort([*keys, "trait"])
 
 
 def trajectories(scores: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -233,6 +225,46 @@ def noise_floor(
     ).sort(list(by))
 
 
+def reference_sem(
+    reference: pl.DataFrame | pl.LazyFrame, *, reliability: float | None = None,
+    by: Sequence[str] = ("trait",),
+) -> pl.DataFrame:
+    """Jacobson & Truax (1991) standard error of measurement from a reference sample.
+
+    ``SEM = SD_1 * sqrt(1 - r_xx)``, where ``SD_1`` is the standard deviation of the
+    reference sample's scores at its first checkpoint and ``r_xx`` the reliability of the
+    score. The reference sample is a set of agents whose change is *not* of interest: the
+    persona-only (``isolated``) administrations at the same checkpoints, or agents surveyed
+    twice without interacting. Without ``reliability``, ``r_xx`` is their test-retest
+    correlation (Pearson, first vs last checkpoint of each agent).
+
+    A reliability of 1 (identical retests: score-mode repeats are deterministic) or a zero
+    SD gives no usable error, so ``sem`` is null there rather than 0.
+
+    Args:
+        reference: :func:`trait_scores` of the reference sample (two or more checkpoints per
+            agent unless ``reliability`` is given).
+        reliability: A known reliability (e.g. a published test-retest) instead of the
+            estimate.
+        by: Columns to estimate separate errors for.
+
+    Returns:
+        One row per ``by`` group: ``sd_first, r_xx, sem, n_agents``.
+    """
+    sc = as_frame(reference)
+    ends = sc.sort([*_AGENT, *by, "round"]).group_by([*_AGENT, *by], maintain_order=True).agg(
+        pl.col("score").first().alias("first"), pl.col("score").last().alias("last"))
+    r_xx = (pl.lit(float(reliability)) if reliability is not None
+            else pl.corr("first", "last", method="pearson"))
+    out = ends.group_by(list(by)).agg(
+        pl.col("first").std(ddof=1).alias("sd_first"), r_xx.alias("r_xx"),
+        pl.len().alias("n_agents"))
+    r_ok = pl.col("r_xx").fill_nan(None) < 1.0
+    usable = (r_ok & (pl.col("sd_first").fill_nan(None) > 0)).fill_null(False)
+    sem = pl.col("sd_first") * (1.0 - pl.col("r_xx").clip(upper_bound=1.0)).sqrt()
+    return out.with_columns(pl.when(usable).then(sem).otherwise(None).alias("sem")).sort(list(by))
+
+
 def reliable_change(
     scores: pl.DataFrame | pl.LazyFrame, noise: pl.DataFrame | pl.LazyFrame,
     threshold: float = 1.96,
@@ -240,11 +272,15 @@ def reliable_change(
     """Jacobson–Truax reliable change index of every checkpoint against the first one.
 
     ``RCI = (s_t - s_first) / (sqrt(2) * SEM)``; ``|RCI| > threshold`` is a reliable change.
+    A zero change is never reliable (``rci = 0``). Where the error is unknown or zero (a null,
+    NaN or non-positive ``sem``, e.g. from identical score-mode repeats) a non-zero change has
+    no RCI: ``rci`` and ``reliable`` are null, never a NaN compared as true.
 
     Args:
         scores: Output of :func:`trait_scores`.
-        noise: Output of :func:`noise_floor` (needs ``trait`` and ``sem``; joined on the
-            columns they share besides ``sem``).
+        noise: Output of :func:`reference_sem` (the defensible error model) or
+            :func:`noise_floor` (replicate noise only); needs ``trait`` and ``sem``, joined on
+            the columns they share besides ``sem``.
         threshold: Critical |RCI| (1.96 for a two-sided 5% criterion).
 
     Returns:
@@ -253,9 +289,12 @@ def reliable_change(
     nz = as_frame(noise)
     keys = [c for c in nz.columns if c in ("trait", *RUN_KEYS, "agent")]
     df = trajectories(scores).join(nz.select([*keys, "sem"]), on=keys, how="left")
-    return df.with_columns(
-        (pl.col("change") / (np.sqrt(2.0) * pl.col("sem"))).alias("rci")
-    ).with_columns((pl.col("rci").abs() > threshold).alias("reliable"))
+    sem = pl.col("sem").fill_nan(None)
+    rci = (pl.when(pl.col("change") == 0).then(pl.lit(0.0))
+           .when(sem > 0).then(pl.col("change") / (np.sqrt(2.0) * sem))
+           .otherwise(None))
+    return df.with_columns(rci.alias("rci")).with_columns(
+        (pl.col("rci").abs() > threshold).alias("reliable"))
 
 
 def partner_contagion(

@@ -70,8 +70,8 @@ def answered_rows(df: pl.DataFrame, value: str) -> pl.DataFrame:
 
 
 def reverse_key(
-    df: pl.DataFrame, *, value: str = "expected", scale_min: int = 1, scale_max: int = 5,
-    out: str = "scored",
+    df: pl.DataFrame, *, value: str = "expected", scale_min: int = 1,
+    scale_max: int | None = None, out: str = "scored",
 ) -> pl.DataFrame:
     """Add the keyed answer column: ``x`` for +1 items, ``min + max - x`` for -1 items.
 
@@ -79,7 +79,8 @@ def reverse_key(
         df: survey rows with ``keyed`` and ``value``.
         value: answer column (``expected`` or ``argmax``).
         scale_min: lowest scale value.
-        scale_max: highest scale value.
+        scale_max: highest scale value; by default read per row from the length of its
+            ``probs`` list (one probability per scale point), else 5.
         out: name of the new column.
 
     Returns:
@@ -87,7 +88,13 @@ def reverse_key(
     """
     require_columns(df, ["keyed", value], "reverse_key")
     x = pl.col(value).cast(pl.Float64)
-    scored = pl.when(pl.col("keyed") < 0).then(scale_min + scale_max - x).otherwise(x)
+    if scale_max is not None:
+        top: pl.Expr = pl.lit(float(scale_max))
+    elif "probs" in df.columns:
+        top = (pl.col("probs").list.len() + (scale_min - 1)).cast(pl.Float64)
+    else:
+        top = pl.lit(5.0)
+    scored = pl.when(pl.col("keyed") < 0).then(scale_min + top - x).otherwise(x)
     if "refused" in df.columns:
         scored = pl.when(pl.col("refused").fill_null(False)).then(None).otherwise(scored)
     return df.with_columns(scored.alias(out))
@@ -95,25 +102,35 @@ def reverse_key(
 
 def domain_scores(
     df: pl.DataFrame, *, by: Sequence[str] = (*RESPONDENT, "instrument"),
-    value: str = "expected", scale_min: int = 1, scale_max: int = 5,
+    value: str = "expected", scale_min: int = 1, scale_max: int | None = None,
 ) -> pl.DataFrame:
-    """Domain (trait) score = mean of reverse-keyed answers per group and trait.
+    """Domain (trait) score: the mean over the trait's items of each item's keyed answer.
 
-    Repeats, paraphrases and option orders inside a group are averaged; add them to ``by``
-    to keep them apart.
+    Every answer is reverse keyed (:func:`reverse_key`); an item's answers inside a group
+    (repeats, paraphrases, option orders: add them to ``by`` to keep them apart) are averaged
+    first, then items are averaged with equal weight, so a refused answer never changes the
+    weight of the item it belongs to. Refused answers are dropped and counted.
 
     Returns:
-        Columns ``by + [trait, score, n_answers, n_refused]``.
+        Columns ``by + [trait, score, n_items, n_answers, n_refused]``.
     """
-    require_columns(df, [*by, "trait", "keyed", value], "domain_scores")
+    require_columns(df, [*by, "trait", "item_id", "keyed", value], "domain_scores")
     keyed = reverse_key(df, value=value, scale_min=scale_min, scale_max=scale_max)
-    refused = pl.col("scored").is_null()
+    # Fixed orders before each mean, so the same data always sums in the same order and
+    # gives bit-identical scores.
+    per_item = keyed.group_by([*by, "trait", "item_id"], maintain_order=True).agg(
+        pl.col("scored").mean().alias("item"),
+        pl.col("scored").count().alias("n"),
+        pl.col("scored").is_null().sum().alias("refused"),
+    )
     return (
-        keyed.group_by([*by, "trait"])
+        per_item.sort([*by, "trait", "item_id"])
+        .group_by([*by, "trait"], maintain_order=True)
         .agg(
-            pl.col("scored").mean().alias("score"),
-            pl.col("scored").count().alias("n_answers"),
-            refused.sum().alias("n_refused"),
+            pl.col("item").mean().alias("score"),
+            pl.col("item").count().alias("n_items"),
+            pl.col("n").sum().alias("n_answers"),
+            pl.col("refused").sum().alias("n_refused"),
         )
         .sort([*by, "trait"])
     )

@@ -10,10 +10,12 @@ from analysis.drift import (
     partner_contagion,
     persona_retention,
     profile_distance,
+    reference_sem,
     reliable_change,
     trait_scores,
     trait_slopes,
 )
+from analysis.psychometrics import domain_scores
 from analysis.stability import icc, icc_table, retest_stability
 from analysis.synthetic import events_frame, synthetic_surveys
 
@@ -145,3 +147,72 @@ def test_partner_contagion_recovers_gamma():
     res = partner_contagion(sc, events_frame(ev)).row(0, named=True)
     assert res["gamma"] == pytest.approx(gamma, abs=0.01)
     assert res["n"] == 80 * 3
+
+
+def _scores(rows):
+    """Trait scores from (agent, round, score) triples for one run and trait."""
+    return pl.DataFrame([{"run_id": "r", "replica": 0, "agent": a, "round": t,
+                          "trait": "extraversion", "score": s, "n_items": 1}
+                         for a, t, s in rows])
+
+
+def test_reliable_change_never_flags_a_zero_change_or_an_unknown_error():
+    # Score-mode repeats are identical, so the replicate SEM is 0 (or NaN): a zero change must
+    # not be reliable and a non-zero change has no RCI, rather than NaN > 1.96 being true.
+    scores = _scores([("a", 0, 3.0), ("a", 1, 3.0), ("b", 0, 3.0), ("b", 1, 3.5)])
+    for sem in (0.0, float("nan"), None):
+        noise = pl.DataFrame({"trait": ["extraversion"], "sem": [sem]},
+                             schema={"trait": pl.String, "sem": pl.Float64})
+        rc = reliable_change(scores, noise).sort("agent", "round")
+        assert rc["rci"].to_list() == [0.0, 0.0, 0.0, None]
+        assert rc["reliable"].to_list() == [False, False, False, None]
+
+
+def test_reference_sem_is_jacobson_truax_on_a_hand_computed_sample():
+    # Reference agents surveyed twice without interacting: first [1, 2, 3, 4], last
+    # [1.5, 2, 3.5, 4]. SD_1 = 1.290994 (ddof 1); r_xx = 4.5 / sqrt(5 * 4.25) = 0.976187;
+    # SEM = SD_1 * sqrt(1 - r_xx) = 0.199219; S_diff = sqrt(2) * SEM = 0.281738.
+    ref = _scores([(a, t, s) for a, s0, s1 in
+                   [("a", 1, 1.5), ("b", 2, 2), ("c", 3, 3.5), ("d", 4, 4)]
+                   for t, s in ((0, s0), (3, s1))])
+    sem = reference_sem(ref).row(0, named=True)
+    assert sem["sd_first"] == pytest.approx(1.290994, abs=1e-6)
+    assert sem["r_xx"] == pytest.approx(0.976187, abs=1e-6)
+    assert sem["sem"] == pytest.approx(0.199219, abs=1e-6)
+    # a change of 0.6 is reliable (RCI 2.1296), 0.5 is not (1.7747)
+    study = _scores([("x", 0, 3.0), ("x", 1, 3.6), ("y", 0, 3.0), ("y", 1, 3.5)])
+    rc = reliable_change(study, reference_sem(ref)).filter(pl.col("round") == 1).sort("agent")
+    assert rc["rci"].to_list() == pytest.approx([2.129636, 1.774697], abs=1e-5)
+    assert rc["reliable"].to_list() == [True, False]
+    # identical retests (r_xx = 1) give no usable error, not a zero one
+    same = _scores([(a, t, s) for a, s in [("a", 1), ("b", 2), ("c", 4)] for t in (0, 3)])
+    assert reference_sem(same)["sem"].to_list() == [None]
+    assert reference_sem(same, reliability=0.75)["sem"].to_list() == pytest.approx(
+        [float(np.std([1, 2, 4], ddof=1)) * 0.5])
+
+
+def _answers(rows, levels=5):
+    """Survey rows (item, keyed, expected, refused) of one agent at round 0."""
+    return pl.DataFrame([{"run_id": "r", "replica": 0, "agent": "a", "round": 0,
+                          "instrument": "x", "trait": "extraversion", "item_id": i, "keyed": k,
+                          "expected": x, "refused": r, "probs": [1.0 / levels] * levels}
+                         for i, k, x, r in rows])
+
+
+def test_trait_scores_reverse_key_on_the_scale_the_item_used():
+    # On a 1-7 scale a reverse-keyed 7 scores 1 (1 + 7 - 7), not 6 - 7 = -1.
+    seven = _answers([("i1", -1, 7.0, False), ("i2", 1, 5.0, False)], levels=7)
+    assert trait_scores(seven)["score"].to_list() == [3.0]
+    assert domain_scores(seven, by=("agent",))["score"].to_list() == [3.0]
+    five = _answers([("i1", -1, 5.0, False), ("i2", 1, 5.0, False)])
+    assert trait_scores(five)["score"].to_list() == [3.0]
+
+
+def test_a_refusal_does_not_reweight_its_item_and_both_paths_agree():
+    # Item 1 answered 5 in one order and refused in the other; item 2 answered 1 twice.
+    # Items weigh equally: (5 + 1) / 2 = 3, not the row mean (5 + 1 + 1) / 3.
+    rows = _answers([("i1", 1, 5.0, False), ("i1", 1, 2.0, True),
+                     ("i2", 1, 1.0, False), ("i2", 1, 1.0, False)])
+    assert trait_scores(rows)["score"].to_list() == [3.0]
+    dom = domain_scores(rows, by=("agent",)).row(0, named=True)
+    assert (dom["score"], dom["n_items"], dom["n_answers"], dom["n_refused"]) == (3.0, 2, 3, 1)
