@@ -1,6 +1,6 @@
 """Emergent norms: cooperation, conventions (naming game), tipping points, sanctions.
 
-Definitions follow research/measurement.md D.5 and are stated in each docstring. "Partner" in
+Definitions are stated in each docstring, with references in docs/measurement.md. "Partner" in
 a pairwise stage is the first id of the row's ``partners`` list in that round; histories are
 per agent, so "partner C last round" means "whoever I played last round cooperated with me",
 which for fixed pairs is the usual conditional-cooperation definition.
@@ -78,7 +78,7 @@ def conditional_cooperation(
     events: pl.DataFrame | pl.LazyFrame, stage: str | None = None,
     cooperate: str = "cooperate", by: Sequence[str] = RUN_KEYS,
 ) -> pl.DataFrame:
-    """Conditional cooperation, forgiveness and grim-trigger share (D.5.7).
+    """Conditional cooperation, forgiveness and grim-trigger share.
 
     With ``C_t`` = my cooperation at round t and ``P_t`` = my round-t partner's cooperation
     towards me (rounds must be consecutive):
@@ -157,7 +157,7 @@ def consensus(events: pl.DataFrame | pl.LazyFrame, stage: str | None = None) -> 
     """Consensus fraction per round: share of the round's choices on the most common option.
 
     Args:
-        events: Event records (every agent choosing once per round gives D.5.1's φ(t)).
+        events: Event records (every agent choosing once per round gives the consensus φ(t)).
         stage: Stage name filter.
 
     Returns:
@@ -198,7 +198,7 @@ def convergence_time(
     per_round: pl.DataFrame | pl.LazyFrame, value: str, threshold: float,
     window: int | None = None, by: Sequence[str] = RUN_KEYS,
 ) -> pl.DataFrame:
-    """First round from which ``value >= threshold`` holds (D.5.2), with censoring.
+    """First round from which ``value >= threshold`` holds, with censoring.
 
     ``window=None``: the value must stay at or above the threshold until the last observed
     round. Otherwise it must hold on ``[t, t + window]``, which must lie within the horizon.
@@ -329,7 +329,7 @@ def tipping_point(
     fraction: str = "minority_fraction", outcome: str = "flipped", n_boot: int = 500,
     level: float = 0.95,
 ) -> dict[str, float]:
-    """Critical mass: logistic fit ``P(flip | f) = 1 / (1 + exp(-k (f - f_c)))`` (D.5.6).
+    """Critical mass: logistic fit ``P(flip | f) = 1 / (1 + exp(-k (f - f_c)))``.
 
     Fitted by maximum likelihood over runs; the interval resamples runs.
 
@@ -363,7 +363,7 @@ def collective_bias(
     final: pl.DataFrame | pl.LazyFrame, prior: pl.DataFrame | pl.LazyFrame,
     options: Sequence[str], final_col: str = "convention", prior_col: str = "choice",
 ) -> dict[str, float]:
-    """Bias amplification ``B = KL(q || u) - KL(pi || u)`` (D.5.5).
+    """Bias amplification ``B = KL(q || u) - KL(pi || u)``.
 
     ``q``: distribution of final conventions over runs; ``pi``: first-choice distribution of
     isolated agents; ``u``: uniform over ``options``. A chi-square test compares the final
@@ -403,7 +403,7 @@ def norm_violations(
     events: pl.DataFrame | pl.LazyFrame, contribution_stage: str, punishment_stage: str,
     tau: float = 1.0,
 ) -> pl.DataFrame:
-    """Norm violation and sanction rates in public goods with punishment (D.5.8).
+    """Norm violation and sanction rates in public goods with punishment.
 
     Contribution x = ``choice`` parsed as a number (else ``choice_index``). Norm ν = median
     contribution of the agent's group in that round; violation ``x < tau * ν``. A punishment
