@@ -60,6 +60,9 @@ def test_a_recorded_run_writes_only_documented_files_and_keys(tmp_path: Path):
     assert set(checkpoint) == set(doc.CHECKPOINT_KEYS)
 
 
+# Files the docs name before they exist: the worked example's new stage runner, and the
+# layering test, which lands on its own branch (drop it here once it is in).
+_TO_CREATE = {"sim/engine/stages/vote.py", "tests/test_layers.py"}
 _PATH = re.compile(r"`((?:sim|agents|analysis|tests|bench|scenarios|docs)/[\w./-]*)`")
 
 
@@ -68,7 +71,7 @@ _PATH = re.compile(r"`((?:sim|agents|analysis|tests|bench|scenarios|docs)/[\w./-
 def test_every_repository_path_named_in_the_docs_exists(page: str):
     text = (ROOT / page).read_text()
     missing = [p for p in _PATH.findall(text)
-               if "NNNNNN" not in p and "<" not in p and not (ROOT / p.rstrip("/")).exists()]
+               if "NNNNNN" not in p and p not in _TO_CREATE and not (ROOT / p.rstrip("/")).exists()]
     assert not missing, f"{page} names paths that do not exist: {missing}"
 
 
@@ -87,4 +90,4 @@ def test_architecture_lists_the_public_api():
     section = text.split("## Public API", 1)[1].split("\n## ", 1)[0]
     for name in [*sim.__all__, *analysis.__all__]:
         if name != "__version__":
-            assert f"`{name}`" in section, name
+            assert re.search(rf"`(?:sim\.|analysis\.)?{name}`", section), name
