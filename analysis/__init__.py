@@ -1,13 +1,52 @@
 """Analyzers of TraitLab: functions over polars frames of recorded runs.
 
-Submodules (imported on demand, nothing heavy happens at package import):
+Public API (importable from the package root, resolved lazily): :func:`load_run` and
+:func:`load_sweep` read run and sweep directories into polars frames (:class:`Run`,
+:class:`Sweep`). The analyzers are functions in the submodules, imported on demand:
 
 - ``analysis.stats``: cluster bootstrap over runs, effect sizes, OLS helpers.
-- ``analysis.drift``: trait scores, trajectories, reliable change, ICC, contagion, drift tests.
+- ``analysis.psychometrics``: questionnaire scoring (one path), validity, response quality.
+- ``analysis.reliability``: Cronbach's alpha and McDonald's omega.
+- ``analysis.stability``: test-retest ICCs over checkpoints.
+- ``analysis.drift``: trait scores, trajectories, reliable change, contagion, drift tests.
 - ``analysis.text``: tokenizer, LSM-style word lists, TF-IDF + truncated SVD.
 - ``analysis.alignment``: LSM, rLSM, lexical and semantic alignment against surrogates.
-- ``analysis.norms``: cooperation, naming-game consensus, convergence, tipping points.
-- ``analysis.synthetic``: seeded generators of data with known answers.
+- ``analysis.norms``: cooperation, conditional cooperation, entropy, norm violations.
+- ``analysis.naming``: naming-game consensus, success, convergence, tipping points, bias.
+- ``analysis.report``: the analyzers that apply to a run, as tables and an HTML report.
+- ``analysis.synthetic``, ``analysis.synthetic_naming``: seeded generators of data with
+  known answers.
+
+Definitions and references: ``docs/measurement.md``.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_PUBLIC: dict[str, str] = {
+    "load_run": "analysis.io",
+    "load_sweep": "analysis.io",
+    "Run": "analysis.io",
+    "Sweep": "analysis.io",
+}
+
+__all__ = ["Run", "Sweep", "load_run", "load_sweep"]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
+    from analysis.io import Run, Sweep, load_run, load_sweep
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access (PEP 562)."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

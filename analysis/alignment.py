@@ -2,7 +2,7 @@
 
 Conversation = the messages of one ``(run_id, replica, step, round, stage, group)`` in turn
 order. A *turn pair* is two consecutive messages by different speakers (prime -> target).
-Measures (research/measurement.md C.1, C.3, C.5):
+Measures (definitions and references: docs/measurement.md, linguistic alignment):
 
 - ``lsm``: Language Style Matching over the nine LSM-style categories, per speaker pair on the
   pooled words of each speaker, ``1 - |p1 - p2| / (p1 + p2 + 0.0001)`` averaged over categories

@@ -2,7 +2,7 @@
 
 A *checkpoint* is one survey administration ``(run_id, replica, agent, round)``. Scores are on
 the 1..5 Likert scale; assigned profiles in ``[0, 1]`` map to it as ``1 + 4 p``.
-Formulas follow ``research/measurement.md`` section B.2.
+Definitions and references: ``docs/measurement.md``, personality drift.
 """
 
 from __future__ import annotations

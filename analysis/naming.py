@@ -1,4 +1,7 @@
-"""Conventions (naming game): consensus, success, convergence time, tipping points, bias."""
+"""Conventions (naming game): consensus, success, convergence time, tipping points, bias.
+
+Definitions are stated in each docstring, with references in docs/measurement.md.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ def consensus(events: pl.DataFrame | pl.LazyFrame, stage: str | None = None) -> 
     """Consensus fraction per round: share of the round's choices on the most common option.
 
     Args:
-        events: Event records (every agent choosing once per round gives D.5.1's φ(t)).
+        events: Event records (every agent choosing once per round gives the consensus φ(t)).
         stage: Stage name filter.
 
     Returns:
@@ -70,7 +73,7 @@ def convergence_time(
     per_round: pl.DataFrame | pl.LazyFrame, value: str, threshold: float,
     window: int | None = None, by: Sequence[str] = RUN_KEYS,
 ) -> pl.DataFrame:
-    """First round from which ``value >= threshold`` holds (D.5.2), with censoring.
+    """First round from which ``value >= threshold`` holds, with censoring.
 
     ``window=None``: the value must stay at or above the threshold until the last observed
     round. Otherwise it must hold on ``[t, t + window]``, which must lie within the horizon.
@@ -201,7 +204,7 @@ def tipping_point(
     fraction: str = "minority_fraction", outcome: str = "flipped", n_boot: int = 500,
     level: float = 0.95,
 ) -> dict[str, float]:
-    """Critical mass: logistic fit ``P(flip | f) = 1 / (1 + exp(-k (f - f_c)))`` (D.5.6).
+    """Critical mass: logistic fit ``P(flip | f) = 1 / (1 + exp(-k (f - f_c)))``.
 
     Fitted by maximum likelihood over runs; the interval resamples runs.
 
@@ -235,7 +238,7 @@ def collective_bias(
     final: pl.DataFrame | pl.LazyFrame, prior: pl.DataFrame | pl.LazyFrame,
     options: Sequence[str], final_col: str = "convention", prior_col: str = "choice",
 ) -> dict[str, float]:
-    """Bias amplification ``B = KL(q || u) - KL(pi || u)`` (D.5.5).
+    """Bias amplification ``B = KL(q || u) - KL(pi || u)``.
 
     ``q``: distribution of final conventions over runs; ``pi``: first-choice distribution of
     isolated agents; ``u``: uniform over ``options``. A chi-square test compares the final

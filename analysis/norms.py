@@ -1,6 +1,6 @@
 """Emergent norms: cooperation, conventions (naming game), tipping points, sanctions.
 
-Definitions follow research/measurement.md D.5 and are stated in each docstring. "Partner" in
+Definitions are stated in each docstring, with references in docs/measurement.md. "Partner" in
 a pairwise stage is the first id of the row's ``partners`` list in that round; histories are
 per agent, so "partner C last round" means "whoever I played last round cooperated with me",
 which for fixed pairs is the usual conditional-cooperation definition.
@@ -69,7 +69,7 @@ def conditional_cooperation(
     events: pl.DataFrame | pl.LazyFrame, stage: str | None = None,
     cooperate: str = "cooperate", by: Sequence[str] = RUN_KEYS,
 ) -> pl.DataFrame:
-    """Conditional cooperation, forgiveness and grim-trigger share (D.5.7).
+    """Conditional cooperation, forgiveness and grim-trigger share.
 
     With ``C_t`` = my cooperation at round t and ``P_t`` = my round-t partner's cooperation
     towards me (rounds must be consecutive):
@@ -148,7 +148,7 @@ def norm_violations(
     events: pl.DataFrame | pl.LazyFrame, contribution_stage: str, punishment_stage: str,
     tau: float = 1.0,
 ) -> pl.DataFrame:
-    """Norm violation and sanction rates in public goods with punishment (D.5.8).
+    """Norm violation and sanction rates in public goods with punishment.
 
     Contribution x = ``choice`` parsed as a number (else ``choice_index``). Norm ν = median
     contribution of the agent's group in that round; violation ``x < tau * ν``. A punishment

@@ -1,5 +1,64 @@
-"""TraitLab's simulation engine: scenario spec -> batched run -> parquet records."""
+"""TraitLab's simulation engine: scenario spec -> batched run -> parquet records.
 
-__all__ = ["__version__"]
+The public API is the handful of names below, importable from the package root; every other
+module is internal and may change. They resolve lazily, so ``import sim`` loads no model
+library::
+
+    from sim import RunConfig, load_scenario, run_scenario, resume_run
+    outcome = run_scenario("scenarios/prisoners_dilemma.yaml", RunConfig(backend="scripted"))
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# name -> module that defines it (imported on first access).
+_PUBLIC: dict[str, str] = {
+    "load_scenario": "sim.scenario.loader",
+    "LoadedScenario": "sim.scenario.loader",
+    "ScenarioSpec": "sim.scenario.spec",
+    "RunConfig": "sim.scenario.spec",
+    "run_scenario": "sim.run.runner",
+    "resume_run": "sim.run.runner",
+    "RunOutcome": "sim.run.runner",
+    "TraitLabError": "sim.errors",
+    "ScenarioError": "sim.errors",
+    "RunError": "sim.errors",
+}
+
+__all__ = [
+    "LoadedScenario",
+    "RunConfig",
+    "RunError",
+    "RunOutcome",
+    "ScenarioError",
+    "ScenarioSpec",
+    "TraitLabError",
+    "__version__",
+    "load_scenario",
+    "resume_run",
+    "run_scenario",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
+    from sim.errors import RunError, ScenarioError, TraitLabError
+    from sim.run.runner import RunOutcome, resume_run, run_scenario
+    from sim.scenario.loader import LoadedScenario, load_scenario
+    from sim.scenario.spec import RunConfig, ScenarioSpec
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access (PEP 562)."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -38,7 +38,7 @@ from sim.scenario.spec import RunConfig
 __all__ = ["RayExecutor", "RayPool", "TaskOutcome", "alive_nodes", "cancel", "current_node",
            "init_ray", "is_initialized", "outcome", "shutdown_ray", "submit", "wait_any"]
 
-# Ray facts on these machines (../shared/research/environment.md, section 1): loopback
+# Ray on loopback (tests/support/ray_node.py explains RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER): loopback
 # clusters need this, usage stats and token auth stay off.
 _ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "disabled"}

@@ -17,8 +17,7 @@ below it there is nothing to match: status ``prompt_inert`` and the grid's middl
 used. When no steered shift on the grid reaches it, steering does not move the trait
 measurably: status ``steer_inert`` at the largest value. 0.12 is 0.2 human SD of an IPIP-NEO
 domain score (SD about 0.6 on the per-item 1..5 scale, Johnson's norms), the smallest effect
-of interest of equivalence tests (``research/measurement.md``, A.1.3 and the statistics
-section).
+of interest of equivalence tests (``docs/measurement.md``, steering calibration).
 
 A persona's steering coefficient is then ``strength * (2 * score - 1)`` (see
 :mod:`agents.steering`), so "extremely high" prompting and full-strength steering are

@@ -13,7 +13,8 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["AGENT_SCHEMA", "EVENT_SCHEMA", "NETWORK_SCHEMA", "SURVEY_SCHEMA", "frame"]
+__all__ = ["AGENT_SCHEMA", "COLUMN_DOCS", "EVENT_SCHEMA", "NETWORK_SCHEMA", "SURVEY_SCHEMA",
+           "TABLES", "frame"]
 
 EVENT_SCHEMA: dict[str, Any] = {
     "replica": pl.Int32,
@@ -99,6 +100,108 @@ SURVEY_SCHEMA: dict[str, Any] = {
     "context": pl.String,  # text shown before the instruction (in_situ: the memory)
 }
 """One row per administered item: ``surveys/step-*.parquet`` (written only by survey stages)."""
+
+
+EVENT_DOCS: dict[str, str] = {
+    "replica": "replica index (0 .. replicas-1); replica 0 equals a plain run of the seed",
+    "step": "step number, 1-based: one step is one stage execution of every replica",
+    "round": "scenario round, 1-based",
+    "stage": "the stage's `id` in the scenario",
+    "kind": "row kind: `choice`, `message`, `sit_out`, `outcome`, `broadcast` or `sanction`",
+    "group": "group of the stage's grouping (`g000`, `g001`, ...; `-` for sit-out rows)",
+    "turn": "turn within a dialogue group (0-based); 0 for other stages",
+    "agent": "agent key (`a000`, `a001`, ...), as in `agents.parquet`",
+    "partners": "keys of the other members of the agent's group in this stage",
+    "text": "the message or broadcast text (null for choices)",
+    "choice": "the option picked, as shown in the scenario (a sanction's target name)",
+    "choice_index": "index of the chosen option in `options` (canonical order)",
+    "options": "the stage's options in canonical (scenario) order",
+    "option_probs": "probability of each option in canonical order, from option log-likelihoods",
+    "shown_order": "canonical option indices in the order the agent saw them (shuffle_options)",
+    "payoff": "payoff of this row (pair matrix, formula, deal or sanction cost/fine)",
+    "score": "the agent's cumulative score after this row",
+    "prompt_hash": "first 16 hex digits of the SHA-256 of the request's messages (and options)",
+    "prompt_tokens": "prompt tokens of the request, as the model's tokenizer counts them",
+    "new_tokens": "tokens generated for a message",
+    "backend": "`model` (a language model answered) or `scripted` (a rule policy answered)",
+    "policy": "the scripted policy's name (`tit_for_tat`, ...); null for model agents",
+    "status": "`ok`, or `failed` when the request failed after the backend's retries",
+    "error": "why the request failed (null when ok)",
+    "role": "the agent's role in this round (roles may alternate)",
+    "value": "the choice as a number: the numeric option, else its index",
+    "offer": "a numeric offer read from a message; an outcome row's deal price",
+    "outcomes": "JSON object of named outcomes (formula values; deal, price, turns)",
+    "correct": "whether `choice` equals the stage's `answer` (quiz questions); else null",
+}
+"""One line per column of :data:`EVENT_SCHEMA`."""
+
+AGENT_DOCS: dict[str, str] = {
+    "replica": "replica index",
+    "agent": "agent key (`a000`, ...), used by every other table",
+    "index": "agent index 0..n-1 (node of the social network)",
+    "name": "the persona's name, as shown to other agents",
+    "cohort": "cohort name from `population.cohorts` (null without cohorts)",
+    "policy": "scripted policy name; null for language-model agents",
+    "backend": "`model` or `scripted`",
+    "persona_model": "`big_five` or `mbti`",
+    "openness": "assigned Big Five openness in [0, 1] (MBTI personas: mapped from the type)",
+    "conscientiousness": "assigned conscientiousness in [0, 1]",
+    "extraversion": "assigned extraversion in [0, 1]",
+    "agreeableness": "assigned agreeableness in [0, 1]",
+    "neuroticism": "assigned neuroticism in [0, 1]",
+    "mbti": "the MBTI type (`INTJ`, ...) of an MBTI persona, else null",
+    "background": "the persona's background line, if any",
+    "role": "the role assigned at the start (before any alternation)",
+    "private": "JSON object of the agent's private values (reserve price, budget, ...)",
+}
+"""One line per column of :data:`AGENT_SCHEMA`."""
+
+NETWORK_DOCS: dict[str, str] = {
+    "replica": "replica index",
+    "source": "agent key of one end of the edge",
+    "target": "agent key of the other end (the network is undirected)",
+}
+"""One line per column of :data:`NETWORK_SCHEMA`."""
+
+SURVEY_DOCS: dict[str, str] = {
+    "replica": "replica index",
+    "step": "the step of the survey stage's execution",
+    "round": "the round it was administered in",
+    "stage": "the survey stage's id",
+    "agent": "agent key of the respondent",
+    "cohort": "the respondent's cohort (null without cohorts)",
+    "mode": "`isolated` (persona only) or `in_situ` (persona plus memory)",
+    "instrument": "instrument name (`ipip-50`, `mini-ipip`, `ipip-neo-120`, ...)",
+    "item_id": "item id within the instrument (`EXT1`, ...)",
+    "trait": "trait (or OEJTS axis) the item scores",
+    "keyed": "+1, or -1 for reverse-keyed items",
+    "order": "option order shown: `asc` or `desc`",
+    "paraphrase": "index of the instruction paraphrase used",
+    "repeat": "repeat index of this administration of the item",
+    "expected": "expected scale value under the option distribution (before reverse keying)",
+    "argmax": "most likely scale value",
+    "entropy": "entropy of the renormalised option distribution (nats)",
+    "mass": "probability the model gave to the valid labels at all",
+    "probs": "probability per scale value, ascending",
+    "refused": "true when no answer was obtained (failed request, or no valid number)",
+    "error": "why the item failed (null when ok)",
+    "reasks": "re-asks after an unparsable reply (generate mode only; 0 when scored)",
+    "context": "text shown before the instruction (in_situ: the agent's memory)",
+}
+"""One line per column of :data:`SURVEY_SCHEMA`."""
+
+TABLES: dict[str, tuple[str, dict[str, Any]]] = {
+    "events": ("events/step-NNNNNN.parquet", EVENT_SCHEMA),
+    "agents": ("agents.parquet", AGENT_SCHEMA),
+    "network": ("network.parquet", NETWORK_SCHEMA),
+    "surveys": ("surveys/step-NNNNNN.parquet", SURVEY_SCHEMA),
+}
+"""Every table of a run directory: name -> (file, schema)."""
+
+COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "events": EVENT_DOCS, "agents": AGENT_DOCS, "network": NETWORK_DOCS, "surveys": SURVEY_DOCS,
+}
+"""Every table's column descriptions, keyed like :data:`TABLES` (checked by tests/test_docs.py)."""
 
 
 def frame(rows: Iterable[Mapping[str, Any]], schema: Mapping[str, Any]) -> pl.DataFrame:

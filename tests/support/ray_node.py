@@ -11,7 +11,7 @@ Loopback clusters: with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` Ray keeps 127.0.
 rewriting it to the eth0 address, where a loopback head does not listen), but its CLI then
 refuses to start a second node. For a joining node (``--address``) this wrapper therefore
 runs the CLI with the variable at 1 and keeps loopback addresses as given, so a second node
-joins a head on 127.0.0.1 (see ../shared/research/environment.md, section 1).
+joins a head on 127.0.0.1.
 """
 
 from __future__ import annotations
