@@ -60,9 +60,8 @@ def test_a_recorded_run_writes_only_documented_files_and_keys(tmp_path: Path):
     assert set(checkpoint) == set(doc.CHECKPOINT_KEYS)
 
 
-# Files the docs name before they exist: the worked example's new stage runner, and the
-# layering test, which lands on its own branch (drop it here once it is in).
-_TO_CREATE = {"sim/engine/stages/vote.py", "tests/test_layers.py"}
+# Files the docs name that a reader creates: the worked example's new stage runner.
+_TO_CREATE = {"sim/engine/stages/vote.py"}
 _PATH = re.compile(r"`((?:sim|agents|analysis|tests|bench|scenarios|docs)/[\w./-]*)`")
 
 
