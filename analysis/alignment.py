@@ -4,10 +4,19 @@ Conversation = the messages of one ``(run_id, replica, step, round, stage, group
 order. A *turn pair* is two consecutive messages by different speakers (prime -> target).
 Measures (definitions and references: docs/measurement.md, linguistic alignment):
 
-- ``lsm``: Language Style Matching over the nine LSM-style categories, per speaker pair on the
-  pooled words of each speaker, ``1 - |p1 - p2| / (p1 + p2 + 0.0001)`` averaged over categories
-  (rates in percent of tokens) and then over pairs;
-- ``rlsm``: the same per turn pair, skipping categories absent from both turns;
+- ``lsm_pairs``: Language Style Matching over the nine LSM-style categories, per speaker pair
+  on the pooled words of each speaker, ``1 - |p1 - p2| / (p1 + p2 + 0.0001)`` averaged over
+  categories (rates in percent of tokens) and then over pairs (the dyadic LSM of Ireland &
+  Pennebaker 2010 when there are two speakers);
+- ``lsm_group``: Gonzales, Hancock & Pennebaker (2010)'s group LSM: each member against the
+  pooled words of the rest of the group, averaged over categories and then over members;
+- LSM is undefined for a speaker without a single function word (an empty message included):
+  the formula would score two such speakers 1.0 on joint absence. Such pairs (members) are
+  left out of the means, and counted (``lsm_undefined``);
+- ``rlsm``: reciprocal LSM (Müller-Frommeyer, Frommeyer & Kauffeld 2019) per turn pair and
+  category; a category the target uses but the previous turn lacks scores 0, one absent from
+  both turns is undefined and skipped. A speaker's rLSM averages each category over the
+  speaker's turns first, then the categories; a conversation's averages its speakers;
 - ``lexical_cosine`` (ALIGN lexical_tok1) and ``lexical_overlap``
   (``|V(target) ∩ V(prime)| / |V(target)|``) per turn pair;
 - ``semantic_cosine``: cosine of TF-IDF + truncated-SVD embeddings per turn pair;
@@ -55,7 +64,7 @@ __all__ = [
 CONV_KEYS: tuple[str, ...] = ("run_id", "replica", "step", "round", "stage", "group")
 _TURN_MEASURES = ("rlsm", "lexical_cosine", "lexical_overlap", "semantic_cosine")
 MEASURES: tuple[str, ...] = (
-    "lsm", *_TURN_MEASURES, "convergence_lexical", "convergence_semantic",
+    "lsm_pairs", "lsm_group", *_TURN_MEASURES, "convergence_lexical", "convergence_semantic",
 )
 _EPS = 0.0001
 
@@ -108,15 +117,24 @@ class _Corpus:
     emb: np.ndarray
 
 
-def _corpus(events: pl.DataFrame | pl.LazyFrame, n_components: int,
-            space: SemanticSpace | None) -> tuple[_Corpus, SemanticSpace]:
+def _embed(texts: list[str | None], n_components: int | None,
+           space: SemanticSpace | None) -> np.ndarray:
+    """Semantic embeddings, or NaN where none can exist (not asked for, or no tokens at all)."""
+    if space is None and n_components is not None and any(tokenize(x) for x in texts):
+        space = fit_semantic_space(texts, n_components)
+    if space is None:
+        return np.full((len(texts), 1), np.nan)
+    return space.transform(texts)
+
+
+def _corpus(events: pl.DataFrame | pl.LazyFrame, n_components: int | None,
+            space: SemanticSpace | None) -> tuple[_Corpus, SemanticSpace | None]:
     msgs = messages(events)
     if msgs.height == 0:
         raise ValueError("no successful message rows (kind == 'message') in the events frame")
     texts = msgs["text"].to_list()
     toks = [tokenize(t) for t in texts]
     counters = [Counter(t) for t in toks]
-    space = space or fit_semantic_space(texts, n_components)
     convs, turns = [], []
     for part in msgs.with_row_index("_i").partition_by("conv", maintain_order=True):
         convs.append((part["agent"].to_numpy(), part["_i"].to_numpy().astype(np.int64)))
@@ -126,13 +144,18 @@ def _corpus(events: pl.DataFrame | pl.LazyFrame, n_components: int,
         convs=convs, turns=turns, counters=counters,
         norms=np.array([math.sqrt(sum(v * v for v in c.values())) for c in counters]),
         cats=np.array([category_counts(t) for t in toks]).reshape(len(toks), 9),
-        ntok=np.array([len(t) for t in toks], float), emb=space.transform(texts),
+        ntok=np.array([len(t) for t in toks], float),
+        emb=_embed(texts, n_components, space),
     ), space
 
 
 def _lsm_value(c: _Corpus, a: np.ndarray, b: np.ndarray) -> float:
-    pa = 100 * c.cats[a].sum(0) / max(c.ntok[a].sum(), 1.0)
-    pb = 100 * c.cats[b].sum(0) / max(c.ntok[b].sum(), 1.0)
+    """LSM of the pooled words of messages ``a`` against those of ``b`` (NaN: undefined)."""
+    ca, cb = c.cats[a].sum(0), c.cats[b].sum(0)
+    if ca.sum() == 0 or cb.sum() == 0:  # no function word: nothing to match
+        return np.nan
+    pa = 100 * ca / c.ntok[a].sum()
+    pb = 100 * cb / c.ntok[b].sum()
     return float(np.mean(1 - np.abs(pa - pb) / (pa + pb + _EPS)))
 
 
@@ -142,12 +165,24 @@ def _pair_lsm(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[tuple[str, s
             for i, x in enumerate(names) for y in names[i + 1:]]
 
 
-def _turn_values(c: _Corpus, p: int, t: int) -> tuple[float, float, float, float]:
+def _group_lsm(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[float]:
+    """Each member's LSM against the rest of the group pooled (Gonzales et al. 2010)."""
+    names = list(dict.fromkeys(spk.tolist()))
+    return [_lsm_value(c, idx[spk == x], idx[spk != x]) for x in names] if len(names) > 1 else []
+
+
+def _rlsm_categories(c: _Corpus, p: int, t: int) -> np.ndarray:
+    """Per-category rLSM of target ``t`` against prime ``p`` (NaN where both lack it)."""
     pp = 100 * c.cats[p] / max(c.ntok[p], 1.0)
     pt = 100 * c.cats[t] / max(c.ntok[t], 1.0)
     den = pp + pt
-    ok = den > 0
-    rl = float(np.mean(1 - np.abs(pp - pt)[ok] / den[ok])) if ok.any() else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, 1 - np.abs(pp - pt) / den, np.nan)
+
+
+def _turn_values(c: _Corpus, p: int, t: int) -> tuple[float, float, float, float]:
+    per_cat = _rlsm_categories(c, p, t)
+    rl = float(np.nanmean(per_cat)) if np.isfinite(per_cat).any() else np.nan
     cp, ct = c.counters[p], c.counters[t]
     dot = sum(v * cp.get(w, 0) for w, v in ct.items())
     cos = dot / (c.norms[p] * c.norms[t]) if c.norms[p] * c.norms[t] > 0 else np.nan
@@ -160,13 +195,37 @@ def _turn_rows(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[tuple]:
             for k in range(1, len(idx)) if spk[k] != spk[k - 1]]
 
 
+def _nanmean(values: Sequence[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else np.nan
+
+
+def _speaker_rlsm(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[float]:
+    """Each target speaker's rLSM: categories averaged over turns first, then each other."""
+    per: dict[str, list[np.ndarray]] = {}
+    for k in range(1, len(idx)):
+        if spk[k] != spk[k - 1]:
+            per.setdefault(spk[k], []).append(_rlsm_categories(c, int(idx[k - 1]), int(idx[k])))
+    out = []
+    for cats in per.values():
+        m = np.array(cats)
+        by_cat = [_nanmean(m[:, j]) for j in range(m.shape[1])]
+        out.append(_nanmean(by_cat))
+    return out
+
+
 def _conv_values(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> dict[str, float]:
-    pairs = _pair_lsm(c, spk, idx)
-    out = {"lsm": float(np.mean([v for *_, v in pairs])) if pairs else np.nan}
+    pairs = [v for *_, v in _pair_lsm(c, spk, idx)]
+    members = _group_lsm(c, spk, idx)
+    out = {"lsm_pairs": _nanmean(pairs), "lsm_group": _nanmean(members),
+           "lsm_undefined": float(sum(not np.isfinite(v) for v in pairs)),
+           "rlsm": _nanmean(_speaker_rlsm(c, spk, idx))}
     rows = _turn_rows(c, spk, idx)
     arr = np.array([r[3:] for r in rows], float).reshape(len(rows), 4)
     tgt = np.array([r[2] for r in rows])
     for j, m in enumerate(_TURN_MEASURES):
+        if m == "rlsm":
+            continue
         per = [np.nanmean(arr[tgt == s, j]) for s in dict.fromkeys(tgt.tolist())
                if np.isfinite(arr[tgt == s, j]).any()]
         out[m] = float(np.mean(per)) if per else np.nan
@@ -224,12 +283,14 @@ def lsm(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         events: Event records with message rows.
 
     Returns:
-        Conversation keys plus ``agent_a, agent_b, lsm``.
+        Conversation keys plus ``agent_a, agent_b, lsm``; ``lsm`` is null for a pair in which
+        a speaker used no function word (undefined, see the module docstring).
     """
-    c, _ = _corpus(events, 2, None)
+    c, _ = _corpus(events, None, None)
     rows = [(i, a, b, v) for i, (s, x) in enumerate(c.convs) for a, b, v in _pair_lsm(c, s, x)]
-    return _keyed(c, rows, {"conv": pl.Int64, "agent_a": pl.String, "agent_b": pl.String,
-                            "lsm": pl.Float64})
+    out = _keyed(c, rows, {"conv": pl.Int64, "agent_a": pl.String, "agent_b": pl.String,
+                           "lsm": pl.Float64})
+    return out.with_columns(pl.col("lsm").fill_nan(None))
 
 
 def turn_alignment(
@@ -268,12 +329,13 @@ def conversation_alignment(
     """All measures per conversation (see the module docstring for definitions).
 
     Takes the same arguments as :func:`turn_alignment` and returns the conversation keys plus
-    one column per name in ``MEASURES``.
+    one column per name in ``MEASURES`` and ``lsm_undefined`` (speaker pairs left out of
+    ``lsm_pairs`` because a speaker used no function word).
     """
     c, _ = _corpus(events, n_components, space)
     vals = [_conv_values(c, s, x) for s, x in c.convs]
     return c.keys.with_columns(*[pl.Series(m, [v[m] for v in vals], pl.Float64)
-                                 for m in MEASURES]).drop("conv")
+                                 for m in (*MEASURES, "lsm_undefined")]).drop("conv")
 
 
 def surrogate_events(

@@ -65,6 +65,50 @@ def test_lsm_formula_by_hand():
     assert turn_alignment(ev)["rlsm"][0] == pytest.approx(1 - 25 / 75)
 
 
+def test_lsm_is_undefined_without_function_words_and_counted():
+    # Neither speaker uses a function word: the formula would give 1.0 on joint absence.
+    ev = events_frame(_dialogue(["zebra runs fast", "cat dog bird"]))
+    assert lsm(ev)["lsm"].to_list() == [None]
+    conv = conversation_alignment(ev).row(0, named=True)
+    assert np.isnan(conv["lsm_pairs"]) and np.isnan(conv["lsm_group"])
+    assert conv["lsm_undefined"] == 1
+    # an all-empty corpus is undefined too, not an error
+    empty = events_frame(_dialogue(["", ""]))
+    assert lsm(empty)["lsm"].to_list() == [None]
+    assert np.isnan(conversation_alignment(empty)["semantic_cosine"][0])
+
+
+def _group(texts_by_speaker):
+    return [{"run_id": "r", "round": 0, "stage": "chat", "kind": "message", "group": "g",
+             "turn": t, "agent": a, "partners": [], "text": x}
+            for t, (a, x) in enumerate(texts_by_speaker)]
+
+
+def test_group_lsm_is_member_versus_rest_and_pair_lsm_is_the_pair_mean():
+    # Only articles differ: a 2/4 = 50 %, b 1/4 = 25 %, c 1/4 = 25 %; eight categories are
+    # absent from everyone and score 1 each (Ireland & Pennebaker's formula).
+    ev = events_frame(_group([("a", "the cat the dog"), ("b", "a zebra runs fast"),
+                              ("c", "the big red car")]))
+    ab = (8 + 1 - 25 / (75 + 0.0001)) / 9          # a vs b, and a vs c
+    bc = (8 + 1 - 0 / (50 + 0.0001)) / 9           # b vs c: 1
+    rest = (8 + 1 - 12.5 / (62.5 + 0.0001)) / 9    # b (or c) vs the other two pooled: 37.5 %
+    conv = conversation_alignment(ev).row(0, named=True)
+    assert conv["lsm_pairs"] == pytest.approx((ab + ab + bc) / 3)
+    # Gonzales et al. (2010): a against b + c pooled (25 %) is ab; b and c against the rest
+    assert conv["lsm_group"] == pytest.approx((ab + rest + rest) / 3)
+
+
+def test_rlsm_averages_categories_over_turns_first():
+    # b's first target turn defines articles only (2/3), its second articles (1) and
+    # prepositions (0: used by the previous turn, absent from b's). Category first:
+    # b = mean(mean(2/3, 1), 0) = 5/12, not the turn-first mean(2/3, (1 + 0) / 2) = 7/12.
+    # a's one target turn: articles 1, prepositions 0 (absent from the previous turn) -> 1/2.
+    ev = events_frame(_dialogue(["the cat the dog", "a zebra runs fast", "the cat to dog",
+                                 "the zebra runs fast"]))
+    assert turn_alignment(ev)["rlsm"].to_list() == pytest.approx([2 / 3, 1 / 2, 1 / 2])
+    assert conversation_alignment(ev)["rlsm"][0] == pytest.approx((5 / 12 + 1 / 2) / 2)
+
+
 def test_semantic_space_cosines():
     texts = ["red apple fruit", "green apple fruit", "fast car engine", "red apple fruit"]
     emb = fit_semantic_space(texts, n_components=2).transform(texts)
@@ -94,7 +138,7 @@ def test_surrogates_keep_speakers_and_change_order():
 def test_alignment_effect_rises_with_copy_rate_and_is_null_at_zero():
     # Calibration measured separately: over 40 null seeds of this design, each interval
     # covered 0 in 90-97.5 % of seeds (percentile bootstrap over 12 runs, slightly liberal).
-    measures = ("lexical_cosine", "lexical_overlap", "semantic_cosine", "rlsm", "lsm")
+    measures = ("lexical_cosine", "lexical_overlap", "semantic_cosine", "rlsm", "lsm_pairs")
     rates = (0.0, 0.1, 0.3, 0.6)
     effects = {}
     for p in rates:
@@ -104,7 +148,7 @@ def test_alignment_effect_rises_with_copy_rate_and_is_null_at_zero():
         effects[p] = {(r["measure"], r["baseline"]): r for r in res.iter_rows(named=True)}
     for key, r0 in effects[0.0].items():
         assert r0["ci_low"] <= 0.0 <= r0["ci_high"], (key, r0)
-    assert effects[0.0][("lsm", "shuffle")]["effect"] == pytest.approx(0.0, abs=1e-12)
+    assert effects[0.0][("lsm_pairs", "shuffle")]["effect"] == pytest.approx(0.0, abs=1e-12)
     rising = [(m, "cross") for m in measures] + [("lexical_cosine", "shuffle"),
                                                  ("lexical_overlap", "shuffle")]
     for key in rising:
