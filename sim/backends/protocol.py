@@ -62,6 +62,7 @@ class Backend(Protocol):
         ...
 
 
+@runtime_checkable
 class Steerable(Protocol):
     """A backend that adds per-trait steering directions inside the model."""
 
@@ -73,6 +74,7 @@ class Steerable(Protocol):
         ...
 
 
+@runtime_checkable
 class PrefixReuse(Protocol):
     """A backend that keeps prompt KV between calls to reuse shared prefixes."""
 
@@ -81,6 +83,7 @@ class PrefixReuse(Protocol):
         ...
 
 
+@runtime_checkable
 class Counting(Protocol):
     """A backend that keeps running counters (``retries``, ``failures``, tokens, ...)."""
 
