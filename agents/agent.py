@@ -81,14 +81,19 @@ class Agent(mesa.Agent):
         self.private = dict(private or {})
         self.values: dict[str, tuple[int, float]] = {}
         # The shared scenario preamble comes first so prompts share a prefix across agents.
-        self._system = (f"{preamble}\n\n" if preamble else "") + render_persona(persona)
         self._preamble = preamble
+        self._system = ""
+        self.set_persona_text(render_persona(persona))
         self.steering: tuple[tuple[str, float], ...] = ()  # set by sim.run.conditioning
 
     @property
     def name(self) -> str:
         """The persona's name."""
         return self.persona.name
+
+    def set_persona_text(self, text: str) -> None:
+        """Replace the persona part of the system prompt (the scenario preamble stays first)."""
+        self._system = (f"{self._preamble}\n\n" if self._preamble else "") + text
 
     def state_dict(self) -> dict[str, Any]:
         """The agent's mutable state as JSON-ready data (persona and policy come from the spec).

@@ -97,9 +97,8 @@ def condition_agents(agents: Sequence[Any], spec: ScenarioSpec) -> None:
         method = method_of(pop, agent.cohort)
         persona = agent.persona
         if method in ("none", "steering"):
-            text = f"You are {persona.name}." + (f" {persona.background}"
-                                                if persona.background else "")
-            agent._system = (f"{agent._preamble}\n\n" if agent._preamble else "") + text
+            agent.set_persona_text(f"You are {persona.name}." + (
+                f" {persona.background}" if persona.background else ""))
         if method in ("steering", "both"):
             agent.steering = (mbti_coefficients(persona.mbti, strengths) if persona.mbti
                               else big_five_coefficients(persona.big_five, strengths))
