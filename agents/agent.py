@@ -7,18 +7,20 @@ the engine batches the requests of a whole wave, and the results come back to th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import mesa
 
 from agents.memory import Memory, Moment
 from agents.persona import Persona, render_persona
+from agents.policies import policy_for
 from agents.roles import role_in_round
-from sim.backends.scripted import STATEFUL_POLICIES, naming_game_update
 from sim.requests import (
     GenerateRequest,
     Message,
     PolicyCall,
+    PolicyFacts,
     SamplingParams,
     ScoreRequest,
 )
@@ -79,14 +81,19 @@ class Agent(mesa.Agent):
         self.private = dict(private or {})
         self.values: dict[str, tuple[int, float]] = {}
         # The shared scenario preamble comes first so prompts share a prefix across agents.
-        self._system = (f"{preamble}\n\n" if preamble else "") + render_persona(persona)
         self._preamble = preamble
+        self._system = ""
+        self.set_persona_text(render_persona(persona))
         self.steering: tuple[tuple[str, float], ...] = ()  # set by sim.run.conditioning
 
     @property
     def name(self) -> str:
         """The persona's name."""
         return self.persona.name
+
+    def set_persona_text(self, text: str) -> None:
+        """Replace the persona part of the system prompt (the scenario preamble stays first)."""
+        self._system = (f"{self._preamble}\n\n" if self._preamble else "") + text
 
     def state_dict(self) -> dict[str, Any]:
         """The agent's mutable state as JSON-ready data (persona and policy come from the spec).
@@ -203,23 +210,25 @@ class Agent(mesa.Agent):
 
     def _policy_call(self, stage_id: str, partners: Sequence[Agent], round_: int,
                      extra: Mapping[str, Any] | None = None) -> PolicyCall:
+        """The agent's policy and what it observes.
+
+        ``extra`` fills further facts by name (a negotiation's ``turn``, ``my_offer``,
+        ``partner_offer``).
+        """
         assert self.policy is not None
         partner = partners[0] if partners else None
-        values = {sid: v for sid, (r, v) in partner.values.items() if r == round_} \
-            if partner else {}
-        return PolicyCall(
-            name=self.policy.name,
-            params=self.policy.model_dump(exclude={"name"}, exclude_none=True),
-            facts={
-                "name": self.name, "round": round_, "stage": stage_id,
-                "partner_last_choice": partner.last_choice.get(stage_id) if partner else None,
-                "my_last_choice": self.last_choice.get(stage_id),
-                "received": tuple(self.received),
-                "inventory": tuple(self.inventory_of(stage_id)),
-                "role": self.role(round_), "private": dict(self.private),
-                "partner_values": values, **(extra or {}),
-            },
+        values = tuple((sid, v) for sid, (r, v) in partner.values.items() if r == round_) \
+            if partner else ()
+        facts = PolicyFacts(
+            name=self.name, round=round_, stage=stage_id,
+            partner_last_choice=partner.last_choice.get(stage_id) if partner else None,
+            my_last_choice=self.last_choice.get(stage_id),
+            received=tuple(self.received),
+            inventory=tuple(self.inventory_of(stage_id)),
+            role=self.role(round_), private=tuple(self.private.items()),
+            partner_values=values,
         )
+        return PolicyCall(spec=self.policy, facts=replace(facts, **(extra or {})))
 
     def choice_request(self, stage: ChoiceStage | SanctionStage, partners: Sequence[Agent],
                        round_: int, rounds: int, order: Sequence[int] | None = None,
@@ -270,7 +279,7 @@ class Agent(mesa.Agent):
         """Fold a resolved choice (and what partners chose) into this agent's state.
 
         A stateful scripted policy (``naming_game``) also updates its inventory of the stage
-        by :func:`~sim.backends.scripted.naming_game_update`. Under a coordination payoff
+        by its learning rule (:meth:`agents.policies.Policy.update`). Under a coordination payoff
         the remembered moment says whether the group matched.
         """
         self.last_choice[stage.id] = choice
@@ -280,9 +289,10 @@ class Agent(mesa.Agent):
         self.received.extend(their_choices)
         if payoff is not None:
             self.score += payoff
-        if self.policy is not None and self.policy.name in STATEFUL_POLICIES:
-            self.inventory[stage.id] = naming_game_update(self.inventory_of(stage.id), choice,
-                                                          their_choices)
+        rule = policy_for(self.policy.name) if self.policy is not None else None
+        if rule is not None and rule.stateful:
+            self.inventory[stage.id] = rule.update(self.inventory_of(stage.id), choice,
+                                                   their_choices)
         matched = None
         if isinstance(stage, ChoiceStage) and stage.payoff is not None \
                 and stage.payoff.coordination is not None and their_choices:

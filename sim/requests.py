@@ -14,9 +14,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # the scenario layer sits above this one: annotation only
+    from sim.scenario.spec import PolicySpec
 
 __all__ = [
     "GenerateRequest",
@@ -24,6 +26,7 @@ __all__ = [
     "Message",
     "ModelInfo",
     "PolicyCall",
+    "PolicyFacts",
     "SamplingParams",
     "ScoreRequest",
     "ScoreResult",
@@ -61,18 +64,57 @@ class SamplingParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyFacts:
+    """The observable facts of a scripted agent's situation when it is asked to act.
+
+    Attributes:
+        name: the agent's name.
+        round: the current round (1-based).
+        stage: the stage id.
+        partner_last_choice: the (first) partner's latest choice in this stage.
+        my_last_choice: the agent's own latest choice in this stage.
+        received: every choice partners played against the agent, oldest first.
+        inventory: names heard in this stage since the last success (``naming_game``).
+        role: the agent's role this round (``None``: no roles).
+        private: the agent's private values (``(("reserve", 80.0),)``).
+        partner_values: ``(stage, value)`` of the partner's choices this round.
+        turn: the dialogue turn (negotiations only).
+        my_offer: the agent's standing offer (negotiations only).
+        partner_offer: the partner's latest standing offer (negotiations only).
+    """
+
+    name: str = ""
+    round: int = 0
+    stage: str = ""
+    partner_last_choice: str | None = None
+    my_last_choice: str | None = None
+    received: tuple[str, ...] = ()
+    inventory: tuple[str, ...] = ()
+    role: str | None = None
+    private: tuple[tuple[str, float], ...] = ()
+    partner_values: tuple[tuple[str, float], ...] = ()
+    turn: int | None = None
+    my_offer: float | None = None
+    partner_offer: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyCall:
     """What a scripted policy needs to answer a request without a model.
 
     Attributes:
-        name: policy name (``tit_for_tat``, ``always``, ``random``, ...).
-        params: the policy's parameters from the scenario (``{"option": "defect"}``).
-        facts: observable facts of the agent's situation (partner's last choice, ...).
+        spec: the agent's policy from the scenario (a frozen ``PolicySpec``): its name picks
+            the rule, its fields are the rule's parameters.
+        facts: what the agent observes (partner's last choice, standing offers, ...).
     """
 
-    name: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    facts: Mapping[str, Any] = field(default_factory=dict)
+    spec: PolicySpec
+    facts: PolicyFacts = PolicyFacts()
+
+    @property
+    def name(self) -> str:
+        """The policy's name (``tit_for_tat``, ``always``, ...)."""
+        return self.spec.name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

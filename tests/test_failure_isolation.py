@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from analysis.io import load_run
+from sim.backends.protocol import Capabilities
 from sim.backends.scripted import ScriptedBackend
 from sim.requests import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
 from sim.run.runner import run_scenario
@@ -19,6 +20,8 @@ from tests.scenario_builders import pd
 
 class FlakyBackend(ScriptedBackend):
     """Fails every third request of each call and reports two retried batches per call."""
+
+    capabilities = Capabilities(stats=True)
 
     def __init__(self) -> None:
         super().__init__()

@@ -12,9 +12,10 @@ import polars as pl
 import pytest
 
 from agents.memory import Moment
+from agents.policies import naming_game_update
 from analysis.io import load_run
 from analysis.naming import naming_convergence, naming_success
-from sim.backends.scripted import ScriptedBackend, naming_game_update, policy_probabilities
+from sim.backends.scripted import ScriptedBackend, policy_probabilities
 from sim.engine.loop import Engine
 from sim.errors import ScenarioError
 from sim.executors.local import LocalExecutor
@@ -72,15 +73,17 @@ def test_update_collapses_on_success_and_learns_on_failure():
 
 
 def test_policy_plays_from_inventory_or_invents():
-    from sim.requests import PolicyCall
+    from sim.requests import PolicyCall, PolicyFacts
+    from sim.scenario.spec import PolicySpec
 
-    empty = PolicyCall(name="naming_game", facts={"inventory": ()})
+    uniform = PolicySpec(name="naming_game")
+    empty = PolicyCall(spec=uniform, facts=PolicyFacts(inventory=()))
     assert policy_probabilities(empty, NAMES) == [0.1] * 10
-    known = PolicyCall(name="naming_game", facts={"inventory": ("w1", "w3", "w3")})
+    known = PolicyCall(spec=uniform, facts=PolicyFacts(inventory=("w1", "w3", "w3")))
     probs = policy_probabilities(known, NAMES)
     assert probs[1] == probs[3] == 0.5 and sum(probs) == 1.0
-    weighted = PolicyCall(name="naming_game", params={"pick": "frequency"},
-                          facts={"inventory": ("w1", "w3", "w3")})
+    weighted = PolicyCall(spec=PolicySpec(name="naming_game", pick="frequency"),
+                          facts=PolicyFacts(inventory=("w1", "w3", "w3")))
     assert policy_probabilities(weighted, NAMES)[3] == pytest.approx(2 / 3)
 
 

@@ -12,18 +12,19 @@ import polars as pl
 import pytest
 import yaml
 
+from agents.policies import haggle_message
 from agents.roles import assign_roles, draw_private, role_in_round
 from analysis.io import load_run
-from sim.backends.scripted import haggle_message, policy_probabilities
+from sim.backends.scripted import policy_probabilities
 from sim.cli.main import main
 from sim.engine.offers import detect_act, extract_offer
 from sim.engine.stages.sanction import sanction_payoffs
 from sim.errors import ScenarioError
-from sim.requests import PolicyCall
+from sim.requests import PolicyCall, PolicyFacts
 from sim.run.runner import run_scenario
 from sim.scenario.formula import Formula, FormulaError
 from sim.scenario.loader import load_scenario
-from sim.scenario.spec import RoleSpec, RunConfig, ScenarioSpec
+from sim.scenario.spec import PolicySpec, RoleSpec, RunConfig, ScenarioSpec
 from sim.scenario.validate.core import check_scenario
 from tests.support.library_checks import CHECKS, quiz_scores
 
@@ -103,8 +104,8 @@ def test_ultimatum_roles_alternate(tmp_path):
 
 def test_threshold_policy_accepts_offers_at_or_above_t():
     def accepts(offered: float) -> bool:
-        call = PolicyCall(name="threshold", params={"threshold": 4, "option": "accept"},
-                          facts={"partner_values": {"offer": offered}})
+        call = PolicyCall(spec=PolicySpec(name="threshold", threshold=4, option="accept"),
+                          facts=PolicyFacts(partner_values=(("offer", offered),)))
         return policy_probabilities(call, ["reject", "accept"]) == [0.0, 1.0]
 
     assert [accepts(x) for x in (3, 4, 7)] == [False, True, True]
@@ -144,8 +145,8 @@ def test_negotiation_stops_at_acceptance(tmp_path):
 
 def test_haggle_concedes_toward_its_reserve_and_accepts_within_it():
     def say(**facts: Any) -> str:
-        return haggle_message(PolicyCall(name="haggle",
-                                         facts={"private": {"reserve": 80}, **facts}))
+        return haggle_message(PolicySpec(name="haggle"),
+                              PolicyFacts(private=(("reserve", 80),), **facts))
 
     assert say(role="buyer") == "I offer 56."
     assert say(role="buyer", my_offer=56, partner_offer=95) == "I offer 63."

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
-from sim.backends.protocol import Backend
+from sim.backends.protocol import Backend, Counting, PrefixReuse, capabilities_of
 from sim.backends.scripted import ScriptedBackend
 from sim.requests import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
 
@@ -59,9 +59,8 @@ class LocalExecutor:
 
     def begin_step(self) -> None:
         """Empty the model's prompt KV kept between waves, so no step depends on the last."""
-        forget = getattr(self.model, "forget_prefixes", None)
-        if forget is not None:
-            forget()
+        if capabilities_of(self.model).prefix_cache:
+            cast(PrefixReuse, self.model).forget_prefixes()
 
     def run(self, requests: Sequence[Request]) -> list[Result]:
         """Answer a wave, one backend call per (route, kind) present in it."""
@@ -99,6 +98,7 @@ class LocalExecutor:
 
 
 def _retries(backend: Backend) -> int:
-    """The backend's count of retried batches, if it keeps one (``HFBackend.stats``)."""
-    stats = getattr(backend, "stats", None)
-    return int(stats.get("retries", 0)) if isinstance(stats, dict) else 0
+    """The backend's count of retried batches, if it declares counters (``HFBackend.stats``)."""
+    if not capabilities_of(backend).stats:
+        return 0
+    return int(cast(Counting, backend).stats.get("retries", 0))

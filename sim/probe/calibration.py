@@ -36,6 +36,8 @@ from agents.instruments import Instrument, load_instrument
 from agents.persona import TRAITS
 from agents.prompting import trait_sentence
 from agents.survey import Respondent, SurveyDesign, rows_from_scores, survey_requests
+from sim.backends.protocol import Backend, capabilities_of
+from sim.errors import RunError
 
 __all__ = ["DEFAULT_GRID", "MIN_SHIFT", "Calibration", "calibrate", "held_apart_items"]
 
@@ -85,13 +87,13 @@ def _score_of(rows: list[dict[str, Any]], agent: str, trait: str, inst: Instrume
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def calibrate(backend: Any, measured: Instrument, *, grid: Sequence[float] = DEFAULT_GRID,
+def calibrate(backend: Backend, measured: Instrument, *, grid: Sequence[float] = DEFAULT_GRID,
               per_trait: int = 4, name: str = "Alex", orders: tuple[str, ...] = ("asc", "desc"),
               min_shift: float = MIN_SHIFT) -> Calibration:
     """Calibrate steering strength per trait against prompting (one batched score call).
 
     Args:
-        backend: a backend with steering directions set for the five traits.
+        backend: a backend that declares steering, with directions set for the five traits.
         measured: the instrument the study measures (its items are excluded).
         grid: coefficients tried, ascending and positive.
         per_trait: held-apart items per trait.
@@ -102,7 +104,12 @@ def calibrate(backend: Any, measured: Instrument, *, grid: Sequence[float] = DEF
 
     Raises:
         ValueError: ``min_shift`` is negative or not finite.
+        RunError: the backend does not declare steering.
     """
+    if not capabilities_of(backend).steering:
+        raise RunError(f"calibration compares steering with prompting, and the "
+                       f"{backend.info.backend} backend cannot steer. Fix: calibrate on the hf "
+                       "backend, or give a fixed strength (probe --strength N).")
     if not np.isfinite(min_shift) or min_shift < 0:
         raise ValueError(f"min_shift={min_shift}: use a finite shift >= 0 (scale points, "
                          f"default {MIN_SHIFT})")

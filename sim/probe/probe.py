@@ -43,6 +43,7 @@ from agents.survey import (
     rows_from_scores,
     survey_requests,
 )
+from sim.backends.protocol import capabilities_of
 from sim.errors import RunError
 
 __all__ = ["METHODS", "ProbeConfig", "ProbeResult", "build_respondents", "run_probe"]
@@ -204,7 +205,7 @@ def run_probe(cfg: ProbeConfig, *, backend: Any = None,
         timings["survey_s"] = spent
         timings["total_s"] = time.perf_counter() - started
         manifest.update(timings_s={k: round(v, 2) for k, v in timings.items()},
-                        backend_stats=dict(getattr(backend, "stats", {})),
+                        backend_stats=dict(backend.stats) if capabilities_of(backend).stats else {},
                         respondents_done=done, complete=done == total)
         _write(path, rows, assigned, personas, manifest)  # partial results survive a kill
     return ProbeResult(path, rows, assigned, manifest)

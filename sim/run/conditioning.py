@@ -1,8 +1,9 @@
 """Conditioning before a run: steering directions set on the backend, recorded in the run dir.
 
-``prepare_steering`` loads (or computes and caches) the CAA directions of
-:mod:`agents.steering` for the loaded model and sets them on the backend, so requests'
-``steering`` coefficients refer to them; ``write_steering_json`` records what was used.
+``prepare_steering`` loads (or computes and caches, :mod:`sim.backends.hf.steering_directions`)
+the CAA directions of :mod:`agents.steering` for the loaded model and sets them on a backend
+that declares steering, so requests' ``steering`` coefficients refer to them;
+``write_steering_json`` records what was used.
 """
 
 from __future__ import annotations
@@ -10,39 +11,40 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agents.persona import TRAITS
-from agents.steering import (
-    SteeringDirections,
-    big_five_coefficients,
-    load_or_compute_directions,
-    mbti_coefficients,
-)
+from agents.steering import SteeringDirections, big_five_coefficients, mbti_coefficients
+from sim.backends.hf.steering_directions import load_or_compute_directions
+from sim.backends.protocol import Backend, Steerable, capabilities_of
 from sim.errors import RunError
 from sim.scenario.spec import PopulationSpec, ScenarioSpec
+
+if TYPE_CHECKING:
+    from sim.backends.hf.backend import HFBackend
 
 __all__ = ["condition_agents", "method_of", "needs_steering", "prepare_run_conditioning",
            "prepare_steering", "write_steering_json"]
 
 
-def prepare_steering(backend: Any, *, layers: Sequence[int] | None = None,
+def prepare_steering(backend: Backend, *, layers: Sequence[int] | None = None,
                      cache_dir: Path | None = None) -> SteeringDirections:
     """Compute or load the directions for ``backend``'s model and set them on it.
 
     Raises:
-        RunError: the backend cannot steer (it has no ``set_steering``, e.g. scripted).
+        RunError: the backend does not declare steering (e.g. scripted).
     """
-    if not hasattr(backend, "set_steering"):
+    if not capabilities_of(backend).steering:
         raise RunError("conditioning 'steering'/'both' needs the hf backend (activation "
-                       "steering runs inside the model). Fix: --backend hf, or use "
-                       "conditioning 'prompt'.")
-    dirs = load_or_compute_directions(backend, layers=layers, cache_dir=cache_dir)
-    backend.set_steering(dirs.directions, dirs.layers)
+                       f"steering runs inside the model; the {backend.info.backend} backend "
+                       "cannot steer). Fix: --backend hf, or use conditioning 'prompt'.")
+    dirs = load_or_compute_directions(cast("HFBackend", backend), layers=layers,
+                                      cache_dir=cache_dir)
+    cast(Steerable, backend).set_steering(dirs.directions, dirs.layers)
     return dirs
 
 
-def prepare_run_conditioning(spec: ScenarioSpec, backend: Any, run_dir: Path) -> None:
+def prepare_run_conditioning(spec: ScenarioSpec, backend: Backend, run_dir: Path) -> None:
     """Set steering directions on ``backend`` (and write steering.json) if any agent steers.
 
     Raises:
@@ -95,9 +97,8 @@ def condition_agents(agents: Sequence[Any], spec: ScenarioSpec) -> None:
         method = method_of(pop, agent.cohort)
         persona = agent.persona
         if method in ("none", "steering"):
-            text = f"You are {persona.name}." + (f" {persona.background}"
-                                                if persona.background else "")
-            agent._system = (f"{agent._preamble}\n\n" if agent._preamble else "") + text
+            agent.set_persona_text(f"You are {persona.name}." + (
+                f" {persona.background}" if persona.background else ""))
         if method in ("steering", "both"):
             agent.steering = (mbti_coefficients(persona.mbti, strengths) if persona.mbti
                               else big_five_coefficients(persona.big_five, strengths))

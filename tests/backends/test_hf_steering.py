@@ -80,3 +80,21 @@ def test_bad_direction_shape_and_layers(fresh_backend):
         fresh_backend.set_steering({"joy": torch.zeros(3)}, [0])
     with pytest.raises(BackendError, match="layers"):
         fresh_backend.set_steering({"joy": torch.zeros(64)}, [5])
+
+
+def test_hf_backend_declares_what_it_can_do(tiny_backend):
+    from sim.backends.protocol import (
+        Backend,
+        Capabilities,
+        Counting,
+        PrefixReuse,
+        Steerable,
+        capabilities_of,
+    )
+
+    assert capabilities_of(tiny_backend) == Capabilities(steering=True, prefix_cache=True,
+                                                         stats=True)
+    assert isinstance(tiny_backend, Backend)
+    for ability in (Steerable, PrefixReuse, Counting):  # each declared ability is there
+        assert isinstance(tiny_backend, ability)
+    assert set(tiny_backend.stats) >= {"retries", "failures"}

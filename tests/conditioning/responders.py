@@ -14,11 +14,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from agents.instruments import Instrument
+from sim.backends.protocol import Capabilities
 from sim.requests import ModelInfo, ScoreRequest, ScoreResult
 
 
 class SyntheticResponders:
     """Answers by system prompt: ``truth[system] = {trait: score in [0, 1]}``."""
+
+    capabilities = Capabilities()  # answers by prompt only: no steering, cache or counters
 
     def __init__(self, inst: Instrument, truth: Mapping[str, Mapping[str, float]], *,
                  bias: float = 0.0, noise: float = 0.5, sharpness: float = 3.0) -> None:

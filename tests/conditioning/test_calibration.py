@@ -17,6 +17,9 @@ import pytest
 from agents.instruments import load_instrument
 from agents.persona import TRAITS
 from agents.prompting import trait_sentence
+from sim.backends.protocol import Capabilities
+from sim.backends.scripted import ScriptedBackend
+from sim.errors import RunError
 from sim.probe.calibration import MIN_SHIFT, _match, calibrate
 from sim.requests import ModelInfo, ScoreRequest, ScoreResult
 
@@ -24,10 +27,15 @@ from sim.requests import ModelInfo, ScoreRequest, ScoreResult
 class SteerableResponders:
     """Answers by prompt sentence and steering coefficient, per trait (deterministic)."""
 
+    capabilities = Capabilities(steering=True)
+
     def __init__(self, prompt: Mapping[str, float], gain: Mapping[str, float]) -> None:
         self.prompt, self.gain = prompt, gain
         pool = load_instrument("ipip-neo-120")
         self.items = {item.text: item for item in pool.items}
+
+    def set_steering(self, directions: Mapping[str, object], layers: Sequence[int]) -> None:
+        """Unused: the effect of a coefficient is ``gain``, not a direction."""
 
     @property
     def info(self) -> ModelInfo:
@@ -99,3 +107,8 @@ def test_match_statuses(target, shifts, status):
 def test_negative_floor_is_refused():
     with pytest.raises(ValueError, match=r"min_shift=-0\.1"):
         _calibrate(0.5, 0.1, min_shift=-0.1)
+
+
+def test_calibration_refuses_a_backend_that_cannot_steer():
+    with pytest.raises(RunError, match=r"scripted backend cannot steer.*--strength"):
+        calibrate(ScriptedBackend(), load_instrument("ipip-50"))

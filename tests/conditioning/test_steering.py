@@ -8,12 +8,12 @@ from agents.persona import BigFive, Mbti
 from agents.steering import (
     big_five_coefficients,
     default_layers,
-    load_or_compute_directions,
     load_pairs,
     mbti_coefficients,
     recipe_hash,
 )
 from agents.survey import Respondent, SurveyDesign, administer
+from sim.backends.hf.steering_directions import load_or_compute_directions
 from sim.errors import RunError, TraitLabError
 from sim.run.conditioning import prepare_steering
 

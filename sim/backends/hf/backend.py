@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.backends.hf.batching import plan_batches, run_isolated
 from sim.backends.hf.model_store import default_model_id, default_model_path, weights_hash
+from sim.backends.protocol import Capabilities
 from sim.errors import BackendError, ModelNotFoundError
 from sim.requests import (
     GenerateRequest,
@@ -99,6 +100,9 @@ class HFBackend:
         self.stats: dict[str, int] = dict.fromkeys(
             ("batches", "retries", "failures", "prompt_tokens", "new_tokens", "cached_tokens"), 0
         )
+
+    capabilities = Capabilities(steering=True, prefix_cache=True, stats=True)
+    """It steers, keeps prompt KV between batches, and counts into :attr:`stats`."""
 
     @property
     def info(self) -> ModelInfo:

@@ -1,0 +1,240 @@
+"""Scripted rule policies: fixed-strategy partners and committed minorities, in one registry.
+
+A policy answers from the agent's frozen ``PolicySpec`` (its parameters) and typed
+:class:`~sim.requests.PolicyFacts` (what the agent observes); it never calls a model. The
+scripted backend looks a request's policy up in :data:`POLICIES`; the agent applies a
+stateful policy's learning rule after each round.
+
+Policies (``PolicySpec.name``):
+    always: plays ``option``.
+    random: plays ``option`` with probability ``p`` (default 0.5; uniform over the options
+        without an ``option``).
+    tit_for_tat: cooperates first, then copies the partner's last choice.
+    grim_trigger: cooperates until any partner has played something else against it.
+    naming_game: the minimal naming game agent (Baronchelli et al. 2006): plays a name
+        uniformly from its inventory, or invents one (uniform over the options) while the
+        inventory is empty; with ``pick: frequency`` a name's chance is proportional to how
+        often it was heard since the last success. :func:`naming_game_update` is its
+        learning rule.
+    threshold: a responder: plays ``option`` (default: the last option) when the partner's
+        value this round (the largest, if several stages) is at least ``threshold``
+        (default 0), else the first other option.
+    haggle: a negotiator (dialogue): :func:`haggle_message`.
+
+``cooperate`` / ``defect`` of the reactive policies default to the stage's first and second
+options. The scalar defaults below apply where the spec leaves a field unset (``None``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from sim.requests import PolicyFacts
+
+if TYPE_CHECKING:
+    from sim.scenario.spec import PolicySpec
+
+__all__ = ["POLICIES", "Policy", "haggle_message", "naming_game_update", "policy_for"]
+
+DEFAULT_P = 0.5
+"""``random``: probability of ``option`` when ``p`` is unset."""
+DEFAULT_THRESHOLD = 0.0
+"""``threshold``: the value accepted when ``threshold`` is unset."""
+DEFAULT_CONCESSION = 0.3
+"""``haggle``: fraction of the remaining gap conceded per offer when ``concession`` is unset."""
+
+
+def _uniform(options: Sequence[str]) -> list[float]:
+    return [1.0 / len(options)] * len(options)
+
+
+def _play(pick: str | None, options: Sequence[str]) -> list[float]:
+    """All mass on ``pick``; uniform if it is not an option."""
+    probs = [1.0 if o == pick else 0.0 for o in options]
+    return probs if any(probs) else _uniform(options)
+
+
+def _cooperate(spec: PolicySpec, options: Sequence[str]) -> str:
+    return spec.cooperate if spec.cooperate is not None else options[0]
+
+
+def _defect(spec: PolicySpec, options: Sequence[str]) -> str:
+    if spec.defect is not None:
+        return spec.defect
+    return options[1] if len(options) > 1 else options[0]
+
+
+class Policy:
+    """A scripted rule. Subclasses override :meth:`probabilities` (and what else they use).
+
+    Attributes:
+        stateful: the policy keeps a per-stage inventory the agent updates after every round
+            with :meth:`update`.
+    """
+
+    stateful: bool = False
+
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        """Probability of each option (default: uniform)."""
+        return _uniform(options)
+
+    def message(self, spec: PolicySpec, facts: PolicyFacts) -> str | None:
+        """The policy's next dialogue message; ``None``: the backend's stock phrase."""
+        return None
+
+    def update(self, inventory: Sequence[str], mine: str, theirs: Sequence[str]) -> list[str]:
+        """A stateful policy's new inventory after a round.
+
+        Raises:
+            TypeError: the policy keeps no state.
+        """
+        raise TypeError(f"{type(self).__name__} keeps no inventory to update")
+
+
+class _Always(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        return _play(spec.option, options)
+
+
+class _Random(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        if spec.option is None:
+            return _uniform(options)
+        p = float(spec.p if spec.p is not None else DEFAULT_P)
+        rest = (1.0 - p) / (len(options) - 1)
+        return [p if o == spec.option else rest for o in options]
+
+
+class _TitForTat(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        last = facts.partner_last_choice
+        return _play(last if last in options else _cooperate(spec, options), options)
+
+
+class _GrimTrigger(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        cooperate = _cooperate(spec, options)
+        betrayed = any(c != cooperate for c in facts.received)
+        return _play(_defect(spec, options) if betrayed else cooperate, options)
+
+
+class _NamingGame(Policy):
+    stateful = True
+
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        """Uniform over the distinct inventory names that are options.
+
+        ``pick: frequency`` weights a name by how often it occurs; without known names it
+        is uniform over all options (invention).
+        """
+        known = [n for n in facts.inventory if n in options]
+        if not known:
+            return _uniform(options)
+        weights = Counter(known) if spec.pick == "frequency" else Counter(set(known))
+        total = sum(weights.values())
+        return [weights[o] / total for o in options]
+
+    def update(self, inventory: Sequence[str], mine: str, theirs: Sequence[str]) -> list[str]:
+        return naming_game_update(inventory, mine, theirs)
+
+
+class _Threshold(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        yes = spec.option if spec.option is not None else options[-1]
+        no = next((o for o in options if o != yes), yes)
+        values = dict(facts.partner_values)
+        offered = max(values.values()) if values else None
+        limit = float(spec.threshold if spec.threshold is not None else DEFAULT_THRESHOLD)
+        return _play(yes if offered is not None and offered >= limit else no, options)
+
+
+class _Haggle(Policy):
+    def message(self, spec: PolicySpec, facts: PolicyFacts) -> str | None:
+        return haggle_message(spec, facts)
+
+
+POLICIES: Mapping[str, Policy] = {
+    "always": _Always(),
+    "random": _Random(),
+    "tit_for_tat": _TitForTat(),
+    "grim_trigger": _GrimTrigger(),
+    "naming_game": _NamingGame(),
+    "threshold": _Threshold(),
+    "haggle": _Haggle(),
+}
+"""Every scripted policy by ``PolicySpec.name``."""
+
+
+def policy_for(name: str) -> Policy:
+    """The registered policy called ``name``.
+
+    Raises:
+        ValueError: no policy has that name.
+    """
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown scripted policy {name!r}") from None
+
+
+def haggle_message(spec: PolicySpec, facts: PolicyFacts) -> str:
+    """A ``haggle`` negotiator's next message.
+
+    The side (buyer or seller) is ``side`` or the agent's role; the limit is its private
+    ``reserve``. It accepts the partner's standing offer if it is within the reserve
+    (buyer: at most, seller: at least); otherwise it opens 30% beyond its reserve (a buyer
+    below, a seller above) and concedes ``concession`` of the remaining gap per offer,
+    rounded to whole units on its own side of the reserve.
+    """
+    side = spec.side or facts.role
+    reserve = dict(facts.private).get("reserve")
+    if side not in ("buyer", "seller") or reserve is None:
+        return "I would like to make a deal, but I need to think about the price."
+    buyer = side == "buyer"
+    theirs = facts.partner_offer
+    if theirs is not None and (theirs <= reserve if buyer else theirs >= reserve):
+        return f"I accept your offer of {theirs:g}."
+    mine = facts.my_offer
+    opening = reserve * (0.7 if buyer else 1.3)
+    last = opening if mine is None else mine
+    step = float(spec.concession if spec.concession is not None else DEFAULT_CONCESSION)
+    offer = last + step * (reserve - last) if mine is not None else opening
+    offer = math.floor(offer) if buyer else math.ceil(offer)
+    offer = min(offer, reserve) if buyer else max(offer, reserve)
+    return f"I offer {offer:g}."
+
+
+def naming_game_update(inventory: Sequence[str], mine: str, theirs: Sequence[str]
+                       ) -> list[str]:
+    """The minimal naming game's learning rule, symmetric variant (both members speak).
+
+    Success (every partner chose ``mine``): the inventory collapses to the winning name.
+    Failure: the agent keeps its names, adds its own if new (an invented name is
+    remembered) and then every partner's name, once per hearing (repeats count for
+    ``pick: frequency``; the minimal game's uniform pick ignores them).
+
+    Args:
+        inventory: names heard since the last success, in order, one entry per hearing.
+        mine: the name this agent played.
+        theirs: the names its partners played.
+
+    Returns:
+        The new inventory.
+    """
+    if theirs and all(t == mine for t in theirs):
+        return [mine]
+    out = list(inventory)
+    if mine not in out:
+        out.append(mine)
+    out.extend(theirs)
+    return out
