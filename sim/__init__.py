@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from sim.version import __version__
 
 # name -> module that defines it (imported on first access).
 _PUBLIC: dict[str, str] = {

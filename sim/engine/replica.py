@@ -13,6 +13,7 @@ import mesa
 import numpy as np
 
 from agents.agent import Agent
+from agents.conditioning import condition_agents
 from agents.population import build_population
 from agents.roles import assign_roles, draw_private
 from sim.engine.groups import Grouping, cache_key, form_groups, stream_key
@@ -83,8 +84,6 @@ class Replica(mesa.Model):
                   private=private[i])
             for i, m in enumerate(members)
         ]
-        from sim.run.conditioning import condition_agents
-
         condition_agents(self.population, spec)
         self.network = build_network(spec, self.stream(_NETWORK))
         self.state: FlowState | None = self.graph.first()

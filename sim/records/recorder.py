@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import yaml
 
-from sim import __version__
 from sim.errors import RunError
 from sim.records.checkpoint import CHECKPOINT_NAME, build_checkpoint, stale_files
 from sim.records.schemas import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA, frame
 from sim.requests import ModelInfo
 from sim.scenario.loader import spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
+from sim.version import __version__
 
 if TYPE_CHECKING:
     from sim.engine.replica import Replica

@@ -11,20 +11,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
-from agents.persona import TRAITS
-from agents.steering import SteeringDirections, big_five_coefficients, mbti_coefficients
+from agents.conditioning import needs_steering
+from agents.steering import SteeringDirections
 from sim.backends.hf.steering_directions import load_or_compute_directions
 from sim.backends.protocol import Backend, Steerable, capabilities_of
 from sim.errors import RunError
-from sim.scenario.spec import PopulationSpec, ScenarioSpec
+from sim.scenario.spec import ScenarioSpec
 
 if TYPE_CHECKING:
     from sim.backends.hf.backend import HFBackend
 
-__all__ = ["condition_agents", "method_of", "needs_steering", "prepare_run_conditioning",
-           "prepare_steering", "write_steering_json"]
+__all__ = ["prepare_run_conditioning", "prepare_steering", "write_steering_json"]
 
 
 def prepare_steering(backend: Backend, *, layers: Sequence[int] | None = None,
@@ -64,41 +63,3 @@ def write_steering_json(run_dir: Path, dirs: SteeringDirections,
     target.write_text(json.dumps({"steering": dirs.manifest(), "strengths": dict(strengths)},
                                  indent=2))
     return target
-
-
-def method_of(population: PopulationSpec, cohort: str | None) -> str:
-    """The conditioning of an agent: its cohort's, else the population's."""
-    for i, spec in enumerate(population.cohorts):
-        if (spec.name or f"cohort{i}") == cohort and spec.conditioning is not None:
-            return spec.conditioning
-    return population.conditioning
-
-
-def needs_steering(spec: ScenarioSpec) -> bool:
-    """True when any agent is conditioned by steering (``steering`` or ``both``)."""
-    pop = spec.population
-    methods = {pop.conditioning, *(c.conditioning for c in pop.cohorts if c.conditioning)}
-    return bool(methods & {"steering", "both"})
-
-
-def condition_agents(agents: Sequence[Any], spec: ScenarioSpec) -> None:
-    """Set each language-model agent's system prompt and steering from its conditioning.
-
-    ``prompt`` keeps the persona text; ``none`` and ``steering`` replace it by the name only
-    (plus the persona's background); ``steering`` and ``both`` set the steering
-    coefficients (MBTI personas through :func:`agents.steering.mbti_coefficients`).
-    Scripted agents are left alone.
-    """
-    pop = spec.population
-    strengths = dict.fromkeys(TRAITS, float(pop.steering_strength))
-    for agent in agents:
-        if agent.policy is not None:
-            continue
-        method = method_of(pop, agent.cohort)
-        persona = agent.persona
-        if method in ("none", "steering"):
-            agent.set_persona_text(f"You are {persona.name}." + (
-                f" {persona.background}" if persona.background else ""))
-        if method in ("steering", "both"):
-            agent.steering = (mbti_coefficients(persona.mbti, strengths) if persona.mbti
-                              else big_five_coefficients(persona.big_five, strengths))

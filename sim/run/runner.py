@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.conditioning import needs_steering
 from sim.backends.protocol import Backend
 from sim.engine.loop import Engine, StepReport
 from sim.errors import RunError, RunInterrupted
 from sim.executors.local import LocalExecutor
 from sim.records.checkpoint import read_checkpoint
 from sim.records.recorder import Recorder, read_manifest
-from sim.run.conditioning import needs_steering, prepare_run_conditioning
+from sim.run.conditioning import prepare_run_conditioning
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
 
