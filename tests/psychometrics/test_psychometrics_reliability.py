@@ -11,6 +11,8 @@ from analysis.reliability import (
     item_matrix,
     mcdonald_omega,
     omega_from_matrix,
+    one_factor_fit,
+    one_factor_loadings,
 )
 from tests.psychometrics.responders import (
     congeneric_matrix,
@@ -84,3 +86,35 @@ def test_omega_frame_api_and_listwise_deletion():
     assert om["omega"][0] == pytest.approx(al["alpha"][0], abs=0.01)
     matrix, items = item_matrix(survey)
     assert matrix.shape == (2999, 5) and items == [f"I{j:02d}" for j in range(5)]
+
+
+def test_a_heywood_case_is_capped_and_flagged():
+    # One-factor model of three items: lambda_1^2 = r12 r13 / r23 = .81 / .6 = 1.35, an
+    # improper solution (negative unique variance). Loadings stay below 1 and are flagged.
+    r = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, 0.6], [0.9, 0.6, 1.0]])
+    fit = one_factor_fit(r)
+    assert fit.heywood
+    assert np.all(np.abs(fit.loadings) < 1.0)
+    assert np.all(np.abs(one_factor_loadings(r)) < 1.0)
+    # a proper one-factor matrix (loadings .8, .7, .6) is recovered and not flagged
+    lam = np.array([0.8, 0.7, 0.6])
+    proper = np.outer(lam, lam)
+    np.fill_diagonal(proper, 1.0)
+    ok = one_factor_fit(proper)
+    assert not ok.heywood and ok.converged
+    np.testing.assert_allclose(ok.loadings, lam, atol=1e-4)
+
+
+def test_mcdonald_omega_reports_loadings_and_the_heywood_flag():
+    rng = np.random.default_rng(0)
+    lam = np.array([0.8, 0.7, 0.6, 0.5])
+    f = rng.normal(size=400)
+    x = np.clip(np.round(3 + np.outer(f, lam) + rng.normal(size=(400, 4)) * 0.6), 1, 5)
+    rows = [{"run_id": "r", "replica": 0, "agent": f"a{i}", "instrument": "x", "trait": "t",
+             "item_id": f"i{j}", "keyed": 1, "expected": float(x[i, j])}
+            for i in range(400) for j in range(4)]
+    out = mcdonald_omega(pl.DataFrame(rows)).row(0, named=True)
+    assert out["items"] == ["i0", "i1", "i2", "i3"]
+    assert len(out["loadings"]) == 4 and all(0 < v < 1 for v in out["loadings"])
+    assert out["heywood"] is False
+    assert out["loadings"] == sorted(out["loadings"], reverse=True)  # planted order kept
