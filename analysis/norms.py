@@ -51,18 +51,47 @@ def cooperation_rate(
 
 def _moves(events: pl.DataFrame | pl.LazyFrame, stage: str | None, cooperate: str
            ) -> pl.DataFrame:
+    """My move ``c`` and my partners' move towards me ``pc`` per round, with lags.
+
+    ``pc`` is true when every partner of the round (one in a pairwise stage, the rest of the
+    group in a group stage) chose ``cooperate``: in a group one defector is a defection
+    against me, as in n-player tit-for-tat and grim trigger. Null when a partner's row is
+    missing.
+    """
     df = choice_rows(events, stage).select(
-        *_RUN, "round", "agent", pl.col("partners").list.first().alias("partner"),
-        (pl.col("choice") == cooperate).alias("c"))
-    opp = df.select(*_RUN, "round", pl.col("partner").alias("agent"),
-                    pl.col("agent").alias("partner"), pl.col("c").alias("pc"))
+        *_RUN, "round", "agent", "partners", (pl.col("choice") == cooperate).alias("c"))
+    mine = df.select(*_RUN, "round", pl.col("agent").alias("partner"), pl.col("c").alias("cp"))
+    pc = (df.select(*_RUN, "round", "agent", pl.col("partners").alias("partner"))
+          .explode("partner").drop_nulls("partner")
+          .join(mine, on=[*_RUN, "round", "partner"], how="left")
+          .group_by([*_RUN, "round", "agent"])
+          .agg(pl.when(pl.col("cp").null_count() > 0).then(None)
+               .otherwise(pl.col("cp").all()).first().alias("pc")))
     g = [*_RUN, "agent"]
-    return df.join(opp, on=[*_RUN, "round", "agent", "partner"], how="left").sort(
+    return df.drop("partners").join(pc, on=[*_RUN, "round", "agent"], how="left").sort(
         [*g, "round"]).with_columns(
         pl.col("pc").shift(1).over(g).alias("pc1"), pl.col("pc").shift(2).over(g).alias("pc2"),
         (pl.col("round") - pl.col("round").shift(1).over(g)).alias("gap1"),
         (pl.col("round") - pl.col("round").shift(2).over(g)).alias("gap2"),
     )
+
+
+def _grim(m: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
+    """Grim-trigger share among agents who were offered a way back.
+
+    After my first partner defection (round ``t_d``), an agent is *eligible* when some later
+    round followed a cooperative partner move (``P_{t-1} = C`` with ``t - 1 > t_d``): only then
+    does never cooperating again tell grim trigger from tit-for-tat (which against an
+    always-defector also never cooperates again). Grim = no cooperation in those rounds.
+    """
+    first_d = m.filter(~pl.col("pc")).group_by([*_RUN, "agent"]).agg(
+        pl.col("round").min().alias("t_d"))
+    offered = m.join(first_d, on=[*_RUN, "agent"]).filter(
+        (pl.col("round") > pl.col("t_d") + 1) & (pl.col("gap1") == 1) & pl.col("pc1"))
+    grim = offered.group_by([*_RUN, "agent"]).agg((~pl.col("c").any()).alias("grim"))
+    keys = [c for c in by if c in grim.columns]
+    return grim.group_by(keys).agg(
+        pl.col("grim").mean().alias("grim_share"), pl.len().alias("n_grim_eligible"))
 
 
 def conditional_cooperation(
@@ -71,20 +100,21 @@ def conditional_cooperation(
 ) -> pl.DataFrame:
     """Conditional cooperation, forgiveness and grim-trigger share.
 
-    With ``C_t`` = my cooperation at round t and ``P_t`` = my round-t partner's cooperation
-    towards me (rounds must be consecutive):
+    With ``C_t`` = my cooperation at round t and ``P_t`` = my round-t partners' cooperation
+    towards me (all of them cooperated; one partner in a pairwise stage, the rest of my group
+    in a group stage), rounds consecutive:
 
     - ``p_c_given_c = P(C_t | P_{t-1} = C)``, ``p_c_given_d = P(C_t | P_{t-1} = D)``,
       ``cc = p_c_given_c - p_c_given_d``;
-    - ``forgiveness = P(C_{t+1} | P_{t-1} = D, P_t = C)``: I cooperate again after a partner
-      who defected has returned to cooperation;
-    - ``grim_share``: among agents who met a defection and played later rounds, the share
-      who never cooperated after their first partner defection.
+    - ``forgiveness = P(C_{t+1} | P_{t-1} = D, P_t = C)``: I cooperate again after partners
+      who defected have returned to cooperation;
+    - ``grim_share``: among agents whose partners cooperated again after their first
+      defection, the share who never cooperated after that first defection.
 
     Undefined conditionals (no eligible rows) are null.
 
     Args:
-        events: Event records of a pairwise choice stage.
+        events: Event records of a pairwise or group choice stage.
         stage: Stage name filter.
         cooperate: The cooperative option.
         by: Grouping (default: per run; add ``"agent"`` for per-agent values).
@@ -96,12 +126,7 @@ def conditional_cooperation(
     m = _moves(events, stage, cooperate)
     prev1 = pl.col("gap1") == 1
     both = prev1 & (pl.col("gap2") == 2)
-    first_d = m.filter(~pl.col("pc")).group_by([*_RUN, "agent"]).agg(
-        pl.col("round").min().alias("t_d"))
-    grim = m.join(first_d, on=[*_RUN, "agent"]).filter(pl.col("round") > pl.col("t_d"))
-    grim = grim.group_by([*_RUN, "agent"]).agg((~pl.col("c").any()).alias("grim"))
-    grim = grim.group_by([c for c in by if c in grim.columns]).agg(
-        pl.col("grim").mean().alias("grim_share"), pl.len().alias("n_grim_eligible"))
+    grim = _grim(m, by)
     out = m.group_by(list(by)).agg(
         pl.col("c").filter(prev1 & pl.col("pc1")).mean().alias("p_c_given_c"),
         pl.col("c").filter(prev1 & ~pl.col("pc1")).mean().alias("p_c_given_d"),

@@ -139,3 +139,34 @@ def test_collective_bias():
     assert res["kl_prior"] == pytest.approx(0.0, abs=1e-12)
     assert res["bias"] == pytest.approx(float(np.sum(q * np.log(q * 3))))
     assert res["p_value"] < 0.05
+
+
+def _cc_by_agent(ev):
+    cc = conditional_cooperation(ev, by=("run_id", "replica", "agent"))
+    return {r["agent"]: r for r in cc.iter_rows(named=True)}
+
+
+def test_tit_for_tat_against_always_defect_is_not_grim():
+    # TFT: C D D D against ALLD: D D D D. The partner never cooperates again, so nothing
+    # tells TFT from grim trigger: neither agent is eligible, the share is undefined.
+    res = _cc_by_agent(_pd("CDDD", "DDDD"))
+    assert res["a"]["grim_share"] is None and res["a"]["n_grim_eligible"] is None
+    # Against X = D C C C: grim (C D D D) never forgives -> grim; TFT (C D C C) does.
+    grim = _cc_by_agent(_pd("CDDD", "DCCC"))["a"]
+    assert (grim["grim_share"], grim["n_grim_eligible"]) == (1.0, 1)
+    tft = _cc_by_agent(_pd("CDCC", "DCCC"))["a"]
+    assert (tft["grim_share"], tft["n_grim_eligible"]) == (0.0, 1)
+
+
+def test_in_a_group_the_partner_move_is_all_other_members():
+    # Three players. b: C C C; c: D C C; a: C D C. For a, P_0 = D (c defected) and
+    # P_1 = C (both cooperated): a defected after D and cooperated after C.
+    moves = {"a": "CDC", "b": "CCC", "c": "DCC"}
+    rows = [{"run_id": "r", "round": t, "stage": "pg", "kind": "choice", "group": "g",
+             "agent": me, "partners": [o for o in moves if o != me],
+             "choice": "cooperate" if ms[t] == "C" else "defect"}
+            for t in range(3) for me, ms in moves.items()]
+    a = _cc_by_agent(events_frame(rows))["a"]
+    assert (a["p_c_given_c"], a["n_after_c"]) == (1.0, 1)
+    assert (a["p_c_given_d"], a["n_after_d"]) == (0.0, 1)
+    assert a["cc"] == 1.0
