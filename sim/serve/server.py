@@ -13,13 +13,13 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from sim.backends.protocol import Backend
 from sim.serve.app import build_app
 from sim.serve.ops import ServedModel
 
-__all__ = ["ServerHandle", "is_loopback", "serve", "start_server"]
+__all__ = ["ServerHandle", "is_loopback", "loopback_warning", "serve", "start_app", "start_server"]
 
 
 def is_loopback(host: str) -> bool:
@@ -32,14 +32,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def loopback_warning(host: str) -> str | None:
+    """The warning printed when ``host`` is reachable from other machines (else ``None``)."""
+    if is_loopback(host):
+        return None
+    return (
+        f"warning: traitlab serve binds to {host}, not loopback: anyone who can reach this "
+        "machine can use the model (there is no authentication). Use --host 127.0.0.1 to "
+        "keep it local."
+    )
+
+
 def _bind(host: str, port: int, out: TextIO) -> socket.socket:
-    if not is_loopback(host):
-        print(
-            f"warning: traitlab serve binds to {host}, not loopback: anyone who can reach this "
-            "machine can use the model (there is no authentication). Use --host 127.0.0.1 to "
-            "keep it local.",
-            file=out,
-        )
+    warning = loopback_warning(host)
+    if warning:
+        print(warning, file=out, flush=True)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -49,10 +56,13 @@ def _bind(host: str, port: int, out: TextIO) -> socket.socket:
 
 
 def _server(backend: Backend, window_ms: float, model_name: str | None) -> object:
+    return _uvicorn(build_app(ServedModel(backend, model_name), window_ms=window_ms))
+
+
+def _uvicorn(app: Any) -> object:
     import uvicorn
 
-    app = build_app(ServedModel(backend, model_name), window_ms=window_ms)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto",
                             timeout_graceful_shutdown=5)
     return uvicorn.Server(config)
 
@@ -156,6 +166,14 @@ def start_server(
     """
     sock = _bind(host, port, out)
     handle = ServerHandle(_server(backend, window_ms, model_name), sock, host)
+    handle.wait_started()
+    return handle
+
+
+def start_app(app: Any, host: str = "127.0.0.1", port: int = 0,
+              *, out: TextIO = sys.stderr) -> ServerHandle:
+    """Start any ASGI app under uvicorn in a background thread (tests' proxies use it)."""
+    handle = ServerHandle(_uvicorn(app), _bind(host, port, out), host)
     handle.wait_started()
     return handle
 
