@@ -27,7 +27,8 @@ from starlette.routing import Route
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self.faults: deque[tuple[str, int, str | None]] = deque()  # (path, status, retry-after)
+        # (path, status, retry-after[, seed]): the next request of path (with that seed) fails
+        self.faults: deque[tuple[Any, ...]] = deque()
         self.plain = False
         self.guided = False
         self.replies: deque[str] = deque()
@@ -46,8 +47,9 @@ class FaultProxy:
         self.seen.append((path, time.monotonic()))
         self.auth_headers.append(request.headers.get("authorization", ""))
         body: Any = await request.json() if request.method == "POST" else None
-        if self.faults and self.faults[0][0] == path:
-            _, status, retry_after = self.faults.popleft()
+        fault = self._fault(path, body)
+        if fault is not None:
+            _, status, retry_after, *_ = fault
             headers = {"Retry-After": retry_after} if retry_after is not None else {}
             return JSONResponse({"error": {"message": "injected"}}, status, headers=headers)
         if self.echo_auth and path == "/v1/chat/completions":
@@ -75,6 +77,14 @@ class FaultProxy:
             last = body["messages"][-1]["content"]
             out["choices"][0]["message"]["content"] = guided[len(last) % len(guided)]
         return JSONResponse(out, resp.status_code)
+
+    def _fault(self, path: str, body: Any) -> tuple[Any, ...] | None:
+        for fault in self.faults:
+            seed = fault[3] if len(fault) > 3 else None
+            if fault[0] == path and (seed is None or (body or {}).get("seed") == seed):
+                self.faults.remove(fault)
+                return fault
+        return None
 
     def _refuse(self, path: str, body: Any) -> Response | None:
         if path in ("/tokenize", "/detokenize") or path.startswith("/traitlab"):
