@@ -56,8 +56,10 @@ class OpenAIBackend:
         self.config = config
         store = ResponseStore(store_dir, readonly=offline) if store_dir is not None else None
         if store is not None and not offline:
+            settings = config.model_dump(mode="json")
+            settings["base_url"] = public_url(config.base_url)  # no credentials on disk
             (store.directory / CONFIG_FILE).write_text(
-                json.dumps(config.model_dump(mode="json"), indent=1, sort_keys=True) + "\n")
+                json.dumps(settings, indent=1, sort_keys=True) + "\n")
         self._transport = Transport(config, store, offline=offline)
         self._caps: Capabilities | None = None
         self.last_decided_by: list[str] = []

@@ -84,7 +84,10 @@ class ResponseStore:
             return
         self._responses[key] = response
         if self._file is None:
+            torn = _ends_torn(self.path)
             self._file = self.path.open("a", encoding="utf-8")
+            if torn:  # end the torn line, so it does not swallow this entry
+                self._file.write("\n")
         entry = {"key": key, "method": method, "path": path, "request": request,
                  "response": response}
         self._file.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
@@ -103,3 +106,12 @@ class ResponseStore:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _ends_torn(path: Path) -> bool:
+    """Whether ``path`` is non-empty and its last line has no newline."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from sim.backends.openai.config import OpenAIConfig, public_url
 from sim.backends.openai.limits import RateLimiter, backoff_delay, retry_after_s
@@ -101,8 +102,11 @@ class Transport:
             self._thread.join(5)
 
     def scrub(self, text: str) -> str:
-        """``text`` with the API key (if it somehow got in) replaced by ``***``."""
-        return text.replace(self._secret, "***") if self._secret else text
+        """``text`` with the API key and any URL password (if they got in) replaced by ``***``."""
+        for secret in (self._secret, urlsplit(self.config.base_url).password):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     async def request(self, method: str, path: str, body: Any = None) -> Reply:
         """Send one request (or answer it from the store); never raises for server trouble.
