@@ -54,14 +54,13 @@ def test_client_errors_are_not_retried(proxy) -> None:
     assert got[0].finish_reason == "error" and "HTTP 400" in (got[0].error or "")
 
 
-def test_a_dead_server_gives_failed_results(server) -> None:
+def test_a_dead_server_gives_failed_results(server, tmp_path) -> None:
+    store = tmp_path / "responses"
+    OpenAIBackend(config(server.base_url, extensions=False), store_dir=store).detect()
     dead = ClosingServer()
-    try:
-        live = OpenAIBackend(config(server.base_url, extensions=False))
-        caps = live.detect()
-        live.close()
-        backend = OpenAIBackend(config(f"http://127.0.0.1:{dead.port}/v1", retries=2))
-        backend._caps = caps  # detected while the server was alive
+    try:  # the capabilities come from the store; every new request meets a closed socket
+        backend = OpenAIBackend(config(f"http://127.0.0.1:{dead.port}/v1", extensions=False,
+                                       retries=2), store_dir=store)
         gen = backend.generate(GENERATES[:2])
         scores = backend.score(SCORES[:1])
         stats = backend.stats
@@ -72,4 +71,27 @@ def test_a_dead_server_gives_failed_results(server) -> None:
     assert all("connection error" in (g.error or "") for g in gen)
     assert scores[0].logprobs == () and scores[0].error
     assert backend.last_decided_by == ["failed"]
-    assert stats["retries"] >= 2 * 3 and dead.accepted >= 9
+    assert stats["failures"] >= 3 and stats["retries"] >= 2 * 3 and dead.accepted >= 9
+
+
+def test_rate_limits_space_requests_out() -> None:
+    import asyncio
+
+    from sim.backends.openai.limits import RateLimiter, backoff_delay, retry_after_s
+
+    async def times(limiter: RateLimiter, costs: list[int]) -> list[float]:
+        out = []
+        for cost in costs:
+            await limiter.acquire(cost)
+            out.append(time.monotonic())
+        return out
+
+    by_requests = asyncio.run(times(RateLimiter(2, None, window_s=0.5), [1, 1, 1]))
+    assert by_requests[1] - by_requests[0] < 0.2 and by_requests[2] - by_requests[0] >= 0.45
+    by_tokens = asyncio.run(times(RateLimiter(None, 100, window_s=0.5), [60, 60]))
+    assert by_tokens[1] - by_tokens[0] >= 0.45
+    assert retry_after_s("3") == 3.0 and retry_after_s(None) is None
+    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+    assert backoff_delay(0, 1.0, 30.0, 5.0) == 5.0
+    assert 4.0 <= backoff_delay(3, 1.0, 30.0, None) <= 8.0
+    assert backoff_delay(10, 1.0, 30.0, None) <= 30.0

@@ -20,9 +20,17 @@ class RateLimiter:
         requests_per_minute: request budget (``None``: unlimited).
         tokens_per_minute: token budget (``None``: unlimited); a request costing more than
             the whole budget waits for an empty window and then goes alone.
+        window_s: the length of the sliding window (a minute; shorter in tests).
     """
 
-    def __init__(self, requests_per_minute: float | None, tokens_per_minute: float | None) -> None:
+    def __init__(
+        self,
+        requests_per_minute: float | None,
+        tokens_per_minute: float | None,
+        *,
+        window_s: float = _WINDOW_S,
+    ) -> None:
+        self._window = window_s
         self._rpm = requests_per_minute
         self._tpm = tokens_per_minute
         self._sent: deque[tuple[float, int]] = deque()
@@ -35,12 +43,12 @@ class RateLimiter:
         async with self._lock:
             while True:
                 now = time.monotonic()
-                while self._sent and now - self._sent[0][0] >= _WINDOW_S:
+                while self._sent and now - self._sent[0][0] >= self._window:
                     self._sent.popleft()
                 if not self._sent or self._fits(tokens):
                     self._sent.append((now, tokens))
                     return
-                await asyncio.sleep(max(_WINDOW_S - (now - self._sent[0][0]), 0.01))
+                await asyncio.sleep(max(self._window - (now - self._sent[0][0]), 0.01))
 
     def _fits(self, tokens: int) -> bool:
         if self._rpm is not None and len(self._sent) + 1 > self._rpm:
