@@ -69,7 +69,8 @@ def test_traitlab_score_extension_is_the_backends_score(server, reference_backen
     body = {"messages": [{"role": m.role, "content": m.content} for m in req.messages],
             "options": list(req.options)}
     got = httpx.post(f"{server.url}/traitlab/score", json=body, timeout=30).json()
-    assert tuple(got["logprobs"]) == reference_backend.score([req])[0].logprobs
+    # equal up to float rounding (a kept prompt prefix changes the summation order)
+    assert got["logprobs"] == pytest.approx(reference_backend.score([req])[0].logprobs, abs=1e-4)
 
 
 def test_concurrent_requests_share_waves(server) -> None:
