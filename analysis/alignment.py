@@ -23,10 +23,8 @@ Measures (definitions and references: docs/measurement.md, linguistic alignment)
 - ``convergence_*``: OLS slope of a turn-pair measure on the turn index, per conversation.
 
 Turn-pair measures are averaged per target speaker, then over speakers of a conversation.
-Surrogates: ``shuffle`` permutes each speaker's messages among that speaker's own slots
-(keeps style, destroys sequence); ``cross`` keeps the first speaker of conversation i and
-replaces the other speakers' messages, in order, by those of another conversation j
-(truncated to the shorter), i.e. agents who never met.
+Surrogates (``shuffle``: each speaker's own messages re-ordered; ``cross``: speakers who
+never met) are described at :func:`surrogate_events`.
 """
 
 from __future__ import annotations
@@ -40,6 +38,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analysis.lsm import lsm_score, nanmean, rlsm_by_category
 from analysis.stats import RUN_KEYS, as_frame, cluster_bootstrap, ols
 from analysis.text import (
     LSM_CATEGORIES,
@@ -66,7 +65,6 @@ _TURN_MEASURES = ("rlsm", "lexical_cosine", "lexical_overlap", "semantic_cosine"
 MEASURES: tuple[str, ...] = (
     "lsm_pairs", "lsm_group", *_TURN_MEASURES, "convergence_lexical", "convergence_semantic",
 )
-_EPS = 0.0001
 
 
 def messages(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -151,12 +149,7 @@ def _corpus(events: pl.DataFrame | pl.LazyFrame, n_components: int | None,
 
 def _lsm_value(c: _Corpus, a: np.ndarray, b: np.ndarray) -> float:
     """LSM of the pooled words of messages ``a`` against those of ``b`` (NaN: undefined)."""
-    ca, cb = c.cats[a].sum(0), c.cats[b].sum(0)
-    if ca.sum() == 0 or cb.sum() == 0:  # no function word: nothing to match
-        return np.nan
-    pa = 100 * ca / c.ntok[a].sum()
-    pb = 100 * cb / c.ntok[b].sum()
-    return float(np.mean(1 - np.abs(pa - pb) / (pa + pb + _EPS)))
+    return lsm_score(c.cats[a].sum(0), c.ntok[a].sum(), c.cats[b].sum(0), c.ntok[b].sum())
 
 
 def _pair_lsm(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[tuple[str, str, float]]:
@@ -172,12 +165,7 @@ def _group_lsm(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[float]:
 
 
 def _rlsm_categories(c: _Corpus, p: int, t: int) -> np.ndarray:
-    """Per-category rLSM of target ``t`` against prime ``p`` (NaN where both lack it)."""
-    pp = 100 * c.cats[p] / max(c.ntok[p], 1.0)
-    pt = 100 * c.cats[t] / max(c.ntok[t], 1.0)
-    den = pp + pt
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, 1 - np.abs(pp - pt) / den, np.nan)
+    return rlsm_by_category(c.cats[p], c.ntok[p], c.cats[t], c.ntok[t])
 
 
 def _turn_values(c: _Corpus, p: int, t: int) -> tuple[float, float, float, float]:
@@ -195,11 +183,6 @@ def _turn_rows(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[tuple]:
             for k in range(1, len(idx)) if spk[k] != spk[k - 1]]
 
 
-def _nanmean(values: Sequence[float]) -> float:
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else np.nan
-
-
 def _speaker_rlsm(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[float]:
     """Each target speaker's rLSM: categories averaged over turns first, then each other."""
     per: dict[str, list[np.ndarray]] = {}
@@ -209,17 +192,17 @@ def _speaker_rlsm(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> list[float]:
     out = []
     for cats in per.values():
         m = np.array(cats)
-        by_cat = [_nanmean(m[:, j]) for j in range(m.shape[1])]
-        out.append(_nanmean(by_cat))
+        by_cat = [nanmean(m[:, j]) for j in range(m.shape[1])]
+        out.append(nanmean(by_cat))
     return out
 
 
 def _conv_values(c: _Corpus, spk: np.ndarray, idx: np.ndarray) -> dict[str, float]:
     pairs = [v for *_, v in _pair_lsm(c, spk, idx)]
     members = _group_lsm(c, spk, idx)
-    out = {"lsm_pairs": _nanmean(pairs), "lsm_group": _nanmean(members),
+    out = {"lsm_pairs": nanmean(pairs), "lsm_group": nanmean(members),
            "lsm_undefined": float(sum(not np.isfinite(v) for v in pairs)),
-           "rlsm": _nanmean(_speaker_rlsm(c, spk, idx))}
+           "rlsm": nanmean(_speaker_rlsm(c, spk, idx))}
     rows = _turn_rows(c, spk, idx)
     arr = np.array([r[3:] for r in rows], float).reshape(len(rows), 4)
     tgt = np.array([r[2] for r in rows])
