@@ -14,7 +14,7 @@ import polars as pl
 from scipy import stats as sps
 
 from agents.persona import TRAITS
-from analysis.psychometrics import domain_scores
+from analysis.psychometrics import domain_scores, with_acquiescence
 from analysis.stats import RUN_KEYS, as_frame, holm, ols
 
 __all__ = [
@@ -49,12 +49,14 @@ def trait_scores(
         by: Extra columns to keep separate, e.g. ``("repeat",)`` for per-repeat scores.
 
     Returns:
-        Columns ``run_id, replica, agent, round, *by, trait, score, n_items``.
+        Columns ``run_id, replica, agent, round, *by, trait, score, n_items, acquiescence``
+        (the checkpoint's yea-saying index, :func:`analysis.psychometrics.acquiescence_index`).
     """
     keys = [*_CHECKPOINT, *by]
-    scores = domain_scores(as_frame(surveys), by=keys)
-    return scores.filter(pl.col("n_items") > 0).select(
-        [*keys, "trait", "score", "n_items"]).sort([*keys, "trait"])
+    frame = as_frame(surveys)
+    scores = domain_scores(frame, by=keys).filter(pl.col("n_items") > 0)
+    return with_acquiescence(scores, frame, keys).select(
+        [*keys, "trait", "score", "n_items", "acquiescence"]).sort([*keys, "trait"])
 
 
 def trajectories(scores: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:

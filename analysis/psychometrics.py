@@ -42,7 +42,9 @@ __all__ = [
     "refusal_rate",
     "require_columns",
     "reverse_key",
+    "scale_top",
     "survey_scores",
+    "with_acquiescence",
 ]
 
 RESPONDENT: tuple[str, ...] = ("run_id", "replica", "agent")
@@ -69,6 +71,19 @@ def answered_rows(df: pl.DataFrame, value: str) -> pl.DataFrame:
     return out
 
 
+def scale_top(df: pl.DataFrame, scale_min: int = 1, scale_max: int | None = None) -> pl.Expr:
+    """The highest scale value of each row: ``scale_max``, else read from ``probs``, else 5.
+
+    A survey row's ``probs`` holds one probability per scale point, so its length tells the
+    scale the item was asked on (1..5, 1..7, ...).
+    """
+    if scale_max is not None:
+        return pl.lit(float(scale_max))
+    if "probs" in df.columns:
+        return (pl.col("probs").list.len() + (scale_min - 1)).cast(pl.Float64)
+    return pl.lit(5.0)
+
+
 def reverse_key(
     df: pl.DataFrame, *, value: str = "expected", scale_min: int = 1,
     scale_max: int | None = None, out: str = "scored",
@@ -88,12 +103,7 @@ def reverse_key(
     """
     require_columns(df, ["keyed", value], "reverse_key")
     x = pl.col(value).cast(pl.Float64)
-    if scale_max is not None:
-        top: pl.Expr = pl.lit(float(scale_max))
-    elif "probs" in df.columns:
-        top = (pl.col("probs").list.len() + (scale_min - 1)).cast(pl.Float64)
-    else:
-        top = pl.lit(5.0)
+    top = scale_top(df, scale_min, scale_max)
     scored = pl.when(pl.col("keyed") < 0).then(scale_min + top - x).otherwise(x)
     if "refused" in df.columns:
         scored = pl.when(pl.col("refused").fill_null(False)).then(None).otherwise(scored)
@@ -148,12 +158,24 @@ def survey_scores(surveys: pl.DataFrame, *, value: str = "expected",
     survey stage execution (``stage``, ``round``, ``mode``) is scored on its own, averaging
     orders, paraphrases and repeats unless they are listed in ``by``.
 
+    The respondent's acquiescence index (:func:`acquiescence_index`) of the same
+    administration stands beside every trait score: with unbalanced keying (IPIP-50's
+    Emotional Stability 8:2, Intellect 7:3) yea-saying moves the score itself.
+
     Returns:
         Columns ``run_id, replica, agent, instrument, stage, round, mode, *by, trait, score,
-        n_answers, n_refused``.
+        n_items, n_answers, n_refused, acquiescence``.
     """
-    return domain_scores(surveys, by=(*RESPONDENT, "instrument", *ADMINISTRATION, *by),
-                         value=value)
+    keys = (*RESPONDENT, "instrument", *ADMINISTRATION, *by)
+    return with_acquiescence(domain_scores(surveys, by=keys, value=value), surveys, keys,
+                             value=value)
+
+
+def with_acquiescence(scores: pl.DataFrame, surveys: pl.DataFrame, keys: Sequence[str], *,
+                      value: str = "expected") -> pl.DataFrame:
+    """``scores`` with each respondent's acquiescence index (per ``keys``) joined on."""
+    acq = acquiescence_index(surveys, by=keys, value=value).select(*keys, "acquiescence")
+    return scores.join(acq, on=list(keys), how="left", nulls_equal=True)
 
 
 def convergent_validity(
@@ -283,36 +305,39 @@ def option_order_symmetry(
 
 def acquiescence_index(
     df: pl.DataFrame, *, by: Sequence[str] = (*RESPONDENT, "instrument"),
-    value: str = "expected", scale_min: int = 1, scale_max: int = 5, per_trait: bool = False,
+    value: str = "expected", scale_min: int = 1, scale_max: int | None = None,
+    per_trait: bool = False,
 ) -> pl.DataFrame:
     """Yea-saying: mean raw answer over balanced + and - keyed items, minus the midpoint.
 
     Per trait the + keyed and - keyed raw means get equal weight
     (``(mean_pos + mean_neg) / 2``), so trait content cancels; traits with only one keying
-    are skipped. The respondent index averages the traits. 0 = none, > 0 = agreeing.
+    are skipped. The respondent index averages the traits. 0 = none, > 0 = agreeing. The
+    midpoint is that of each item's own scale (:func:`scale_top`).
 
     Returns:
         Columns ``by + [acquiescence, n_traits]`` (``per_trait=True``: ``by + [trait,
         acquiescence, n_pos, n_neg]``).
     """
     require_columns(df, [*by, "trait", "keyed", value], "acquiescence_index")
-    mid = (scale_min + scale_max) / 2
-    ok = answered_rows(df, value).with_columns(pl.col(value).cast(pl.Float64))
+    ok = answered_rows(df, value)
+    dev = pl.col(value).cast(pl.Float64) - (scale_min + scale_top(ok, scale_min, scale_max)) / 2
     per = (
-        ok.group_by([*by, "trait"])
+        ok.with_columns(dev.alias("_dev"))
+        .group_by([*by, "trait"], maintain_order=True)
         .agg(
-            pl.col(value).filter(pl.col("keyed") > 0).mean().alias("pos"),
-            pl.col(value).filter(pl.col("keyed") < 0).mean().alias("neg"),
+            pl.col("_dev").filter(pl.col("keyed") > 0).mean().alias("pos"),
+            pl.col("_dev").filter(pl.col("keyed") < 0).mean().alias("neg"),
             (pl.col("keyed") > 0).sum().alias("n_pos"),
             (pl.col("keyed") < 0).sum().alias("n_neg"),
         )
         .drop_nulls(["pos", "neg"])
-        .with_columns(((pl.col("pos") + pl.col("neg")) / 2 - mid).alias("acquiescence"))
+        .with_columns(((pl.col("pos") + pl.col("neg")) / 2).alias("acquiescence"))
     )
     if per_trait:
         return per.select(*by, "trait", "acquiescence", "n_pos", "n_neg").sort([*by, "trait"])
     return (
-        per.group_by(list(by))
+        per.sort([*by, "trait"]).group_by(list(by), maintain_order=True)
         .agg(pl.col("acquiescence").mean(), pl.len().alias("n_traits"))
         .sort(list(by))
     )

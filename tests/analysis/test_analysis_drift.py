@@ -216,3 +216,14 @@ def test_a_refusal_does_not_reweight_its_item_and_both_paths_agree():
     assert trait_scores(rows)["score"].to_list() == [3.0]
     dom = domain_scores(rows, by=("agent",)).row(0, named=True)
     assert (dom["score"], dom["n_items"], dom["n_answers"], dom["n_refused"]) == (3.0, 2, 3, 1)
+
+
+def test_trait_scores_carry_the_acquiescence_index_of_their_checkpoint():
+    # One trait, + item answered 5 and - item answered 4 on a 1..5 scale: keyed scores 5 and
+    # 2 (score 3.5); acquiescence = ((5 - 3) + (4 - 3)) / 2 = 1.5 (content cancels).
+    rows = _answers([("i1", 1, 5.0, False), ("i2", -1, 4.0, False)])
+    out = trait_scores(rows).row(0, named=True)
+    assert (out["score"], out["acquiescence"]) == (3.5, 1.5)
+    # on a 1..7 scale the midpoint is 4: ((7 - 4) + (5 - 4)) / 2 = 2
+    seven = _answers([("i1", 1, 7.0, False), ("i2", -1, 5.0, False)], levels=7)
+    assert trait_scores(seven)["acquiescence"].to_list() == [2.0]
