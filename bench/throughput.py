@@ -271,8 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started_all = time.perf_counter()
     # a GPU takes whole waves at once (its passes cost launch time, not compute)
     tokens, rows = (16_384, 64) if args.device == "cpu" else (262_144, 256)
-    hf = HFBackend(args.model, dtype=args.dtype, device=args.device, max_batch_tokens=tokens,
-                   max_batch_size=rows)
+    hf = HFBackend(args.model, dtype=args.dtype, device=args.device, batch_tokens=tokens,
+                   batch_rows=rows)
     backend = Recording(hf)
     console.print(f"model {hf.info.model_id} dtype={hf.info.dtype} device={hf.info.device}")
 

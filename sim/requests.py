@@ -56,7 +56,7 @@ class SamplingParams:
         stop: extra stop strings; generation also stops at the model's end-of-turn token.
     """
 
-    max_new_tokens: int = 48
+    max_new_tokens: int = 40
     temperature: float = 0.7
     top_p: float = 1.0
     seed: int = 0

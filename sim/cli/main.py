@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ValidationError
 
@@ -64,27 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                      help="continue a crashed or interrupted run in its own directory "
                           "(with the run's own scenario and settings)")
-    run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    run.add_argument("--backend", choices=["hf", "scripted"], default="hf",
-                     help="hf: a local transformers model (default); scripted: rule policies")
-    run.add_argument("--model", default=None,
-                     help="local HF model folder (default: embedded SmolLM2-135M-Instruct)")
-    run.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto",
-                     help="auto: bf16 on GPUs and CPUs with native bf16 (AMX), else fp32")
-    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    run.add_argument("--out", type=Path, default=Path("runs"), help="output root (runs/)")
-    run.add_argument("--steps", type=int, default=None, help="stop after N steps")
-    run.add_argument("--replicas", type=int, default=1,
-                     help="run R seeds side by side, batched together")
-    run.add_argument("--max-new-tokens", type=int, default=40)
-    run.add_argument("--temperature", type=float, default=0.7)
-    run.add_argument("--batch-tokens", type=int, default=16_384,
-                     help="token budget of one forward batch")
-    run.add_argument("--batch-rows", type=int, default=64,
-                     help="most rows in one forward batch (a GPU takes whole waves: 256+)")
-    run.add_argument("--prefix-cache-mib", type=int, default=512, metavar="MIB",
-                     help="memory for prompt KV kept between a step's waves, reused by later "
-                          "prompts that extend earlier ones (0: off)")
+    _add_run_settings(run)
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local: the model in this process (default); ray: model replicas "
@@ -117,8 +97,49 @@ def _parser() -> argparse.ArgumentParser:
                          help="also write a self-contained HTML report to this file")
     analyze.add_argument("--seed", type=int, default=0,
                          help="seed of surrogates and bootstraps (default 0)")
-    _add_probe_parser(sub, fmt)
+    from sim.cli.probe import add_parser as add_probe_parser
+
+    add_probe_parser(sub, fmt)
     return parser
+
+
+def _add_run_settings(run: argparse.ArgumentParser) -> None:
+    """The flags that become :class:`RunConfig` fields, with its defaults and choices."""
+    from sim.scenario.spec import RunConfig
+
+    fields = RunConfig.model_fields
+
+    def default(name: str) -> Any:
+        return fields[name].default
+
+    def choices(name: str) -> list[str]:
+        return list(get_args(fields[name].annotation))
+
+    run.add_argument("--seed", type=int, default=default("seed"),
+                     help=f"run seed (default {default('seed')})")
+    run.add_argument("--backend", choices=choices("backend"), default=default("backend"),
+                     help="hf: a local transformers model (default); scripted: rule policies")
+    run.add_argument("--model", default=default("model"),
+                     help="local HF model folder (default: embedded SmolLM2-135M-Instruct)")
+    run.add_argument("--dtype", choices=choices("dtype"), default=default("dtype"),
+                     help="auto: bf16 on GPUs and CPUs with native bf16 (AMX), else fp32")
+    run.add_argument("--device", choices=choices("device"), default=default("device"))
+    run.add_argument("--out", type=Path, default=default("out"),
+                     help=f"output root ({default('out')}/)")
+    run.add_argument("--steps", type=int, default=default("steps"),
+                     help="stop after N steps")
+    run.add_argument("--replicas", type=int, default=default("replicas"),
+                     help="run R seeds side by side, batched together")
+    run.add_argument("--max-new-tokens", type=int, default=default("max_new_tokens"))
+    run.add_argument("--temperature", type=float, default=default("temperature"))
+    run.add_argument("--batch-tokens", type=int, default=default("batch_tokens"),
+                     help="token budget of one forward batch")
+    run.add_argument("--batch-rows", type=int, default=default("batch_rows"),
+                     help="most rows in one forward batch (a GPU takes whole waves: 256+)")
+    run.add_argument("--prefix-cache-mib", type=int, default=default("prefix_cache_mib"),
+                     metavar="MIB",
+                     help="memory for prompt KV kept between a step's waves, reused by later "
+                          "prompts that extend earlier ones (0: off)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "analyze":
             return _analyze(args.path, args.html, args.seed)
         if args.command == "probe":
-            return _probe(args, list(argv) if argv is not None else sys.argv[1:])
+            from sim.cli.probe import main as probe_main
+
+            return probe_main(args, list(argv) if argv is not None else sys.argv[1:])
         return _show(args.run_dir, args.limit)
     except TraitLabError as exc:
         if args.debug:
@@ -186,12 +209,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.scenario is None:
         raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")
     loaded = load_scenario(args.scenario)
-    config = RunConfig(
-        seed=args.seed, backend=args.backend, model=args.model, dtype=args.dtype,
-        device=args.device, out=args.out, steps=args.steps, replicas=args.replicas,
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-        batch_tokens=args.batch_tokens, batch_rows=args.batch_rows,
-        prefix_cache_mib=args.prefix_cache_mib)
+    config = RunConfig(**{name: getattr(args, name) for name in RunConfig.model_fields
+                          if hasattr(args, name)})
+    if not args.ray_address:  # a remote cluster's workers may hold the model, not this host
+        _check_model(config)
     executor = _ray_executor(args, config)
     try:
         if args.quiet:
@@ -219,6 +240,14 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 
     print_summary(load_run(outcome.path), time.perf_counter() - started)
     return 0
+
+
+def _check_model(config: RunConfig) -> None:
+    """Fail before the progress bar starts if the embedded model is missing (one line)."""
+    if config.backend == "hf" and config.model is None:
+        from sim.backends.hf.model_store import check_default_model
+
+        check_default_model()
 
 
 def _ray_executor(args: argparse.Namespace, config: RunConfig) -> Any:
@@ -255,7 +284,9 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.scenario.spec import RunConfig
 
     loaded = load_scenario(args.resume / "scenario.yaml")
-    total = _planned_steps(loaded, RunConfig.model_validate(manifest["run_config"]))
+    config = RunConfig.model_validate(manifest["run_config"])
+    _check_model(config)
+    total = _planned_steps(loaded, config)
     checkpoint = read_checkpoint(args.resume, manifest["spec_hash"])
     done = checkpoint["step"] if checkpoint is not None else 0
     with RunProgress(total=total, title=loaded.spec.name, completed=done) as progress:
@@ -288,73 +319,6 @@ def _analyze(path: Path, html: Path | None, seed: int) -> int:
     print_report(report)
     if html is not None:
         print(f"wrote {render_html(report, html)}")
-    return 0
-
-
-_PROBE_EXAMPLE = """example:
-  traitlab probe --personas 64 --method prompt,steering,both --instrument ipip-50 --seed 0
-  traitlab probe --personas 16 --method prompt --instrument mini-ipip      # a quick look
-  traitlab probe --summarise runs/probe/20261123T180000Z-1a2b3c            # reprint a table
-"""
-
-
-def _add_probe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                      fmt: type[argparse.HelpFormatter]) -> None:
-    from agents.instruments import RESTRICTED_FLAG
-
-    probe = sub.add_parser(
-        "probe", help="conditioning-validation study: do personas move the questionnaire?",
-        epilog=_PROBE_EXAMPLE, formatter_class=fmt)
-    probe.add_argument("--personas", type=int, default=64, help="personas sampled (64)")
-    probe.add_argument("--method", default="prompt,steering,both",
-                       help="comma separated: none, prompt, steering, both")
-    probe.add_argument("--instrument", default="ipip-50",
-                       help="ipip-50 (default), mini-ipip, ipip-neo-120")
-    probe.add_argument(RESTRICTED_FLAG, dest="allow_restricted", action="store_true",
-                       help="allow licence-restricted instruments (bfi-44)")
-    probe.add_argument("--seed", type=int, default=0)
-    probe.add_argument("--model", default=None, help="local HF model folder")
-    probe.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto")
-    probe.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    probe.add_argument("--out", type=Path, default=Path("runs"))
-    probe.add_argument("--strength", type=float, default=None,
-                       help="fixed steering strength for every trait (skips calibration)")
-    probe.add_argument("--no-calibrate", action="store_true",
-                       help="skip calibration (strength 4 unless --strength)")
-    probe.add_argument("--layers", default=None, help="steered decoder layers, e.g. 12 or 10,14")
-    probe.add_argument("--batch-tokens", type=int, default=32_768)
-    probe.add_argument("--batch-size", type=int, default=256)
-    probe.add_argument("--summarise", type=Path, default=None, metavar="PROBE_DIR",
-                       help="only print the table of an existing probe directory")
-
-
-def _probe(args: argparse.Namespace, argv: list[str]) -> int:
-    from sim.cli.probe_report import summarise
-    from sim.probe.probe import ProbeConfig, run_probe
-
-    if args.summarise is not None:
-        if not (args.summarise / "survey.parquet").exists():
-            raise RunError(f"{args.summarise}: no survey.parquet; not a probe directory.")
-        summarise(args.summarise)
-        return 0
-    try:
-        layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else None
-    except ValueError as exc:
-        raise RunError(f"--layers {args.layers!r}: expected integers like 12 or 10,14.") \
-            from exc
-    cfg = ProbeConfig(
-        personas=args.personas, methods=tuple(m.strip() for m in args.method.split(",") if
-                                              m.strip()),
-        instrument=args.instrument, seed=args.seed, out=args.out, model=args.model,
-        dtype=args.dtype, device=args.device, batch_tokens=args.batch_tokens,
-        batch_size=args.batch_size,
-        calibrate=not args.no_calibrate, strength=args.strength, layers=layers,
-        allow_restricted=args.allow_restricted)
-    result = run_probe(cfg, log=lambda m: print(m, file=sys.stderr, flush=True),
-                       command=["traitlab", *argv])
-    summarise(result.path)
-    t = result.manifest["timings_s"]
-    print(f"\n{result.path}  ({t['total_s']:.0f} s total, survey {t['survey_s']:.0f} s)")
     return 0
 
 

