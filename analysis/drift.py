@@ -1,8 +1,7 @@
 """Personality drift: trait scores at checkpoints, their change, reliability and contagion.
 
-A *checkpoint* is one survey administration ``(run_id, replica, agent, round)``. Scores are on
-the 1..5 Likert scale; assigned profiles in ``[0, 1]`` map to it as ``1 + 4 p``.
-Definitions and references: ``docs/measurement.md``, personality drift.
+A *checkpoint* is one survey administration ``(run_id, replica, agent, round)``; assigned
+profiles in ``[0, 1]`` map to the 1..5 scale as ``1 + 4 p`` (docs/measurement.md, drift).
 """
 
 from __future__ import annotations
