@@ -34,6 +34,7 @@ import polars as pl
 
 from analysis import alignment, drift, naming, norms, summary
 from analysis.io import Run, load_run
+from analysis.oejts import oejts_types
 from analysis.stats import RUN_KEYS, cluster_bootstrap
 from analysis.svg import Series, bar_chart, interval_chart, line_chart
 from sim.errors import RunError
@@ -240,12 +241,26 @@ def _drift(report: Report, surveys: pl.DataFrame) -> None:
     series = [Series(t, d["round"].to_list(), d["score"].to_list())
               for (t,), d in traj.partition_by("trait", as_dict=True,
                                                maintain_order=True).items()]
-    report.add("Trait trajectories", traj.pivot("trait", index="round", values="score"),
-               "Mean trait score (1..5, after reverse keying) over agents, per survey round.",
+    acq = scores.unique([*RUN_KEYS, "agent", "round"]).group_by("round").agg(
+        pl.col("acquiescence").mean())
+    table = traj.pivot("trait", index="round", values="score").join(acq, on="round",
+                                                                    how="left")
+    report.add("Trait trajectories", table,
+               "Mean trait score (1..5, after reverse keying) over agents, per survey round, "
+               "beside the mean acquiescence index (yea-saying: > 0 agrees regardless of "
+               "content; with unbalanced keying it moves Emotional Stability and Intellect).",
                line_chart(series, title="trait score over rounds", y_label="mean score"))
     report.add("Drift tests", drift.detect_drift(scores),
                "Per run and trait: mean of per-agent slopes of score on round, Holm-adjusted "
                "one-sample t-test across traits.")
+
+
+def _oejts(report: Report, surveys: pl.DataFrame) -> None:
+    if "oejts" not in set(surveys["instrument"].to_list()):
+        return
+    report.add("OEJTS types", oejts_types(surveys),
+               "Axis scores (8..40, continuous from the answer distributions) beside the type; "
+               "margin = axis - 24, the cut-off (positive: E, N, T, P).")
 
 
 def analyze_runs(runs: Sequence[Run], *, seed: int = 0, n_boot: int = 200) -> Report:
@@ -279,7 +294,9 @@ def analyze_runs(runs: Sequence[Run], *, seed: int = 0, n_boot: int = 200) -> Re
             _alignment(report, events, sid, rng, n_boot)
     surveys = [r.surveys for r in runs if not r.surveys.is_empty()]
     if surveys:
-        _drift(report, pl.concat(surveys, how="diagonal_relaxed"))
+        all_surveys = pl.concat(surveys, how="diagonal_relaxed")
+        _drift(report, all_surveys)
+        _oejts(report, all_surveys)
     return report
 
 
