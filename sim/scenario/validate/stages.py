@@ -77,10 +77,11 @@ def _check_dialogue(stage: DialogueStage, spec: ScenarioSpec, where: str) -> Pro
         size = n if among is None else min(n, sum(role_size(r, n) for r in spec.roles
                                                   if r.name in among))
         if size > MAX_CHAT_SIZE:
-            everyone = f"all {n} agents" if among is None else f"{size} agents"
+            everyone = f"all {n} agents" if among is None else f"its {size} agents"
             yield ScenarioError(
-                f"a dialogue among {everyone} is one long chat (at most {MAX_CHAT_SIZE} agents "
-                "speak in one group).", field=f"{where}.groups.by", value="all",
+                f"groups.by 'all' puts {everyone} in one dialogue, one long chat (at most "
+                f"{MAX_CHAT_SIZE} agents per dialogue group).", field=f"{where}.groups.by",
+                value="all",
                 fix="group dialogue stages by random_pairs, groups_of or neighbours.",
             )
     if stage.stop == "accept" and not stage.offers:
