@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+import networkx as nx
+
 from sim.errors import ScenarioError
 from sim.scenario.spec import ScenarioSpec
 from sim.scenario.validate.suggest import Problems, did_you_mean
@@ -20,8 +22,6 @@ def network_generator(name: str) -> Callable[..., object]:
     Raises:
         ScenarioError: if ``name`` is not a networkx generator function.
     """
-    import networkx as nx  # deferred: networkx is slow to import and only networks need it
-
     known = sorted(
         n for n in dir(nx.generators) if not n.startswith("_") and callable(getattr(nx, n, None))
         and (n.endswith("_graph") or n.endswith("_tree"))
