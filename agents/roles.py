@@ -23,7 +23,7 @@ def assign_roles(roles: Sequence[RoleSpec], size: int, rng: np.random.Generator
 
     Raises:
         ValueError: if explicit lists overlap or leave too few agents (checked earlier for
-            scenarios by :mod:`sim.scenario.validate.core`).
+            scenarios by :mod:`sim.scenario.validate`).
     """
     out: list[str | None] = [None] * size
     for role in roles:

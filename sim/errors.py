@@ -6,10 +6,11 @@ maps :class:`TraitLabError` to exit code 2 and prints ``str(error)`` on one line
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["BackendError", "ModelNotFoundError", "RunError", "RunInterrupted", "ScenarioError",
-           "TraitLabError"]
+           "ScenarioErrors", "TraitLabError"]
 
 
 class TraitLabError(Exception):
@@ -75,6 +76,39 @@ class ScenarioError(TraitLabError):
             value=self.value,
             fix=self.fix,
         )
+
+
+class ScenarioErrors(ScenarioError):
+    """Several problems in one file, reported together (the loader sorts them by line).
+
+    Its own attributes are those of the first problem, so code that reads one error still
+    works; ``str()`` is one line per problem and the CLI prints each as its own ``error:``.
+
+    Attributes:
+        errors: every problem, in order.
+    """
+
+    def __init__(self, errors: Sequence[ScenarioError]) -> None:
+        if len(errors) < 2:
+            raise ValueError("ScenarioErrors holds two or more problems; raise a single one")
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        super().__init__(first.message, file=first.file, line=first.line, column=first.column,
+                         field=first.field, value=first.value, fix=first.fix)
+
+    @staticmethod
+    def of(errors: Sequence[ScenarioError]) -> ScenarioError:
+        """The one error of a single problem, else a :class:`ScenarioErrors` of them all."""
+        return errors[0] if len(errors) == 1 else ScenarioErrors(errors)
+
+    def _render(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+    def located(self, *, file: str | None = None, line: int | None = None,
+                column: int | None = None) -> ScenarioError:
+        """Every problem with the location filled in where it was missing."""
+        return ScenarioErrors([e.located(file=file, line=line, column=column)
+                               for e in self.errors])
 
 
 class RunError(TraitLabError):

@@ -2,7 +2,8 @@
 
 For each bad file both ``traitlab validate`` and ``traitlab run --backend scripted`` must exit
 2 and print exactly one line on stderr naming the file, the line, the field, the bad value and
-a fix, and ``run`` must not create a run directory.
+a fix, and ``run`` must not create a run directory. A file with several mistakes gets one
+such line per mistake, all at once, in line order.
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ EXPECTED: dict[str, Expected] = {
     "survey_bad_mode.yaml": Expected(
         14, "stages.1.mode", "'in-situ'",
         r"should be 'isolated' or 'in_situ', got 'in-situ'\. Fix: did you mean 'in_situ'\?"),
+    "dialogue_all_to_all.yaml": Expected(
+        10, "stages.0.groups.by", "'all'",
+        r"groups\.by 'all' puts all 40 agents in one dialogue, one long chat \(at most 12 "
+        r"agents per dialogue group\)\. Fix: group dialogue stages by random_pairs"),
     "survey_rounds_beyond.yaml": Expected(
         14, "stages.1.rounds.1", "12",
         r"round 12 is beyond the scenario's 10 rounds\. Fix: use rounds 1\.\.10"),
@@ -163,3 +168,89 @@ def test_validate_stops_at_first_bad_file(capsys: pytest.CaptureFixture[str]) ->
     out, err = capsys.readouterr()
     assert out.startswith("ok  ")
     assert len(err.splitlines()) == 1 and "wrong_type.yaml:3:" in err
+
+
+MANY_MISTAKES = """\
+# Four independent cross-field mistakes.
+name: many-mistakes
+rounds: 3
+population:
+  size: 40
+  cohorts:
+    - {name: bots, count: 4, policy: {name: always, option: cooperatte}}
+stages:
+  - id: chat
+    kind: dialogue
+    prompt: Talk it over.
+    groups: {by: all}
+  - id: play
+    kind: choice
+    prompt: "Pick one, {partner.secret}."
+    options: [cooperate, defect]
+    groups: {by: random_pairs}
+flow:
+  - {from: start, to: chat}
+  - {from: chat, to: plya}
+"""
+
+MANY_STRUCTURAL = """\
+name: many-type-errors
+rounds: ten
+population:
+  size: 4
+  profiles:
+    - big_five: {openness: 0.5, conscientiousness: 0.5, extraversion: 1.4,
+                 agreeableness: 0.5, neuroticism: 0.5}
+stages:
+  - id: play
+    kind: choice
+    prompt: Cooperate or defect?
+    optoins: [cooperate, defect]
+    groups: {by: random_pairz}
+"""
+
+
+def _lines_of(err: str, path: Path, expected: list[Expected]) -> None:
+    lines = err.splitlines()
+    assert len(lines) == len(expected), err
+    for line, want in zip(lines, expected, strict=True):
+        _check_line(line, path, want)
+
+
+def test_every_cross_field_mistake_is_reported_in_line_order(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "many.yaml"
+    path.write_text(MANY_MISTAKES)
+    expected = [
+        Expected(7, "population.cohorts.0.policy.option", "'cooperatte'",
+                 r"'cooperatte' is not an option of any choice stage\. Fix: did you mean "
+                 r"'cooperate'\?"),
+        Expected(12, "stages.0.groups.by", "'all'", r"puts all 40 agents in one dialogue"),
+        Expected(15, "stages.1.prompt", "{partner.secret}",
+                 r"unknown template field \{partner\.secret\}"),
+        Expected(20, "flow.1.to", "'plya'",
+                 r"flow edge to unknown stage 'plya'\. Fix: did you mean 'play'\?"),
+    ]
+    assert main(["validate", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    _lines_of(err, path, expected)
+    assert main(["run", str(path), "--backend", "scripted", "--out", str(tmp_path / "runs")]) == 2
+    _lines_of(capsys.readouterr().err, path, expected)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_every_structural_mistake_is_reported_in_line_order(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "types.yaml"
+    path.write_text(MANY_STRUCTURAL)
+    assert main(["validate", str(path)]) == 2
+    _lines_of(capsys.readouterr().err, path, [
+        Expected(2, "rounds", "'ten'", r"should be a valid integer, got 'ten'"),
+        Expected(6, "population.profiles.0.big_five.extraversion", "1.4",
+                 r"should be less than or equal to 1, got 1\.4"),
+        Expected(12, "stages.0.optoins", "'optoins'",
+                 r"unknown key 'optoins'\. Fix: did you mean 'options'\?"),
+        Expected(13, "stages.0.groups.by", "'random_pairz'",
+                 r"got 'random_pairz'\. Fix: did you mean 'random_pairs'\?"),
+    ])

@@ -13,7 +13,7 @@ from sim.engine.groups import Grouping, cache_key, form_groups, stream_key
 from sim.errors import ScenarioError
 from sim.scenario.loader import parse_scenario
 from sim.scenario.spec import GroupingSpec, ScenarioSpec
-from sim.scenario.validate.core import check_scenario
+from sim.scenario.validate import check_scenario
 
 
 @given(size=st.integers(1, 301), seed=st.integers(0, 2**32 - 1))

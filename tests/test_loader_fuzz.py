@@ -3,7 +3,7 @@
 Mutations start from the valid prisoner's dilemma and drop keys, insert random keys, misspell
 keys, replace values with random JSON-able values of other types and nest values in lists or
 mappings. Whatever comes out, ``parse_scenario`` must never raise anything but ScenarioError,
-and its message must stay one line with a fix.
+and each problem it reports must stay one line with a fix, the problems in line order.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, ScenarioErrors
 from sim.scenario.loader import LoadedScenario, parse_scenario
 
 PD = yaml.safe_load(
@@ -52,6 +52,17 @@ def _slots(node: Any, out: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
             out.append((node, i))
             _slots(value, out)
     return out
+
+
+def _problems(exc: ScenarioError) -> list[ScenarioError]:
+    """Every problem of a refusal; several come in line order, each on one line."""
+    if not isinstance(exc, ScenarioErrors):
+        return [exc]
+    assert len(exc.errors) >= 2
+    lines = [(e.line or 0, e.column or 0) for e in exc.errors]
+    assert lines == sorted(lines), str(exc)
+    assert str(exc).splitlines() == [str(e) for e in exc.errors]
+    return list(exc.errors)
 
 
 def _misspell(key: str, data: st.DataObject) -> str:
@@ -101,10 +112,11 @@ def test_mutated_scenarios_load_or_raise_scenario_error(doc: dict[str, Any]) -> 
     try:
         loaded = parse_scenario(text, source="fuzz.yaml")
     except ScenarioError as exc:
-        message = str(exc)
-        assert message.startswith("fuzz.yaml"), message
-        assert len(message.splitlines()) == 1, message
-        assert exc.fix, message
+        for problem in _problems(exc):
+            message = str(problem)
+            assert message.startswith("fuzz.yaml"), message
+            assert len(message.splitlines()) == 1, message
+            assert problem.fix, message
     else:
         assert isinstance(loaded, LoadedScenario)
 
@@ -115,7 +127,8 @@ def test_any_document_loads_or_raises_scenario_error(doc: Any) -> None:
     try:
         parse_scenario(yaml.safe_dump(doc, allow_unicode=True), source="fuzz.yaml")
     except ScenarioError as exc:
-        assert len(str(exc).splitlines()) == 1, str(exc)
+        for problem in _problems(exc):
+            assert len(str(problem).splitlines()) == 1, str(problem)
 
 
 def test_pd_is_valid() -> None:

@@ -174,14 +174,14 @@ def test_coordination_payoff(theirs, expected):
 @pytest.mark.parametrize("payoff", [{}, {"matrix": [[1, 0], [0, 1]],
                                          "coordination": {"success": 1}}])
 def test_payoff_needs_exactly_one_formula(payoff):
-    from sim.scenario.validate.core import check_scenario
+    from sim.scenario.validate import check_scenario
 
     with pytest.raises(ScenarioError, match="exactly one of 'matrix', 'coordination' or 'formula'"):
         check_scenario(naming(2, 1, [], payoff=payoff, names=["a", "b"]))
 
 
 def test_initial_is_only_for_naming_game():
-    from sim.scenario.validate.core import check_scenario
+    from sim.scenario.validate import check_scenario
 
     spec = naming(2, 1, [{"count": 1, "policy": {"name": "always", "option": "w0",
                                                  "initial": ["w0"]}}])

@@ -25,7 +25,7 @@ from sim.run.runner import run_scenario
 from sim.scenario.formula import Formula, FormulaError
 from sim.scenario.loader import load_scenario
 from sim.scenario.spec import PolicySpec, RoleSpec, RunConfig, ScenarioSpec
-from sim.scenario.validate.core import check_scenario
+from sim.scenario.validate import check_scenario
 from tests.support.library_checks import CHECKS, quiz_scores
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

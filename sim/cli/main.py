@@ -1,6 +1,6 @@
 """The ``traitlab`` command: parse, build a config, call the library, map errors to exit codes.
 
-User mistakes exit 2 with one line on stderr; ``--debug`` shows the traceback.
+User mistakes exit 2 with one line on stderr per problem; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ValidationError
 
-from sim.errors import RunError, TraitLabError
+from sim.errors import RunError, ScenarioErrors, TraitLabError
 
 if TYPE_CHECKING:
     from sim.scenario.loader import LoadedScenario
@@ -169,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TraitLabError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        for problem in exc.errors if isinstance(exc, ScenarioErrors) else (exc,):
+            print(f"error: {problem}", file=sys.stderr)
         return 2
     except ValidationError as exc:  # a bad flag value reaching RunConfig
         if args.debug:

@@ -94,7 +94,7 @@ def form_groups(spec: GroupingSpec, size: int, network: nx.Graph | None,
 
     Raises:
         ValueError: if the rule cannot group ``size`` agents (checked earlier for scenarios
-            by :mod:`sim.scenario.validate.core`).
+            by :mod:`sim.scenario.validate`).
     """
     if spec.among is not None:
         return _among(spec, size, rng, round_, roles or [None] * size)

@@ -9,7 +9,7 @@ import numpy as np
 
 from sim.errors import ScenarioError
 from sim.scenario.spec import ScenarioSpec
-from sim.scenario.validate.core import network_generator
+from sim.scenario.validate import network_generator
 
 __all__ = ["build_network"]
 

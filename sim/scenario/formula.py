@@ -9,6 +9,22 @@ strings, lambdas) is refused when the scenario is loaded. Division by zero gives
 >>> Formula.parse("endowment - value + multiplier * sum_values / n").evaluate(
 ...     {"endowment": 20, "value": 20, "multiplier": 1.6, "sum_values": 80, "n": 4})
 32.0
+
+The names a payoff or outcome formula of stage ``S`` sees, for a member ``a`` of a group in
+round ``r`` (every name is a number; :func:`formula_names` is the one list, checked at load
+time and filled by :mod:`sim.engine.stages.formulas` at run time):
+
+- ``value``: a's choice in ``S`` as a number (a numeric option is its number, any other its
+  index; 0 if a did not act); ``acted``: 1 if a acted; ``correct``: 1 if a's choice is the
+  stage's ``answer``;
+- ``partner_value``: the first other member's value; ``sum_values``, ``mean_values``,
+  ``others_sum``: over the group; ``n``: group size; ``n_actors``: members who acted;
+- ``<stage>`` and ``partner_<stage>``: a's and the first partner's value in another choice
+  stage of this round (0 if none), for every choice stage whose id is a plain name;
+- ``is_<role>``: 1 if a holds that role this round;
+- every private value name (a's own, 0 if it has none) and every scenario ``params`` name;
+- in dialogue stages with ``offers``: ``deal`` (1 if an offer was accepted) and ``price``
+  (the accepted offer, 0 without a deal).
 """
 
 from __future__ import annotations
@@ -19,7 +35,14 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Formula", "FormulaError"]
+from sim.scenario.spec import ChoiceStage, DialogueStage, ScenarioSpec, StageBase
+
+__all__ = ["BASE_NAMES", "DEAL_NAMES", "Formula", "FormulaError", "formula_names",
+           "is_plain_name"]
+
+BASE_NAMES = ("value", "acted", "correct", "partner_value", "sum_values", "mean_values",
+              "others_sum", "n", "n_actors")
+DEAL_NAMES = ("deal", "price")
 
 _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -80,6 +103,24 @@ class Formula:
     def evaluate(self, values: Mapping[str, float]) -> float:
         """The formula's value for the given variables (rounded to 9 decimals, no ``-0``)."""
         return round(float(_eval(self._tree, values)), 9) + 0.0
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether a stage id or role name can be a formula variable (a Python identifier)."""
+    return name.isidentifier()
+
+
+def formula_names(spec: ScenarioSpec, stage: StageBase) -> set[str]:
+    """Every name a formula of ``stage`` may use (see the module docstring)."""
+    names = set(BASE_NAMES) | set(spec.params)
+    for other in spec.stages:
+        if isinstance(other, ChoiceStage) and is_plain_name(other.id):
+            names |= {other.id, f"partner_{other.id}"}
+    names |= {f"is_{r.name}" for r in spec.roles if is_plain_name(r.name)}
+    names |= {k for r in spec.roles for k in r.private}
+    if isinstance(stage, DialogueStage):
+        names |= set(DEAL_NAMES)
+    return names
 
 
 def _check(node: ast.AST, names: set[str]) -> None:

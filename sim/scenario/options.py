@@ -10,12 +10,23 @@ gives reject = 0, accept = 1).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from sim.scenario.spec import LevelsSpec
+from pydantic import Field
 
-__all__ = ["MAX_LEVELS", "level_count", "level_options", "option_value"]
+from sim.scenario.fields import Strict
+
+__all__ = ["MAX_LEVELS", "LevelsSpec", "level_count", "level_options", "option_value"]
 
 MAX_LEVELS = 64
+
+
+class LevelsSpec(Strict):
+    """Numeric options ``min, min + step, ..., max`` (at most 64 of them)."""
+
+    min: float
+    max: float
+    step: Annotated[float, Field(gt=0.0)] = 1.0
 
 
 def level_count(levels: LevelsSpec) -> int:

@@ -1,9 +1,9 @@
 """The scenario contract (``ScenarioSpec``) and how a run executes (``RunConfig``).
 
 Every model is frozen and forbids unknown keys, so a misspelt key is an error, never a silent
-default. Types, ranges and closed sets live here; checks that relate several fields
-(flow edges naming stages, payoff shapes, template fields) live in
-:mod:`sim.scenario.validate.core`, so that each can point at the exact field that is wrong.
+default. Types, ranges and closed sets live here (stage models in :mod:`sim.scenario.stages`);
+checks that relate several fields (flow edges naming stages, payoff shapes, template fields)
+live in :mod:`sim.scenario.validate`, so that each can point at the exact field that is wrong.
 """
 
 from __future__ import annotations
@@ -14,18 +14,35 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sim.requests import SamplingParams
+from sim.scenario.fields import Conditioning, Formula, Name, Slug, Strict, Unit
+from sim.scenario.options import LevelsSpec
+from sim.scenario.stages import (
+    BroadcastStage,
+    ChoiceStage,
+    CoordinationSpec,
+    DialogueStage,
+    GroupingSpec,
+    PayoffSpec,
+    SanctionStage,
+    StageBase,
+    StageSpec,
+    SurveyStage,
+)
 
 __all__ = [
     "BigFiveSpec",
     "BroadcastStage",
     "ChoiceStage",
     "CohortSpec",
+    "Conditioning",
     "CoordinationSpec",
     "DialogueStage",
     "EdgeSpec",
+    "Formula",
     "GroupingSpec",
     "LevelsSpec",
     "MbtiSpec",
+    "Name",
     "NetworkSpec",
     "PayoffSpec",
     "PersonalitySpec",
@@ -37,21 +54,14 @@ __all__ = [
     "RunConfig",
     "SanctionStage",
     "ScenarioSpec",
+    "Slug",
+    "StageBase",
     "StageSpec",
+    "Strict",
     "SurveyStage",
+    "Unit",
     "WhileSpec",
 ]
-
-Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-Formula = Annotated[str, Field(min_length=1, max_length=1000)]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")]
-
-
-class Strict(BaseModel):
-    """Base of every spec model: frozen, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class BigFiveSpec(Strict):
@@ -68,7 +78,8 @@ class MbtiSpec(Strict):
     """An MBTI type with optional clarity per axis (E/I, S/N, T/F, J/P) in [0, 1]."""
 
     type: Annotated[str, Field(pattern=r"^[EI][SN][TF][JP]$")]
-    clarity: Annotated[list[Unit], Field(min_length=4, max_length=4)] = [0.5, 0.5, 0.5, 0.5]
+    clarity: Annotated[list[Unit], Field(min_length=4, max_length=4)] = Field(
+        default=[0.5, 0.5, 0.5, 0.5])
 
     @field_validator("type", mode="before")
     @classmethod
@@ -125,12 +136,6 @@ class PolicySpec(Strict):
     concession: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
 
-Conditioning = Literal["none", "prompt", "steering", "both"]
-"""How personas condition the model: ``none`` (name only, the control), ``prompt`` (persona
-text with graded trait markers), ``steering`` (name only plus an activation-steering vector
-from the persona's traits), ``both``."""
-
-
 class CohortSpec(Strict):
     """A sub-population (by count or fraction of the population, assigned in order)."""
 
@@ -146,8 +151,8 @@ class PopulationSpec(Strict):
 
     size: Annotated[int, Field(ge=1, le=100_000)]
     personality: PersonalitySpec = PersonalitySpec()
-    profiles: list[ProfileSpec] = []
-    cohorts: list[CohortSpec] = []
+    profiles: list[ProfileSpec] = Field(default=[])
+    cohorts: list[CohortSpec] = Field(default=[])
     names: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = None
     conditioning: Conditioning = "prompt"
     steering_strength: Annotated[float, Field(ge=0.0, le=64.0)] = 4.0
@@ -171,119 +176,6 @@ class NetworkSpec(BaseModel):
     def params(self) -> dict[str, Any]:
         """The generator's keyword parameters (every key but ``generator`` and ``edges``)."""
         return dict(self.model_extra or {})
-
-
-class GroupingSpec(Strict):
-    """Who meets whom in a stage.
-
-    ``all``: one group of everyone; ``random_pairs``: random pairs (an odd agent sits out,
-    recorded); ``groups_of``: random groups of ``size`` (the ``n % size`` left over sit out,
-    or join the last groups with ``remainder: merge``); ``round_robin``: pairs rotate so that
-    every pair meets once in ``n - 1`` rounds (``n`` when odd, one agent sitting out each
-    round), then the schedule repeats; ``neighbours``: every edge of the network is a pair;
-    ``fixed``: the explicit ``groups`` of agent indices (agents in none sit out);
-    ``bipartite``: pairs across the two ``roles`` rotate so that every cross pair meets once
-    in as many rounds as the larger role has members (its extra members sit out).
-    ``among``: only agents whose role is listed are grouped (the others sit out).
-    ``redraw`` (``random_pairs`` and ``groups_of``): ``round`` re-draws every round,
-    ``never`` keeps the round-1 draw for the whole run. Options that a rule does not use are
-    refused by :mod:`sim.scenario.validate.core`.
-    """
-
-    by: Literal["all", "random_pairs", "groups_of", "round_robin", "neighbours", "fixed",
-                "bipartite"] = "all"
-    size: int | None = None
-    remainder: Literal["sit_out", "merge"] = "sit_out"
-    redraw: Literal["round", "never"] = "round"
-    groups: list[list[int]] | None = None
-    roles: Annotated[list[Slug], Field(min_length=2, max_length=2)] | None = None
-    among: list[Slug] | None = None
-
-
-class CoordinationSpec(Strict):
-    """A coordination payoff: ``success`` if the whole group chose one option, else ``failure``."""
-
-    success: float = 1.0
-    failure: float = 0.0
-
-
-class PayoffSpec(Strict):
-    """What a choice earns: exactly one of two typed formulas (see :mod:`sim.scenario.validate`).
-
-    ``matrix``: pairwise, ``matrix[mine][theirs]`` is what I earn against each partner,
-    summed over the partners of my group. ``coordination``: one payoff per agent and round,
-    ``success`` if the whole group chose alike, else ``failure``. ``formula``: arithmetic
-    over named values (:mod:`sim.scenario.formula`), one for everyone or one per role (``{proposer:
-    ..., responder: ...}``), evaluated for every member of a group, acting or not.
-    """
-
-    matrix: list[list[float]] | None = None
-    coordination: CoordinationSpec | None = None
-    formula: Formula | dict[Slug, Formula] | None = None
-
-
-class StageBase(Strict):
-    """Fields shared by every stage kind.
-
-    ``actors``: the roles that act (choose, speak) in the stage; other members of a group
-    are still partners (and are paid by a formula), but make no request.
-    """
-
-    id: Slug
-    prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
-    groups: GroupingSpec = GroupingSpec()
-    memory: Annotated[int, Field(ge=0, le=100)] = 3
-    actors: list[Slug] | None = None
-
-
-class ChoiceStage(StageBase):
-    """Every agent picks one of a closed set of options, scored by log-likelihood.
-
-    ``shuffle_options``: every request shows the options in its own seeded order (against
-    position bias); records keep the canonical order of ``options``.
-    ``levels``: numeric options ``min, min+step, ..., max`` instead of ``options``.
-    ``answer``: the correct option (a quiz question): rows record ``correct``.
-    ``outcomes``: named formulas evaluated per agent and recorded in the ``outcomes`` column.
-    """
-
-    kind: Literal["choice"]
-    options: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
-                       Field(min_length=2, max_length=64)] = []
-    payoff: PayoffSpec | None = None
-    decision: Literal["sample", "argmax"] = "sample"
-    shuffle_options: bool = False
-    levels: LevelsSpec | None = None
-    answer: str | None = None
-    outcomes: dict[Name, Formula] = {}
-
-    @property
-    def choices(self) -> list[str]:
-        """The closed set of answers: ``options``, or the ``levels`` written as numbers."""
-        if self.levels is None:
-            return list(self.options)
-        from sim.scenario.options import level_options  # local: options imports spec
-
-        return level_options(self.levels)
-
-
-class DialogueStage(StageBase):
-    """Agents of each group speak in turn; turn ``k`` of every group forms one wave."""
-
-    kind: Literal["dialogue"]
-    turns: Annotated[int, Field(ge=1, le=100)] = 4
-    max_new_tokens: Annotated[int, Field(ge=1, le=2048)] | None = None
-    lead: Slug | None = None
-    offers: bool = False
-    stop: Literal["accept"] | None = None
-    payoff: PayoffSpec | None = None
-
-
-class LevelsSpec(Strict):
-    """Numeric options ``min, min + step, ..., max`` (at most 64 of them)."""
-
-    min: float
-    max: float
-    step: Annotated[float, Field(gt=0.0)] = 1.0
 
 
 class PrivateSpec(Strict):
@@ -312,67 +204,7 @@ class RoleSpec(Strict):
     count: Annotated[int, Field(ge=0)] | None = None
     fraction: Unit | None = None
     prompt: Annotated[str, Field(max_length=5000)] = ""
-    private: dict[Name, PrivateSpec] = {}
-
-
-class BroadcastStage(StageBase):
-    """One message to each group.
-
-    The ``prompt`` itself, said by the game master, or, with ``speaker: ROLE``, a message
-    the group's member of that role writes in answer to the ``prompt``.
-    """
-
-    kind: Literal["broadcast"]
-    speaker: Slug | None = None
-    max_new_tokens: Annotated[int, Field(ge=1, le=2048)] | None = None
-
-
-class SanctionStage(StageBase):
-    """Every acting member picks one other member of its group to fine, or nobody.
-
-    The punisher pays ``cost``; the target loses ``fine`` per punisher.
-    """
-
-    kind: Literal["sanction"]
-    cost: Annotated[float, Field(ge=0.0)] = 1.0
-    fine: Annotated[float, Field(ge=0.0)] = 3.0
-    decision: Literal["sample", "argmax"] = "sample"
-
-
-class SurveyStage(StageBase):
-    """Administer a questionnaire to the language-model agents, in a side channel.
-
-    One score request per item, agent and control, all in one batched wave. Answers go to
-    the run's ``surveys/`` shards only: never to the agents' memory, scores, later prompts or the
-    events. Scripted agents are skipped; ``actors`` limits the survey to some roles.
-
-    ``instrument``: ``ipip-50`` (default), ``mini-ipip``, ``ipip-neo-120``; the restricted
-    ``bfi-44`` and ``oejts`` need ``allow_restricted: true`` (non-commercial terms).
-    ``mode``: ``isolated`` (persona only) or ``in_situ`` (persona plus the agent's last
-    ``memory`` moments). ``rounds``: the rounds it is administered at (default: every round
-    the flow reaches it; on other rounds the stage does nothing). ``orders``, ``paraphrases``,
-    ``repeats``: the controls, recorded as factors on every row. ``items``: item ids to ask
-    (default: all). ``prompt``: optional text shown before the instruction (fields
-    ``{name}``, ``{round}``, ``{rounds}``).
-    """
-
-    kind: Literal["survey"]
-    prompt: Annotated[str, Field(max_length=20_000)] = ""
-    memory: Annotated[int, Field(ge=0, le=100)] = 10
-    instrument: Annotated[str, Field(min_length=1, max_length=64)] = "ipip-50"
-    allow_restricted: bool = False
-    mode: Literal["isolated", "in_situ"] = "isolated"
-    rounds: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] | None = None
-    orders: Annotated[list[Literal["asc", "desc"]],
-                      Field(min_length=1, max_length=2)] = ["asc", "desc"]
-    paraphrases: Annotated[int, Field(ge=1, le=3)] = 3
-    repeats: Annotated[int, Field(ge=1, le=20)] = 1
-    items: Annotated[list[Annotated[str, Field(min_length=1, max_length=32)]],
-                     Field(min_length=1)] | None = None
-
-
-StageSpec = Annotated[ChoiceStage | DialogueStage | BroadcastStage | SanctionStage | SurveyStage,
-                      Field(discriminator="kind")]
+    private: dict[Name, PrivateSpec] = Field(default={})
 
 
 class WhileSpec(Strict):
@@ -413,9 +245,9 @@ class ScenarioSpec(Strict):
     network: NetworkSpec | None = None
     stages: Annotated[list[StageSpec], Field(min_length=1, max_length=256)]
     flow: list[EdgeSpec] | None = None
-    roles: list[RoleSpec] = []
+    roles: list[RoleSpec] = Field(default=[])
     alternate_roles: bool = False
-    params: dict[Name, float] = {}
+    params: dict[Name, float] = Field(default={})
 
 
 class RunConfig(Strict):

@@ -10,27 +10,38 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping
 
-__all__ = ["CHOICE_FIELDS", "DIALOGUE_FIELDS", "TemplateError", "library_fields", "render",
-           "template_fields"]
+from sim.scenario.spec import ChoiceStage, SanctionStage, ScenarioSpec, StageBase, SurveyStage
+
+__all__ = ["CHOICE_FIELDS", "DIALOGUE_FIELDS", "SURVEY_FIELDS", "TemplateError", "library_fields",
+           "render", "stage_fields", "template_fields"]
 
 _COMMON = ("name", "round", "rounds", "stage", "score", "group_size", "partner.name",
            "partners", "history")
 CHOICE_FIELDS: tuple[str, ...] = (*_COMMON, "options", "partner.last_choice", "my.last_choice")
 DIALOGUE_FIELDS: tuple[str, ...] = (*_COMMON, "turns", "partner.last_choice", "my.last_choice")
+SURVEY_FIELDS: tuple[str, ...] = ("name", "round", "rounds")
+"""Fields of a survey stage's ``prompt`` (a survey sees no partners and no scenario fields)."""
 
 
-def library_fields(spec: object) -> tuple[str, ...]:
+def library_fields(spec: ScenarioSpec) -> tuple[str, ...]:
     """Fields a scenario adds to the fixed lists.
 
     ``{role}``, ``{partner.role}``, ``{my.KEY}`` for private values, and ``{my.STAGE}``,
     ``{partner.STAGE}``, ``{partners.STAGE}`` (latest choices) for every choice or sanction
     stage.
     """
-    stages = [s.id for s in getattr(spec, "stages", ()) if getattr(s, "kind", "")
-              in ("choice", "sanction")]
-    private = sorted({k for r in getattr(spec, "roles", ()) for k in r.private})
+    stages = [s.id for s in spec.stages if isinstance(s, ChoiceStage | SanctionStage)]
+    private = sorted({k for r in spec.roles for k in r.private})
     return ("role", "partner.role", *(f"my.{k}" for k in private),
             *(f"{who}.{sid}" for sid in stages for who in ("my", "partner", "partners")))
+
+
+def stage_fields(spec: ScenarioSpec, stage: StageBase) -> tuple[str, ...]:
+    """Every field the ``prompt`` of ``stage`` (a stage of ``spec``) may use."""
+    if isinstance(stage, SurveyStage):
+        return SURVEY_FIELDS
+    fixed = CHOICE_FIELDS if isinstance(stage, ChoiceStage | SanctionStage) else DIALOGUE_FIELDS
+    return (*fixed, *library_fields(spec))
 
 
 class TemplateError(ValueError):

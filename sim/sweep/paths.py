@@ -16,9 +16,9 @@ import yaml
 from pydantic import BaseModel
 
 from sim.errors import ScenarioError
-from sim.scenario.loader import _locate
 from sim.scenario.spec import ChoiceStage, DialogueStage, ScenarioSpec
-from sim.scenario.validate.core import did_you_mean
+from sim.scenario.validate import did_you_mean
+from sim.scenario.yaml_source import locate as _locate
 
 __all__ = ["apply_overrides", "check_path"]
 

@@ -42,17 +42,13 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from sim.errors import ScenarioError
-from sim.scenario.loader import (
-    LoadedScenario,
-    _fix_for,
-    _locate,
-    _message_for,
-    _short,
-    load_scenario,
-    read_mapping,
-)
+from sim.scenario.loader import LoadedScenario, load_scenario, read_mapping
+from sim.scenario.pydantic_errors import fix_for as _fix_for
+from sim.scenario.pydantic_errors import message_for as _message_for
+from sim.scenario.pydantic_errors import short as _short
 from sim.scenario.spec import ChoiceStage, DialogueStage, RunConfig, ScenarioSpec, Slug, Strict
-from sim.scenario.validate.core import check_scenario, did_you_mean
+from sim.scenario.validate import check_scenario, did_you_mean
+from sim.scenario.yaml_source import locate as _locate
 from sim.sweep.paths import apply_overrides, check_path
 
 __all__ = ["Cell", "LoadedSweep", "SweepSpec", "apply_overrides", "expand", "load_sweep_spec"]

@@ -1,18 +1,7 @@
 """The named values a payoff or outcome formula sees, and evaluating formulas for a group.
 
-For a member ``a`` of a group in stage ``S`` of round ``r`` (every name is a number):
-
-- ``value``: a's choice in ``S`` as a number (a numeric option is its number, any other its
-  index; 0 if a did not act); ``acted``: 1 if a acted; ``correct``: 1 if a's choice is the
-  stage's ``answer``;
-- ``partner_value``: the first other member's value; ``sum_values``, ``mean_values``,
-  ``others_sum``: over the group; ``n``: group size; ``n_actors``: members who acted;
-- ``<stage>`` and ``partner_<stage>``: a's and the first partner's value in another choice
-  stage of this round (0 if none), for every choice stage whose id is a plain name;
-- ``is_<role>``: 1 if a holds that role this round;
-- every private value name (a's own, 0 if it has none) and every scenario ``params`` name;
-- in dialogue stages with ``offers``: ``deal`` (1 if an offer was accepted) and ``price``
-  (the accepted offer, 0 without a deal).
+The names (and what each means) are listed once, in :mod:`sim.scenario.formula`
+(:func:`~sim.scenario.formula.formula_names`); :func:`member_values` fills them for one member.
 """
 
 from __future__ import annotations
@@ -21,34 +10,13 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from sim.scenario.formula import Formula
-from sim.scenario.spec import ChoiceStage, DialogueStage, PayoffSpec, ScenarioSpec
+from sim.scenario.formula import Formula, is_plain_name
+from sim.scenario.spec import ChoiceStage, PayoffSpec
 
 if TYPE_CHECKING:
     from agents.agent import Agent
 
-__all__ = ["BASE_NAMES", "DEAL_NAMES", "formula_names", "member_values", "parsed", "payoff_for"]
-
-BASE_NAMES = ("value", "acted", "correct", "partner_value", "sum_values", "mean_values",
-              "others_sum", "n", "n_actors")
-DEAL_NAMES = ("deal", "price")
-
-
-def _plain(name: str) -> bool:
-    return name.isidentifier()
-
-
-def formula_names(spec: ScenarioSpec, stage: object) -> set[str]:
-    """Every name a formula of ``stage`` may use."""
-    names = set(BASE_NAMES) | set(spec.params)
-    for other in spec.stages:
-        if isinstance(other, ChoiceStage) and _plain(other.id):
-            names |= {other.id, f"partner_{other.id}"}
-    names |= {f"is_{r.name}" for r in spec.roles if _plain(r.name)}
-    names |= {k for r in spec.roles for k in r.private}
-    if isinstance(stage, DialogueStage):
-        names |= set(DEAL_NAMES)
-    return names
+__all__ = ["member_values", "parsed", "payoff_for"]
 
 
 @lru_cache(maxsize=256)
@@ -73,7 +41,7 @@ def member_values(agent: Agent, members: Sequence[Agent], values: Mapping[int, f
     role = agent.role(round_)
     out.update({f"is_{r.name}": float(r.name == role) for r in spec.roles})
     for stage in spec.stages:
-        if isinstance(stage, ChoiceStage) and _plain(stage.id):
+        if isinstance(stage, ChoiceStage) and is_plain_name(stage.id):
             out[stage.id] = agent.value_in(stage.id, round_)
             out[f"partner_{stage.id}"] = partner.value_in(stage.id, round_) if partner else 0.0
     out.update(

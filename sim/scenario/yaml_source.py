@@ -1,0 +1,236 @@
+"""Reading YAML safely, within bounds, and finding the node a dotted field path names.
+
+YAML is read with PyYAML's safe loader (no object construction), within a size bound and an
+alias-expansion bound; explicit tags and repeated keys are refused. :func:`locate` maps a
+field path (``stages.1.options``) back to its line and column for error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from sim.errors import ScenarioError
+from sim.scenario.stages import STAGE_KINDS
+
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "STARTER", "locate", "read_mapping"]
+
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES = 200_000
+MAX_DEPTH = 100
+STARTER = "start from scenarios/prisoners_dilemma.yaml"
+_STR_TAG, _SEQ_TAG, _MAP_TAG, _MERGE_TAG = (f"tag:yaml.org,2002:{t}"
+                                            for t in ("str", "seq", "map", "merge"))
+_YAML_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "timestamp")}
+
+
+def read_mapping(text: str, source: str, *, what: str, size_fix: str,
+                 starter: str) -> tuple[yaml.Node, dict[str, Any]]:
+    """Parse a YAML file whose top level is a mapping, within the loader's limits.
+
+    Args:
+        text: the file's text.
+        source: its name, for errors.
+        what: what the file is ("the scenario"), for the size error.
+        size_fix: the fix of an over-size file.
+        starter: the fix of a top level that is no mapping ("start from ...").
+
+    Returns:
+        The composed node tree (for locating fields) and the constructed mapping.
+
+    Raises:
+        ScenarioError: over the size limit, bad YAML, or no mapping at the top level.
+    """
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise ScenarioError(f"{what} is over the limit of {MAX_FILE_BYTES:,} bytes.",
+                            file=source, fix=size_fix)
+    root = _compose(text, source)
+    data = _construct(root, source)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"the top level must be a mapping, got {type(data).__name__}.",
+                            file=source, line=root.start_mark.line + 1, fix=starter + ".")
+    return root, data
+
+
+def _compose(text: str, source: str) -> yaml.Node:
+    if not text.strip():
+        raise ScenarioError("the file is empty.", file=source, line=1, fix=STARTER + ".")
+    try:
+        root = yaml.compose(text, Loader=_DepthLimitedLoader)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from None
+    except _TooDeep as exc:
+        raise _too_deep(source, exc.mark) from None
+    if root is None:
+        raise ScenarioError("the file is empty.", file=source, line=1, fix=STARTER + ".")
+    _check_size(root, source)
+    return root
+
+
+def _construct(root: yaml.Node, source: str) -> Any:
+    """Python data of a checked document (safe constructors only: no objects, no code)."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_error(exc: yaml.YAMLError, source: str) -> ScenarioError:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return ScenarioError(f"malformed YAML: {exc}.", file=source,
+                             fix="check the file's syntax.")
+    mark = exc.problem_mark or exc.context_mark
+    problem = (exc.problem or "invalid YAML").rstrip(".")
+    fix = "check indentation, colons, brackets and quotes on this line"
+    context = exc.context_mark
+    if exc.context and context is not None and mark is not None and context.line != mark.line:
+        problem += f" ({exc.context} started at line {context.line + 1})"
+        fix += f" and on line {context.line + 1}"
+    return ScenarioError(
+        f"malformed YAML: {problem}.", file=source,
+        line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+        fix=fix + ".")
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark) -> None:
+        self.mark = mark
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """The safe loader, refusing to nest deeper than :data:`MAX_DEPTH` while composing.
+
+    The composer recurses once per level: a deep document would otherwise end in a slow
+    RecursionError.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _too_deep(source: str, mark: yaml.Mark) -> ScenarioError:
+    return ScenarioError(
+        f"the document is nested more than {MAX_DEPTH} levels deep.", file=source,
+        line=mark.line + 1, column=mark.column + 1,
+        fix="flatten the data; scenarios are a few levels deep.")
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Refuse documents that alias-expand past :data:`MAX_NODES` nodes or nest too deeply.
+
+    Also refused: a key twice in one mapping, an alias inside its own anchor, YAML tags.
+    """
+    memo: dict[int, int] = {}
+    resolver = yaml.resolver.Resolver()
+
+    def size(node: yaml.Node, path: tuple[str, ...]) -> int:
+        key = id(node)
+        if key in memo:
+            if memo[key] < 0:
+                raise ScenarioError(
+                    "a YAML alias refers to the list or mapping that contains it.", file=source,
+                    line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+                    field=".".join(path) or None,
+                    fix="write the data out instead of using recursive aliases.")
+            return memo[key]
+        if len(path) > MAX_DEPTH:
+            raise _too_deep(source, node.start_mark)
+        _check_tag(node, resolver, source, ".".join(path))
+        memo[key] = -1  # in progress: an alias back to it would loop
+        if isinstance(node, yaml.MappingNode):
+            total, seen = 1, set()
+            for k, v in node.value:
+                name = k.value if isinstance(k, yaml.ScalarNode) else "?"
+                if isinstance(k, yaml.ScalarNode) and name in seen:
+                    raise ScenarioError(
+                        f"key '{name}' appears twice in one mapping.", file=source,
+                        line=k.start_mark.line + 1, column=k.start_mark.column + 1,
+                        field=".".join((*path, name)), value=name,
+                        fix="remove one of the two (or merge them).")
+                seen.add(name)
+                merge = k.tag == _MERGE_TAG  # '<<: *defaults' (allowed only as a key)
+                total += (1 if merge else size(k, (*path, name))) + size(v, (*path, name))
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(v, (*path, str(i))) for i, v in enumerate(node.value))
+        else:
+            total = 1
+        memo[key] = min(total, MAX_NODES + 1)
+        if memo[key] > MAX_NODES:
+            raise ScenarioError(
+                f"the document expands to more than {MAX_NODES:,} nodes (YAML aliases).",
+                file=source, line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+                field=".".join(path) or None,
+                fix="write the data out instead of nesting aliases.")
+        return memo[key]
+
+    size(root, ())
+
+
+def _check_tag(node: yaml.Node, resolver: yaml.resolver.Resolver, source: str,
+               field: str) -> None:
+    """Refuse explicit YAML tags (``!!python/...``, ``!!set``, ``!!int x``): plain data only."""
+    tag, implicit = node.tag, None
+    if isinstance(node, yaml.ScalarNode):
+        plain = node.style is None
+        implicit = resolver.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+        if tag == _STR_TAG or (tag == implicit and tag in _YAML_TAGS):
+            return
+    elif tag in (_SEQ_TAG, _MAP_TAG):
+        return
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    if tag == implicit:  # an untagged special scalar such as '='
+        raise ScenarioError(f"'{node.value}' cannot stand alone here.", file=source, line=line,
+                            column=column, field=field or None, value=node.value,
+                            fix=f"quote it: '{node.value}'.")
+    shown = tag.replace("tag:yaml.org,2002:", "!!")
+    raise ScenarioError(
+        f"YAML tag '{shown}' is not allowed.", file=source, line=line, column=column,
+        field=field or None, value=shown,
+        fix="remove the tag; scenarios hold plain values (text, numbers, lists, mappings) "
+            "and are loaded safely, never as Python objects.")
+
+
+def _child(node: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    if isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
+        return node.value[int(key)]
+    return None
+
+
+def _key_node(node: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, _v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return k
+    return None
+
+
+def locate(root: yaml.Node, path: list[str], *, key: bool = False) -> tuple[int, int]:
+    """Line and column of the node at ``path`` (its key when ``key``), or its nearest parent."""
+    node = root
+    for i, part in enumerate(path):
+        if part in STAGE_KINDS and _child(node, part) is None:
+            continue  # pydantic's discriminator tag, not a YAML key
+        if i == len(path) - 1 and key and (k := _key_node(node, part)) is not None:
+            node = k
+            break
+        child = _child(node, part)
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1, node.start_mark.column + 1
