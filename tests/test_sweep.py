@@ -317,14 +317,15 @@ def test_sweep_runs_resumes_and_loads(tmp_path, local_ray):
 
 
 @pytest.mark.ray
-def test_failing_cell_is_retried_then_marked_failed(tmp_path, local_ray, monkeypatch, capsys):
+def test_failing_cell_is_retried_then_marked_failed(tmp_path, local_ray, capsys):
     from sim.sweep.runner import run_sweep
+    from tests.support.faults import FailCells
 
     path = write_sweep(tmp_path, GOOD)
     sweep = load_sweep_spec(path)
     flaky, broken = sweep.cells[0].id, sweep.cells[2].id
-    monkeypatch.setenv("TRAITLAB_TEST_SWEEP_FAIL", f"{flaky}:1,{broken}:99")
-    result = run_sweep(sweep, out=tmp_path / "runs")
+    result = run_sweep(sweep, out=tmp_path / "runs",
+                       hooks=FailCells({flaky: 1, broken: 99}))
     root = result.path
     cells = {c["id"]: c for c in result.manifest["cells"]}
     assert result.status == "failed"
@@ -336,7 +337,6 @@ def test_failing_cell_is_retried_then_marked_failed(tmp_path, local_ray, monkeyp
     assert _cell_dirs(root) == sorted(i for i in cells if i != broken)
 
     # resume with the fault gone: only the failed cell runs
-    monkeypatch.delenv("TRAITLAB_TEST_SWEEP_FAIL")
     before = {i: (root / i / "manifest.json").stat().st_mtime_ns for i in cells if i != broken}
     code = main(["sweep", str(path), "--resume", "--out", str(tmp_path / "runs"), "--quiet"])
     assert code == 0, capsys.readouterr()
