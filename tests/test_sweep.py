@@ -373,6 +373,9 @@ def test_cohort_batches_cells_and_matches_single_runs(tmp_path, local_ray, tiny_
                           strict=True):
             assert (pa is None) == (pb is None)
             assert pa is None or max(abs(x - y) for x, y in zip(pa, pb, strict=True)) < 1e-6
+        # the cell counted its own tokens, not its cohort's (cache hits depend on batching)
+        ta, tb = (load_run(p).manifest["tokens"] for p in (alone.path, result.path / cell.id))
+        assert (tb["prompt"], tb["new"]) == (ta["prompt"], ta["new"]), cell.id
     manifest = load_run(result.path / sweep.cells[0].id).manifest
     assert manifest["tokens"]["new"] > 0 and manifest["timings"]["model_s"] > 0
 
@@ -442,6 +445,19 @@ def test_cohort_merges_the_waves_of_its_cells(tmp_path):
     assert [n for _, n in four.calls] == [4 * n for _, n in one.calls]
     assert _cell_dirs(tmp_path / "four") == sorted(c.id for c in sweep.cells)
     assert not (tmp_path / "st4").exists()
+    # each cell counts its own share of the merged waves: as much as when it ran alone
+    first = sweep.cells[0].id
+    alone, merged = (json.loads((tmp_path / d / first / "manifest.json").read_text())
+                     for d in ("one", "four"))
+    assert alone["events"] > 0
+    for key in ("events", "tokens", "failures", "steps_completed"):
+        assert merged[key] == alone[key], key
+    alone_stats, merged_stats = (
+        json.loads((tmp_path / d / first / "checkpoint.json").read_text())["engine"]["executor"]
+        for d in ("one", "four"))
+    for key in ("requests", "waves", "calls"):
+        assert merged_stats[key] == alone_stats[key], key
+    assert alone_stats["requests"] == alone["events"]  # one request per event of pd_pair
 
 
 @pytest.mark.ray
