@@ -130,3 +130,72 @@ def test_replica_zero_equals_the_plain_run(tmp_path, replicas):
     events = _events(tmp_path, spec, backend="scripted", seed=5, replicas=replicas)
     plain = _events(tmp_path / "plain", spec, backend="scripted", seed=5)
     assert events.filter(pl.col("replica") == 0).equals(plain)
+
+
+# --- several engines, one drive (a sweep cohort's loop) ---
+
+class _RaiseAt:
+    """Hooks that raise at one point (of any step)."""
+
+    def __init__(self, point: str) -> None:
+        self.point = point
+
+    def at(self, point: str, step: int) -> None:
+        if point == self.point:
+            raise RuntimeError(f"boom at {point}")
+
+
+def _shared(spec, executor, seed, hooks=None):
+    from sim.executors.local import ExecutorStats
+    from sim.records.hooks import NO_HOOKS
+
+    return Engine(spec, RunConfig(backend="scripted", seed=seed), executor,
+                  stats=ExecutorStats(), hooks=hooks or NO_HOOKS)
+
+
+def test_engines_driven_together_share_each_wave_and_keep_their_own_counts():
+    from sim.engine.loop import drive_engines
+
+    backend = ScriptedBackend()
+    executor = LocalExecutor(backend)
+    a = _shared(pd(size=4, rounds=1, chat_turns=2), executor, seed=1)
+    b = _shared(pd(size=6, rounds=1, chat_turns=2), executor, seed=2)
+    reports = drive_engines([a, b], executor)  # the chat: 2 waves
+    assert backend.calls == {"generate": 2, "score": 0}
+    assert [r.step for r in reports] == [1, 1] and (a.steps_done, b.steps_done) == (1, 1)
+    assert (a.stats.requests, b.stats.requests) == (4, 6)  # 2 pairs x 2 turns, 3 pairs x 2
+    assert a.stats.calls == b.stats.calls == {"model.generate": 2}
+    assert a.stats.waves == b.stats.waves == 2
+    assert executor.stats.requests == 0  # every request was counted to its engine
+    alone = _engine(pd(size=4, rounds=1, chat_turns=2), ScriptedBackend(), seed=1).step()
+    assert reports[0].rows == alone.rows
+
+
+def test_an_engine_that_fails_before_its_step_fails_alone():
+    from sim.engine.loop import drive_engines
+
+    backend = ScriptedBackend()
+    executor = LocalExecutor(backend)
+    bad = _shared(pd(size=4, rounds=1), executor, seed=1, hooks=_RaiseAt("before-step"))
+    good = _shared(pd(size=6, rounds=1), executor, seed=2)
+    failed, report = drive_engines([bad, good], executor)
+    assert isinstance(failed, RuntimeError) and "boom at before-step" in str(failed)
+    assert bad.steps_done == 0 and bad.stats.requests == 0
+    assert good.steps_done == 1 and sum(r["kind"] == "choice" for r in report.rows) == 6
+    with pytest.raises(RuntimeError, match="boom at before-step"):
+        bad.step()
+
+
+def test_an_engine_that_fails_inside_a_wave_gets_no_further_waves():
+    from sim.engine.loop import drive_engines
+
+    backend = ScriptedBackend()
+    executor = LocalExecutor(backend)
+    bad = _shared(pd(size=4, rounds=1, chat_turns=3), executor, seed=1,
+                  hooks=_RaiseAt("in-wave"))
+    good = _shared(pd(size=4, rounds=1, chat_turns=3), executor, seed=2)
+    failed, report = drive_engines([bad, good], executor)
+    assert isinstance(failed, RuntimeError) and bad.steps_done == 0
+    assert bad.stats.requests == 2  # its first wave only: 2 pairs, one turn
+    assert good.stats.requests == 6 and backend.calls["generate"] == 3
+    assert sum(r["kind"] == "message" for r in report.rows) == 6

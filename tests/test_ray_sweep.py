@@ -144,8 +144,12 @@ SWEEP = """
 """
 
 
-def _sweep_cmd(path: Path, address: str, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "sim.cli.main", "sweep", str(path), "--ray-address", address,
+def _sweep_cmd(path: Path, address: str, out: Path, *extra: str,
+               slow: float | None = None) -> list[str]:
+    """``traitlab sweep`` (with every cell sleeping ``slow`` seconds before each step)."""
+    cli = (["-m", "sim.cli.main"] if slow is None
+           else ["-m", "tests.support.faults", "slow", str(slow)])
+    return [sys.executable, *cli, "sweep", str(path), "--ray-address", address,
             "--out", str(out), "--quiet", *extra]
 
 
@@ -193,9 +197,9 @@ def test_sweep_runs_cells_on_both_nodes(tmp_path, cluster):
 def test_killed_worker_cell_is_retried(tmp_path, cluster):
     path = _write_sweep(tmp_path, SWEEP)
     root = tmp_path / "runs" / "cluster-sweep"
-    proc = subprocess.Popen(_sweep_cmd(path, cluster, tmp_path / "runs"),
+    proc = subprocess.Popen(_sweep_cmd(path, cluster, tmp_path / "runs", slow=1.0),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(TRAITLAB_TEST_SWEEP_DELAY="1.0"))
+                            env=_env())
     killed = None
     try:
         deadline = time.monotonic() + 180
@@ -230,9 +234,9 @@ def test_ctrl_c_then_resume_runs_only_what_is_missing(tmp_path, cluster):
           rounds: [1, 4]""")
     path = _write_sweep(tmp_path, body)
     root = tmp_path / "runs" / "cluster-sweep"
-    proc = subprocess.Popen(_sweep_cmd(path, cluster, tmp_path / "runs"),
+    proc = subprocess.Popen(_sweep_cmd(path, cluster, tmp_path / "runs", slow=1.0),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(TRAITLAB_TEST_SWEEP_DELAY="1.0"))
+                            env=_env())
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:

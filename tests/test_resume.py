@@ -1,8 +1,9 @@
 """Crash and resume: SIGKILL a run at exact points, resume it, get identical event records.
 
-The kill points come from the recorder's test hook ``_maybe_die`` (environment variable
-``TRAITLAB_TEST_KILL_AT="POINT:STEP"``). The killed runs of one backend are started together
-so that the module stays well under a minute.
+The kill points are the run's hook points (:mod:`sim.records.hooks`): each run is the
+``traitlab`` command line started through ``tests.support.faults kill POINT:STEP``, which
+passes a hook that SIGKILLs the process there. The killed runs of one backend are started
+together so that the module stays well under a minute.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ HF_STEPS = 3
 _SORT = ["replica", "step", "kind", "group", "turn", "agent"]
 
 
-def _command(out: Path, backend_args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "sim.cli.main", "run", str(PD), "--seed", str(SEED), "--quiet",
-            "--out", str(out), *backend_args]
+def _command(point: str, out: Path, backend_args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "tests.support.faults", "kill", point, "run", str(PD),
+            "--seed", str(SEED), "--quiet", "--out", str(out), *backend_args]
 
 
 def _kill_all(root: Path, points: dict[str, int], backend_args: list[str]) -> dict[str, Path]:
@@ -57,7 +58,7 @@ def _kill_all(root: Path, points: dict[str, int], backend_args: list[str]) -> di
     for point in points:
         out = root / point.replace(":", "-")
         procs[point] = (out, subprocess.Popen(
-            _command(out, backend_args), cwd=ROOT, env={**env, "TRAITLAB_TEST_KILL_AT": point},
+            _command(point, out, backend_args), cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     dirs = {}
     for point, (out, proc) in procs.items():

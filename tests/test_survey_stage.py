@@ -214,9 +214,9 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for point in KILLS:
         out = root / point.replace(":", "-")
         procs[point] = (out, subprocess.Popen(
-            [sys.executable, "-m", "sim.cli.main", "run", str(PD_SURVEY), "--seed", str(SEED),
-             "--quiet", "--backend", "scripted", "--out", str(out)],
-            cwd=ROOT, env={**env, "TRAITLAB_TEST_KILL_AT": point},
+            [sys.executable, "-m", "tests.support.faults", "kill", point, "run", str(PD_SURVEY),
+             "--seed", str(SEED), "--quiet", "--backend", "scripted", "--out", str(out)],
+            cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     dirs = {}
     for point, (out, proc) in procs.items():
@@ -299,10 +299,10 @@ def test_resumed_tiny_model_run_has_the_same_survey_rows(tmp_path, tiny_model_pa
     scenario.write_text(yaml.safe_dump(_small(mode="in_situ", rounds=[1, 2]), sort_keys=False))
     args = ["--backend", "hf", "--model", str(tiny_model_path), "--dtype", "float32",
             "--steps", "4", "--seed", str(SEED), "--quiet"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "TRAITLAB_TEST_KILL_AT": "after-shard:1"}
-    proc = subprocess.run([sys.executable, "-m", "sim.cli.main", "run", str(scenario), *args,
-                           "--out", str(tmp_path / "killed")], cwd=ROOT, env=env,
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "tests.support.faults", "kill", "after-shard:1",
+                           "run", str(scenario), *args, "--out", str(tmp_path / "killed")],
+                          cwd=ROOT, env=env,
                           capture_output=True, timeout=300, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     (run_dir,) = (tmp_path / "killed" / "prisoners-dilemma").iterdir()

@@ -317,14 +317,15 @@ def test_sweep_runs_resumes_and_loads(tmp_path, local_ray):
 
 
 @pytest.mark.ray
-def test_failing_cell_is_retried_then_marked_failed(tmp_path, local_ray, monkeypatch, capsys):
+def test_failing_cell_is_retried_then_marked_failed(tmp_path, local_ray, capsys):
     from sim.sweep.runner import run_sweep
+    from tests.support.faults import FailCells
 
     path = write_sweep(tmp_path, GOOD)
     sweep = load_sweep_spec(path)
     flaky, broken = sweep.cells[0].id, sweep.cells[2].id
-    monkeypatch.setenv("TRAITLAB_TEST_SWEEP_FAIL", f"{flaky}:1,{broken}:99")
-    result = run_sweep(sweep, out=tmp_path / "runs")
+    result = run_sweep(sweep, out=tmp_path / "runs",
+                       hooks=FailCells({flaky: 1, broken: 99}))
     root = result.path
     cells = {c["id"]: c for c in result.manifest["cells"]}
     assert result.status == "failed"
@@ -336,7 +337,6 @@ def test_failing_cell_is_retried_then_marked_failed(tmp_path, local_ray, monkeyp
     assert _cell_dirs(root) == sorted(i for i in cells if i != broken)
 
     # resume with the fault gone: only the failed cell runs
-    monkeypatch.delenv("TRAITLAB_TEST_SWEEP_FAIL")
     before = {i: (root / i / "manifest.json").stat().st_mtime_ns for i in cells if i != broken}
     code = main(["sweep", str(path), "--resume", "--out", str(tmp_path / "runs"), "--quiet"])
     assert code == 0, capsys.readouterr()
@@ -373,6 +373,9 @@ def test_cohort_batches_cells_and_matches_single_runs(tmp_path, local_ray, tiny_
                           strict=True):
             assert (pa is None) == (pb is None)
             assert pa is None or max(abs(x - y) for x, y in zip(pa, pb, strict=True)) < 1e-6
+        # the cell counted its own tokens, not its cohort's (cache hits depend on batching)
+        ta, tb = (load_run(p).manifest["tokens"] for p in (alone.path, result.path / cell.id))
+        assert (tb["prompt"], tb["new"]) == (ta["prompt"], ta["new"]), cell.id
     manifest = load_run(result.path / sweep.cells[0].id).manifest
     assert manifest["tokens"]["new"] > 0 and manifest["timings"]["model_s"] > 0
 
@@ -442,6 +445,19 @@ def test_cohort_merges_the_waves_of_its_cells(tmp_path):
     assert [n for _, n in four.calls] == [4 * n for _, n in one.calls]
     assert _cell_dirs(tmp_path / "four") == sorted(c.id for c in sweep.cells)
     assert not (tmp_path / "st4").exists()
+    # each cell counts its own share of the merged waves: as much as when it ran alone
+    first = sweep.cells[0].id
+    alone, merged = (json.loads((tmp_path / d / first / "manifest.json").read_text())
+                     for d in ("one", "four"))
+    assert alone["events"] > 0
+    for key in ("events", "tokens", "failures", "steps_completed"):
+        assert merged[key] == alone[key], key
+    alone_stats, merged_stats = (
+        json.loads((tmp_path / d / first / "checkpoint.json").read_text())["engine"]["executor"]
+        for d in ("one", "four"))
+    for key in ("requests", "waves", "calls"):
+        assert merged_stats[key] == alone_stats[key], key
+    assert alone_stats["requests"] == alone["events"]  # one request per event of pd_pair
 
 
 @pytest.mark.ray

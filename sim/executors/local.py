@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -11,22 +12,11 @@ from sim.backends.protocol import Backend, Counting, PrefixReuse, capabilities_o
 from sim.backends.scripted import ScriptedBackend
 from sim.requests import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
 
-__all__ = ["Executor", "ExecutorStats", "LocalExecutor", "Request", "Result"]
+__all__ = ["Executor", "ExecutorStats", "LocalExecutor", "Part", "Request", "Result",
+           "split_parts"]
 
 Request = GenerateRequest | ScoreRequest
 Result = GenerateResult | ScoreResult
-
-
-class Executor(Protocol):
-    """Runs a wave of requests and returns results in order."""
-
-    def run(self, requests: Sequence[Request]) -> list[Result]:
-        """Answer every request; result ``i`` answers request ``i``."""
-        ...
-
-    def begin_step(self) -> None:
-        """A new engine step starts: drop state kept between the previous step's waves."""
-        ...
 
 
 @dataclass(slots=True)
@@ -42,6 +32,34 @@ class ExecutorStats:
     retries: int = 0
     model_seconds: float = 0.0
     calls: dict[str, int] = field(default_factory=dict)
+
+
+Part = tuple[int, ExecutorStats]
+"""A caller's share of a wave: its number of requests and the counters they go to."""
+
+
+class Executor(Protocol):
+    """Runs a wave of requests and returns results in order.
+
+    ``stats`` counts what it ran; ``parts`` lets several callers share one wave (a sweep
+    cohort's engines) and each keep its own counts.
+    """
+
+    stats: ExecutorStats
+
+    def run(self, requests: Sequence[Request],
+            parts: Sequence[Part] | None = None) -> list[Result]:
+        """Answer every request; result ``i`` answers request ``i``.
+
+        ``parts``: ``(size, stats)`` per caller, covering ``requests`` in order; each
+        caller's share of the wave is counted into its ``stats`` (default: one part, the
+        executor's own ``stats``).
+        """
+        ...
+
+    def begin_step(self) -> None:
+        """A new engine step starts: drop state kept between the previous step's waves."""
+        ...
 
 
 class LocalExecutor:
@@ -62,8 +80,16 @@ class LocalExecutor:
         if capabilities_of(self.model).prefix_cache:
             cast(PrefixReuse, self.model).forget_prefixes()
 
-    def run(self, requests: Sequence[Request]) -> list[Result]:
-        """Answer a wave, one backend call per (route, kind) present in it."""
+    def run(self, requests: Sequence[Request],
+            parts: Sequence[Part] | None = None) -> list[Result]:
+        """Answer a wave, one backend call per (route, kind) present in it.
+
+        Each part (default: the whole wave, counted into ``self.stats``) counts its own
+        requests, tokens and failures, one call per (route, kind) it has requests in, the
+        model time of those calls in proportion to its requests there, and their retries.
+        """
+        parts = list(parts) if parts is not None else [(len(requests), self.stats)]
+        owner = split_parts(parts, len(requests))
         results: list[Result | None] = [None] * len(requests)
         buckets: dict[tuple[str, str], list[int]] = {}
         for i, request in enumerate(requests):
@@ -76,25 +102,45 @@ class LocalExecutor:
             started, retried = time.perf_counter(), _retries(backend)
             answers: Sequence[Result] = (backend.score(batch) if kind == "score"  # type: ignore[arg-type]
                                          else backend.generate(batch))  # type: ignore[arg-type]
-            if route == "model":
-                self.stats.model_seconds += time.perf_counter() - started
-            self.stats.retries += _retries(backend) - retried
-            key = f"{route}.{kind}"
-            self.stats.calls[key] = self.stats.calls.get(key, 0) + 1
+            seconds = time.perf_counter() - started if route == "model" else 0.0
+            retried = _retries(backend) - retried
+            for part, count in Counter(owner[i] for i in indices).items():
+                _count_call(parts[part][1], f"{route}.{kind}", seconds * (count / len(indices)),
+                            retried)
             for i, answer in zip(indices, answers, strict=True):
                 results[i] = answer
-                self._count(answer)
-        self.stats.waves += 1
-        self.stats.requests += len(requests)
+                _count_result(parts[owner[i]][1], answer)
+        for size, stats in parts:
+            stats.waves += 1
+            stats.requests += size
         return [r for r in results if r is not None]
 
-    def _count(self, result: Result) -> None:
-        self.stats.prompt_tokens += result.num_prompt_tokens
-        self.stats.cached_tokens += result.num_cached_tokens
-        if isinstance(result, GenerateResult):
-            self.stats.new_tokens += result.num_new_tokens
-        if result.error is not None:
-            self.stats.failures += 1
+
+def split_parts(parts: Sequence[Part], total: int) -> list[int]:
+    """The part index of each of ``total`` requests.
+
+    Raises:
+        ValueError: if the parts' sizes do not add up to ``total``.
+    """
+    owner = [p for p, (size, _stats) in enumerate(parts) for _ in range(size)]
+    if len(owner) != total:
+        raise ValueError(f"the parts cover {len(owner)} requests, the wave has {total}")
+    return owner
+
+
+def _count_call(stats: ExecutorStats, key: str, model_seconds: float, retries: int) -> None:
+    stats.calls[key] = stats.calls.get(key, 0) + 1
+    stats.model_seconds += model_seconds
+    stats.retries += retries
+
+
+def _count_result(stats: ExecutorStats, result: Result) -> None:
+    stats.prompt_tokens += result.num_prompt_tokens
+    stats.cached_tokens += result.num_cached_tokens
+    if isinstance(result, GenerateResult):
+        stats.new_tokens += result.num_new_tokens
+    if result.error is not None:
+        stats.failures += 1
 
 
 def _retries(backend: Backend) -> int:

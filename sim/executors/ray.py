@@ -21,7 +21,6 @@ Sweeps (:mod:`sim.sweep.runner`) use :func:`submit`, :func:`wait_any`, :func:`ou
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sim.errors import RunError
-from sim.executors.local import ExecutorStats, LocalExecutor, Request, Result
+from sim.executors.local import ExecutorStats, LocalExecutor, Part, Request, Result, split_parts
 from sim.requests import ModelInfo
 from sim.scenario.spec import RunConfig
 
@@ -126,10 +125,11 @@ class _Replica:
     def info(self) -> ModelInfo:
         return self.executor.model.info
 
-    def run(self, requests: list[Request]) -> tuple[list[Result], ExecutorStats]:
-        before = _copy_stats(self.executor.stats)
-        results = self.executor.run(requests)
-        return results, _diff_stats(self.executor.stats, before)
+    def run(self, requests: list[Request],
+            sizes: list[int]) -> tuple[list[Result], list[ExecutorStats]]:
+        """Answer a slice of a wave; the counts of each caller's share (``sizes``) apart."""
+        stats = [ExecutorStats() for _ in sizes]
+        return self.executor.run(requests, parts=list(zip(sizes, stats, strict=True))), stats
 
     def begin_step(self) -> None:
         self.executor.begin_step()
@@ -138,18 +138,26 @@ class _Replica:
         return os.getpid()
 
 
-def _copy_stats(stats: ExecutorStats) -> ExecutorStats:
-    return dataclasses.replace(stats, calls=dict(stats.calls))
-
-
-def _diff_stats(after: ExecutorStats, before: ExecutorStats) -> ExecutorStats:
-    diff = ExecutorStats()
-    for key in (f.name for f in dataclasses.fields(after)):
-        if key == "calls":
-            diff.calls = {k: v - before.calls.get(k, 0) for k, v in after.calls.items()}
+def _slice_parts(owner: list[int], start: int, end: int) -> tuple[list[int], list[int]]:
+    """The callers of ``owner[start:end]`` as runs: (sizes, caller of each run)."""
+    sizes: list[int] = []
+    callers: list[int] = []
+    for caller in owner[start:end]:
+        if callers and callers[-1] == caller:
+            sizes[-1] += 1
         else:
-            setattr(diff, key, getattr(after, key) - getattr(before, key))
-    return diff
+            sizes.append(1)
+            callers.append(caller)
+    return sizes, callers
+
+
+def _add_stats(into: ExecutorStats, diff: ExecutorStats) -> None:
+    """Add a replica's counts to a caller's (waves are counted once per wave, by the caller)."""
+    for key in ("requests", "prompt_tokens", "new_tokens", "cached_tokens", "failures",
+                "retries", "model_seconds"):
+        setattr(into, key, getattr(into, key) + getattr(diff, key))
+    for k, v in diff.calls.items():
+        into.calls[k] = into.calls.get(k, 0) + v
 
 
 class RayPool:
@@ -226,35 +234,35 @@ class RayExecutor:
         except ray.exceptions.RayError as exc:
             raise RunError(f"a Ray model replica failed: {exc}") from None
 
-    def run(self, requests: Sequence[Request]) -> list[Result]:
-        """Answer a wave: contiguous slices to the replicas, results in request order."""
-        if not requests:
-            self.stats.waves += 1
-            return []
+    def run(self, requests: Sequence[Request],
+            parts: Sequence[Part] | None = None) -> list[Result]:
+        """Answer a wave: contiguous slices to the replicas, results in request order.
+
+        ``parts`` as in :meth:`~sim.executors.local.LocalExecutor.run` (default: one part,
+        ``self.stats``).
+        """
+        parts = list(parts) if parts is not None else [(len(requests), self.stats)]
+        owner = split_parts(parts, len(requests))
         n = min(len(self.pool.actors), len(requests))
-        size, extra = divmod(len(requests), n)
-        refs, start = [], 0
+        refs, callers, start = [], [], 0
         for i in range(n):
-            end = start + size + (1 if i < extra else 0)
-            refs.append(self.pool.actors[i].run.remote(list(requests[start:end])))
+            end = start + len(requests) // n + (1 if i < len(requests) % n else 0)
+            sizes, slice_callers = _slice_parts(owner, start, end)
+            refs.append(self.pool.actors[i].run.remote(list(requests[start:end]), sizes))
+            callers.append(slice_callers)
             start = end
         try:
             answers = ray.get(refs)
         except ray.exceptions.RayError as exc:
             raise RunError(f"a Ray model replica failed: {exc}") from None
         results: list[Result] = []
-        for part, stats in answers:
+        for (part, diffs), slice_callers in zip(answers, callers, strict=True):
             results.extend(part)
-            self._add(stats)
-        self.stats.waves += 1
+            for caller, diff in zip(slice_callers, diffs, strict=True):
+                _add_stats(parts[caller][1], diff)
+        for _size, stats in parts:
+            stats.waves += 1
         return results
-
-    def _add(self, diff: ExecutorStats) -> None:
-        for key in ("requests", "prompt_tokens", "new_tokens", "cached_tokens", "failures",
-                    "retries", "model_seconds"):
-            setattr(self.stats, key, getattr(self.stats, key) + getattr(diff, key))
-        for k, v in diff.calls.items():
-            self.stats.calls[k] = self.stats.calls.get(k, 0) + v
 
     def close(self) -> None:
         """Stop the replicas."""

@@ -21,7 +21,6 @@ import dataclasses
 import json
 import os
 import secrets
-import signal
 import subprocess
 import tempfile
 import time
@@ -36,6 +35,7 @@ import yaml
 
 from sim.errors import RunError
 from sim.records.checkpoint import CHECKPOINT_NAME, build_checkpoint, stale_files
+from sim.records.hooks import NO_HOOKS, RunHooks
 from sim.records.schemas import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA, frame
 from sim.requests import ModelInfo
 from sim.scenario.loader import spec_hash
@@ -51,22 +51,6 @@ _PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", 
 STATUSES = ("running", "complete", "failed", "interrupted")
 SURVEYS_DIR = "surveys"  # survey stage: shards committed like event shards
 _PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings")
-
-# Test hook, read once at import: "POINT:STEP" (e.g. "after-shard:3") makes _maybe_die SIGKILL
-# this process there. Points: before-step, in-wave, after-shard, after-checkpoint, finish.
-_KILL_AT = os.environ.get("TRAITLAB_TEST_KILL_AT") or None
-
-
-def _maybe_die(point: str, step: int) -> None:
-    """Test hook: kill this process with SIGKILL at ``point`` of ``step`` if asked to.
-
-    The crash tests (``tests/test_resume.py``) set ``TRAITLAB_TEST_KILL_AT="POINT:STEP"`` in a
-    subprocess to simulate a hard crash at an exact place. Unset (always, outside those tests)
-    this is one comparison with ``None``.
-    """
-    if _KILL_AT is not None and f"{point}:{step}" == _KILL_AT:
-        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` via ``write(tmp)`` into a temporary sibling, then rename it into place."""
@@ -126,16 +110,21 @@ def _versions() -> dict[str, str | None]:
 
 
 class Recorder:
-    """Writes one run directory. Create with :meth:`create`."""
+    """Writes one run directory. Create with :meth:`create`.
 
-    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+    ``hooks`` are called at ``after-shard``, ``after-checkpoint`` and ``finish`` (see
+    :mod:`sim.records.hooks`).
+    """
+
+    def __init__(self, path: Path, manifest: dict[str, Any], hooks: RunHooks = NO_HOOKS) -> None:
         self.path = path
         self.manifest = manifest
+        self.hooks = hooks
         self._started = time.perf_counter() - float(manifest["timings"]["wall_s"])
 
     @classmethod
     def create(cls, config: RunConfig, spec: ScenarioSpec, model: ModelInfo,
-               *, command: list[str] | None = None) -> Recorder:
+               *, command: list[str] | None = None, hooks: RunHooks = NO_HOOKS) -> Recorder:
         """Make a fresh run directory under ``config.out / spec.name`` and write its header.
 
         Raises:
@@ -172,7 +161,7 @@ class Recorder:
         surveys = [s.id for s in spec.stages if s.kind == "survey"]
         if surveys:
             manifest["surveys"] = {"dir": SURVEYS_DIR, "stages": surveys, "rows": 0}
-        recorder = cls(path, manifest)
+        recorder = cls(path, manifest, hooks)
         # Values equal to their defaults are left out: the file loads back to the same spec
         # (and hash), which resume relies on, and checks of options set explicitly stay quiet.
         resolved = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
@@ -183,7 +172,7 @@ class Recorder:
 
     @classmethod
     def reopen(cls, path: Path, checkpoint: dict[str, Any] | None, *,
-               command: list[str] | None = None) -> Recorder:
+               command: list[str] | None = None, hooks: RunHooks = NO_HOOKS) -> Recorder:
         """Continue writing a run directory from its checkpoint (``None``: from the start).
 
         Deletes what the checkpoint does not cover (later event shards, temporary files),
@@ -204,7 +193,7 @@ class Recorder:
             "from_step": step, "previous_status": manifest.get("status"),
             "at": datetime.now(UTC).isoformat(), "command": command})
         manifest.update(status="running", finished_at=None)
-        recorder = cls(path, manifest)
+        recorder = cls(path, manifest, hooks)
         recorder._count_surveys()
         recorder._flush_manifest()
         return recorder
@@ -261,7 +250,7 @@ class Recorder:
             self._write_parquet(f"{SURVEYS_DIR}/step-{step:06d}.parquet",
                                 frame(surveys, SURVEY_SCHEMA))
             self.manifest["surveys"]["rows"] += len(surveys)
-        _maybe_die("after-shard", step)
+        self.hooks.at("after-shard", step)
         m = self.manifest
         m["steps_completed"] = step
         m["events"] += len(rows)
@@ -273,7 +262,7 @@ class Recorder:
         m["timings"]["wall_s"] = round(time.perf_counter() - self._started, 3)
         if state is not None:
             self.write_checkpoint(state)
-            _maybe_die("after-checkpoint", step)
+            self.hooks.at("after-checkpoint", step)
         self._flush_manifest()
 
     def write_checkpoint(self, state: dict[str, Any]) -> None:
@@ -299,7 +288,7 @@ class Recorder:
 
         def write(tmp: Path) -> None:
             tmp.write_text(text)
-            _maybe_die("finish", int(self.manifest["steps_completed"]))
+            self.hooks.at("finish", int(self.manifest["steps_completed"]))
 
         atomic_write(self.path / "manifest.json", write)
 

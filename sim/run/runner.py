@@ -18,14 +18,16 @@ from agents.conditioning import needs_steering
 from sim.backends.protocol import Backend
 from sim.engine.loop import Engine, StepReport
 from sim.errors import RunError, RunInterrupted
-from sim.executors.local import LocalExecutor
+from sim.executors.local import Executor, LocalExecutor
 from sim.records.checkpoint import read_checkpoint
+from sim.records.hooks import NO_HOOKS, RunHooks
 from sim.records.recorder import Recorder, read_manifest
 from sim.run.conditioning import prepare_run_conditioning
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
 
-__all__ = ["RunOutcome", "open_backend", "resumable", "resume_run", "run_scenario"]
+__all__ = ["RunOutcome", "open_backend", "record_steps", "resumable", "resume_run",
+           "run_scenario"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,8 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
                  backend: Backend | None = None,
                  callbacks: Sequence[Callable[[StepReport], None]] = (),
                  command: list[str] | None = None,
-                 executor: Any = None) -> RunOutcome:
+                 executor: Any = None,
+                 hooks: RunHooks = NO_HOOKS) -> RunOutcome:
     """Run a scenario to the end (or ``config.steps``) and write its run directory.
 
     Args:
@@ -64,6 +67,8 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         executor: an executor with ``run``, ``stats`` and ``info`` to send waves to instead
             of a local one (e.g. :class:`sim.executors.ray.RayExecutor`); ``backend`` is then
             not opened.
+        hooks: called at the named points of the run (:mod:`sim.records.hooks`; tests
+            use them to kill or fail a run at an exact place).
 
     Raises:
         ScenarioError: if the scenario is invalid.
@@ -80,14 +85,14 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         info = backend.info
     else:
         info = executor.info
-    recorder = Recorder.create(config, loaded.spec, info, command=command)
+    recorder = Recorder.create(config, loaded.spec, info, command=command, hooks=hooks)
     if backend is not None:
         prepare_run_conditioning(loaded.spec, backend, recorder.path)
     elif needs_steering(loaded.spec):
         raise RunError("conditioning 'steering'/'both' runs on the local executor or in a "
                        "sweep, not with --executor ray. Fix: drop --executor ray, or run "
                        "the scenario as a one-cell sweep.")
-    engine = _engine(loaded.spec, config, executor, recorder, callbacks)
+    engine = _engine(loaded.spec, config, executor, recorder, callbacks, hooks)
     recorder.write_population(engine.replicas)
     recorder.write_checkpoint(engine.state_dict())
     return _drive(engine, recorder)
@@ -95,7 +100,8 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
 
 def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
                callbacks: Sequence[Callable[[StepReport], None]] = (),
-               command: list[str] | None = None) -> RunOutcome:
+               command: list[str] | None = None,
+               hooks: RunHooks = NO_HOOKS) -> RunOutcome:
     """Continue a crashed or interrupted run in its own directory.
 
     Rebuilds the engine from the run's resolved ``scenario.yaml`` and the manifest's
@@ -107,6 +113,7 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
         backend: a backend to reuse (default: the one the run config names).
         callbacks: progress callbacks, called after each further step.
         command: the command line, for the manifest's ``resumes`` entry.
+        hooks: as :func:`run_scenario`.
 
     Raises:
         RunError: if the directory is no run, the run is complete, or the checkpoint or
@@ -124,9 +131,9 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
     config = RunConfig.model_validate(manifest["run_config"])
     backend = backend or open_backend(config)
     executor = LocalExecutor(backend)
-    recorder = Recorder.reopen(path, checkpoint, command=command)
+    recorder = Recorder.reopen(path, checkpoint, command=command, hooks=hooks)
     prepare_run_conditioning(spec, backend, path)
-    engine = _engine(spec, config, executor, recorder, callbacks)
+    engine = _engine(spec, config, executor, recorder, callbacks, hooks)
     if checkpoint is None:  # died before the first checkpoint: start over in place
         recorder.write_population(engine.replicas)
         recorder.write_checkpoint(engine.state_dict())
@@ -148,13 +155,11 @@ def resumable(run_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def _engine(spec: ScenarioSpec, config: RunConfig, executor: LocalExecutor, recorder: Recorder,
-            callbacks: Sequence[Callable[[StepReport], None]]) -> Engine:
-    """An engine whose first callback records each step (shard, checkpoint, manifest)."""
-    engine = Engine(spec, config, executor, callbacks=callbacks)
+def record_steps(engine: Engine, recorder: Recorder) -> Callable[[StepReport], None]:
+    """The callback that records each step of ``engine`` (shard, checkpoint, manifest)."""
 
     def record(report: StepReport) -> None:
-        stats = executor.stats
+        stats = engine.stats
         recorder.record_step(
             report.step, report.rows, seconds=report.seconds, model_seconds=stats.model_seconds,
             failures=stats.failures, retries=stats.retries, state=engine.state_dict(),
@@ -162,7 +167,14 @@ def _engine(spec: ScenarioSpec, config: RunConfig, executor: LocalExecutor, reco
                     "cached": stats.cached_tokens},
             surveys=report.surveys)
 
-    engine.callbacks.insert(0, record)
+    return record
+
+
+def _engine(spec: ScenarioSpec, config: RunConfig, executor: Executor, recorder: Recorder,
+            callbacks: Sequence[Callable[[StepReport], None]], hooks: RunHooks) -> Engine:
+    """An engine whose first callback records each step."""
+    engine = Engine(spec, config, executor, callbacks=callbacks, hooks=hooks)
+    engine.callbacks.insert(0, record_steps(engine, recorder))
     return engine
 
 

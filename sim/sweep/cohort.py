@@ -16,37 +16,31 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sim.backends.protocol import Backend
-from sim.engine.loop import Engine, StepReport
-from sim.engine.stages import Plan
-from sim.executors.local import ExecutorStats, LocalExecutor, Request
+from sim.engine.loop import Engine, drive_engines
+from sim.executors.local import ExecutorStats, LocalExecutor
+from sim.records.hooks import NO_HOOKS, RunHooks
 from sim.records.recorder import Recorder, atomic_write
-from sim.requests import GenerateResult, ScoreRequest
 from sim.run.conditioning import prepare_run_conditioning
+from sim.run.runner import record_steps
 from sim.scenario.spec import RunConfig, ScenarioSpec
 
-__all__ = ["CELL_FILE", "WORKER_FILE", "run_cohort"]
+__all__ = ["CELL_FILE", "WORKER_FILE", "CellHooks", "run_cohort"]
 
 CELL_FILE = "cell.json"
 WORKER_FILE = "worker.json"
 
 
-class _Account:
-    """Stands in for a cell's executor: the cohort sends the waves, the cell keeps counts."""
+class CellHooks(Protocol):
+    """The hooks of each cell's attempt (picklable: a sweep sends them to its Ray tasks)."""
 
-    def __init__(self) -> None:
-        self.stats = ExecutorStats()
-
-    def run(self, requests: Sequence[Request]) -> list[Any]:  # pragma: no cover - unused
-        raise RuntimeError("a cohort cell's waves are sent by the cohort")
-
-    def begin_step(self) -> None:  # pragma: no cover - unused
-        raise RuntimeError("a cohort cell's steps are begun by the cohort")
+    def cell(self, cell_id: str, attempt: int) -> RunHooks:
+        """Hooks for attempt ``attempt`` (1-based) of cell ``cell_id``."""
+        ...
 
 
 @dataclass
@@ -54,7 +48,6 @@ class _CellRun:
     job: dict[str, Any]
     engine: Engine
     recorder: Recorder
-    account: _Account
     started: float
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
@@ -62,14 +55,17 @@ class _CellRun:
 
 def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: str,
                final_root: str, *, node: str | None = None,
-               backend: Backend | None = None,
-               threads: int | None = None) -> dict[str, dict[str, Any]]:
+               backend: Backend | None = None, threads: int | None = None,
+               hooks: CellHooks | None = None) -> dict[str, dict[str, Any]]:
     """Run cells in lock-step on one backend; move each finished cell into ``final_root``.
+
+    Every step of every running cell is one :func:`~sim.engine.loop.drive_engines` call over
+    the cells' engines, so wave k of all cells goes to the backend as one batch. A cell whose
+    step raises fails alone (``failed``, not moved); the others go on.
 
     Args:
         jobs: one dict per cell: ``id``, ``params``, ``seed``, ``scenario`` (scenario data),
-            ``attempt``, ``sweep``, and the test hooks ``fail`` (raise in the first step while
-            ``attempt <= fail``) and ``delay`` (sleep seconds per step).
+            ``attempt``, ``sweep`` (the sweep file) and ``sweep_name``.
         run_config: :class:`~sim.scenario.spec.RunConfig` fields shared by the cells (no seed,
             no out).
         staging: this cohort's own staging directory (removed at the end).
@@ -77,6 +73,7 @@ def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: 
         node: the node id to record (default: asked from Ray inside a task, else "local").
         backend: a backend to reuse (default: opened from ``run_config``).
         threads: torch threads for the model (default: the backend's choice, every core).
+        hooks: the hooks of each cell (:mod:`sim.records.hooks`; default: none).
 
     Returns:
         Cell id -> ``{"status": "complete" | "failed", "error", "node", "seconds", ...}``.
@@ -98,12 +95,15 @@ def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: 
 
         torch.set_num_threads(threads)
     executor = LocalExecutor(backend)
-    cells = [_start(job, run_config, stage_dir, backend) for job in jobs]
+    cells = [_start(job, run_config, stage_dir, executor,
+                    hooks.cell(job["id"], job["attempt"]) if hooks is not None else NO_HOOKS)
+             for job in jobs]
     active = list(cells)
     while active:
-        _step(active, executor)
-        for cell in list(active):
-            if cell.error is not None:
+        outcomes = drive_engines([cell.engine for cell in active], executor)
+        for cell, outcome in zip(list(active), outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                cell.error = f"{type(outcome).__name__}: {outcome}"
                 cell.recorder.finish("failed")
                 cell.result = _result(cell, "failed", node)
                 active.remove(cell)
@@ -117,97 +117,19 @@ def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: 
 
 
 def _start(job: dict[str, Any], run_config: dict[str, Any], stage_dir: Path,
-           backend: Backend) -> _CellRun:
+           executor: LocalExecutor, hooks: RunHooks) -> _CellRun:
+    """A cell's recorder and engine (on the shared executor, with its own counters)."""
     spec = ScenarioSpec.model_validate(job["scenario"])
     config = RunConfig.model_validate({**run_config, "seed": job["seed"],
                                        "out": str(stage_dir / job["id"])})
-    recorder = Recorder.create(config, spec, backend.info,
+    recorder = Recorder.create(config, spec, executor.model.info, hooks=hooks,
                                command=["traitlab", "sweep", job["sweep"], "--cell", job["id"]])
-    prepare_run_conditioning(spec, backend, recorder.path)
-    account = _Account()
-    engine = Engine(spec, config, account)
+    prepare_run_conditioning(spec, executor.model, recorder.path)
+    engine = Engine(spec, config, executor, stats=ExecutorStats(), hooks=hooks)
+    engine.callbacks.append(record_steps(engine, recorder))
     recorder.write_population(engine.replicas)
     recorder.write_checkpoint(engine.state_dict())
-    return _CellRun(job=job, engine=engine, recorder=recorder, account=account,
-                    started=time.perf_counter())
-
-
-def _step(cells: list[_CellRun], executor: LocalExecutor) -> None:
-    """One step of every cell: all their plans driven together, wave by wave."""
-    started = time.perf_counter()
-    executor.begin_step()
-    plans: list[tuple[_CellRun, Plan]] = []
-    for cell in cells:
-        if cell.job.get("fail", 0) >= cell.job["attempt"]:
-            cell.error = f"test hook: cell {cell.job['id']} fails on attempt {cell.job['attempt']}"
-            continue
-        if cell.job.get("delay"):
-            time.sleep(float(cell.job["delay"]))
-        plans.extend((cell, sim.plan_step()) for sim in cell.engine.running)
-    outputs: dict[int, list[dict[str, Any]]] = {}
-    waves: dict[int, list[Request]] = {}
-
-    def advance(i: int, send: Any) -> None:
-        cell, plan = plans[i]
-        try:
-            waves[i] = plan.send(send) if send is not None else next(plan)
-        except StopIteration as stop:
-            outputs[i] = stop.value
-        except Exception as exc:  # a bug or bad data in one cell: that cell fails alone
-            cell.error = f"{type(exc).__name__}: {exc}"
-
-    for i in range(len(plans)):
-        advance(i, None)
-    while waves:
-        order = [i for i in waves if plans[i][0].error is None]
-        current = {i: waves[i] for i in order}
-        waves.clear()
-        if not current:
-            break
-        before = executor.stats.model_seconds
-        results = executor.run([r for i in order for r in current[i]])
-        model_share = (executor.stats.model_seconds - before) / max(len(results), 1)
-        offset = 0
-        for i in order:
-            size = len(current[i])
-            part = results[offset:offset + size]
-            _count(plans[i][0].account.stats, current[i], part, model_share)
-            offset += size
-            advance(i, part)
-    seconds = time.perf_counter() - started
-    for cell in cells:
-        if cell.error is not None:
-            continue
-        rows = [r for i, (c, _) in enumerate(plans) if c is cell for r in outputs.get(i, [])]
-        engine = cell.engine
-        engine.steps_done += 1
-        stats = cell.account.stats
-        stats.waves += 1
-        report = StepReport(step=engine.steps_done, rows=rows, seconds=seconds, stages=(),
-                            surveys=[r for s in engine.replicas for r in s.take_side_rows()])
-        cell.recorder.record_step(
-            report.step, report.rows, seconds=seconds, model_seconds=stats.model_seconds,
-            failures=stats.failures, retries=stats.retries, state=engine.state_dict(),
-            tokens={"prompt": stats.prompt_tokens, "new": stats.new_tokens,
-                    "cached": stats.cached_tokens},
-            surveys=report.surveys)
-
-
-def _count(stats: ExecutorStats, requests: Sequence[Request], results: Sequence[Any],
-           model_share: float) -> None:
-    stats.requests += len(requests)
-    for request, result in zip(requests, results, strict=True):
-        stats.prompt_tokens += result.num_prompt_tokens
-        stats.cached_tokens += result.num_cached_tokens
-        if isinstance(result, GenerateResult):
-            stats.new_tokens += result.num_new_tokens
-        if result.error is not None:
-            stats.failures += 1
-        if request.policy is None:
-            stats.model_seconds += model_share
-        key = ("scripted" if request.policy is not None else "model") + \
-              (".score" if isinstance(request, ScoreRequest) else ".generate")
-        stats.calls[key] = stats.calls.get(key, 0) + 1
+    return _CellRun(job=job, engine=engine, recorder=recorder, started=time.perf_counter())
 
 
 def _result(cell: _CellRun, status: str, node: str) -> dict[str, Any]:
