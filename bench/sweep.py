@@ -43,8 +43,9 @@ def main() -> int:
                              "on a machine shared with other jobs)")
     args = parser.parse_args()
 
+    from sim.backends.factory import open_backend
     from sim.errors import ScenarioError
-    from sim.run.runner import open_backend, run_scenario
+    from sim.run.runner import run_scenario
     from sim.scenario.loader import LoadedScenario
     from sim.sweep.runner import run_sweep
     from sim.sweep.spec import Cell, load_sweep_spec

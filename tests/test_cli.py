@@ -71,7 +71,7 @@ def test_show_of_a_non_run_is_exit_2(tmp_path, capsys):
 
 def test_batch_limits_reach_the_backend(tiny_model_path, tmp_path):
     """``--batch-tokens`` and ``--batch-rows`` become the backend's batch limits."""
-    from sim.run.runner import open_backend
+    from sim.backends.factory import open_backend
     from sim.scenario.spec import RunConfig
 
     config = RunConfig(model=str(tiny_model_path), dtype="float32", batch_tokens=512,

@@ -349,7 +349,8 @@ def test_failing_cell_is_retried_then_marked_failed(tmp_path, local_ray, capsys)
 def test_cohort_batches_cells_and_matches_single_runs(tmp_path, local_ray, tiny_model_path):
     """Cells run in lock-step (one backend call per wave for all cells) record the same
     events as each cell run alone."""
-    from sim.run.runner import open_backend, run_scenario
+    from sim.backends.factory import open_backend
+    from sim.run.runner import run_scenario
     from sim.scenario.loader import LoadedScenario
     from sim.sweep.runner import run_sweep
 

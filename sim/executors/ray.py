@@ -118,7 +118,7 @@ class _Replica:
     """A model replica: one backend behind a local executor, in its own process."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        from sim.run.runner import open_backend
+        from sim.backends.factory import open_backend
 
         self.executor = LocalExecutor(open_backend(RunConfig.model_validate(config)))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.conditioning import needs_steering
+from sim.backends.factory import open_backend
 from sim.backends.protocol import Backend
 from sim.engine.loop import Engine, StepReport
 from sim.errors import RunError, RunInterrupted
@@ -26,7 +27,7 @@ from sim.run.conditioning import prepare_run_conditioning
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
 
-__all__ = ["RunOutcome", "open_backend", "record_steps", "resumable", "resume_run",
+__all__ = ["RunOutcome", "record_steps", "resumable", "resume_run",
            "run_scenario"]
 
 
@@ -37,17 +38,6 @@ class RunOutcome:
     path: Path
     status: str
     steps: int
-
-
-def open_backend(config: RunConfig) -> Backend:
-    """The backend a run config asks for (the embedded model by default)."""
-    if config.backend == "scripted":
-        from sim.backends.scripted import ScriptedBackend
-
-        return ScriptedBackend()
-    from sim.backends.hf.backend import HFBackend, HFConfig
-
-    return HFBackend(HFConfig.from_run(config))
 
 
 def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: RunConfig, *,

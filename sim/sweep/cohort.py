@@ -87,7 +87,7 @@ def run_cohort(jobs: list[dict[str, Any]], run_config: dict[str, Any], staging: 
     atomic_write(stage_dir / WORKER_FILE, lambda p: p.write_text(json.dumps(
         {"pid": os.getpid(), "node": node, "cells": [j["id"] for j in jobs]})))
     if backend is None:
-        from sim.run.runner import open_backend
+        from sim.backends.factory import open_backend
 
         backend = open_backend(RunConfig.model_validate(run_config))
     if threads is not None:
