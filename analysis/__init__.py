@@ -22,8 +22,9 @@ Definitions and references: ``docs/measurement.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sim.lazy import lazy_exports
 
 _PUBLIC: dict[str, str] = {
     "load_run": "analysis.io",
@@ -38,15 +39,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from analysis.io import Run, Sweep, load_run, load_sweep
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first access (PEP 562)."""
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+__getattr__, __dir__ = lazy_exports("analysis", _PUBLIC, globals())

@@ -10,9 +10,9 @@ library::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sim.lazy import lazy_exports
 from sim.version import __version__
 
 # name -> module that defines it (imported on first access).
@@ -50,15 +50,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from sim.scenario.spec import RunConfig, ScenarioSpec
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first access (PEP 562)."""
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+__getattr__, __dir__ = lazy_exports("sim", _PUBLIC, globals())

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first. A module belongs to the longest prefix that names it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("sim.errors", "sim.version"),
+    ("sim.errors", "sim.version", "sim.lazy", "sim.closing"),
     ("sim.requests",),
     ("sim.scenario", "agents.instruments"),  # instruments are data a scenario names
     ("agents",),

@@ -12,10 +12,10 @@ import socket
 import sys
 import threading
 import time
-from types import TracebackType
 from typing import Any, TextIO
 
 from sim.backends.protocol import Backend
+from sim.closing import Closing
 from sim.serve.app import build_app
 from sim.serve.ops import ServedModel
 
@@ -94,7 +94,7 @@ def serve(
     server.run(sockets=[sock])  # type: ignore[attr-defined]
 
 
-class ServerHandle:
+class ServerHandle(Closing):
     """A server running in a background thread; stop it with :meth:`stop` or ``with``.
 
     Attributes:
@@ -139,15 +139,8 @@ class ServerHandle:
         self._server.should_exit = True  # type: ignore[attr-defined]
         self._thread.join(timeout_s)
 
-    def __enter__(self) -> ServerHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop the server (the end of a ``with`` block)."""
         self.stop()
 
 

@@ -21,7 +21,6 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from sim.backends.openai.capabilities import Capabilities, detect
@@ -29,6 +28,7 @@ from sim.backends.openai.config import OpenAIConfig, public_url
 from sim.backends.openai.scoring import Scorer, messages_json, steering_fields
 from sim.backends.openai.store import ResponseStore
 from sim.backends.openai.transport import Transport
+from sim.closing import Closing
 from sim.errors import BackendError
 from sim.requests import GenerateRequest, GenerateResult, ModelInfo, ScoreRequest, ScoreResult
 
@@ -37,7 +37,7 @@ __all__ = ["CONFIG_FILE", "OpenAIBackend", "ReplayBackend"]
 CONFIG_FILE = "backend.json"
 
 
-class OpenAIBackend:
+class OpenAIBackend(Closing):
     """A model behind an OpenAI-compatible HTTP server.
 
     Args:
@@ -151,16 +151,6 @@ class OpenAIBackend:
         """Close connections and the response store."""
         self._transport.close()
 
-    def __enter__(self) -> OpenAIBackend:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _run(self, coro: Any) -> Any:
         try:
