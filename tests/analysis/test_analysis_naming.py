@@ -2,6 +2,7 @@
 
 import numpy as np
 import polars as pl
+import pytest
 from scipy.optimize import curve_fit
 
 from analysis.naming import (
@@ -50,8 +51,20 @@ def test_convergence_time_scales_as_n_to_three_halves():
             rows.append(conv)
     df = pl.concat(rows)
     fit = power_law_fit(df, "n_agents", "interactions")
-    assert 1.3 <= fit["exponent"] <= 1.7, fit
-    assert fit["ci_low"] < 1.5 + 0.2 and fit["ci_high"] > 1.5 - 0.2, fit
+    # bench/naming_exponent.py: with 50 seeds per N the simulator gives 1.417 (95% CI
+    # 1.366-1.468) over N = 16..128, below the asymptotic 1.5 (finite sizes). A 12-seed
+    # estimate has a standard error of about 0.06: the band is 1.42 +/- 0.11, so an error of
+    # 0.2 either way fails.
+    assert abs(fit["exponent"] - 1.42) < 0.11, fit
+    assert fit["ci_low"] < 1.42 < fit["ci_high"], fit
+
+
+def test_power_law_fit_recovers_an_exact_exponent():
+    n = np.repeat([16.0, 32.0, 64.0, 128.0], 3)
+    noise = np.tile([0.9, 1.0, 1.0 / 0.9], 4)  # symmetric on the log scale
+    df = pl.DataFrame({"n_agents": n, "interactions": 3.0 * n**1.5 * noise})
+    fit = power_law_fit(df, "n_agents", "interactions")
+    assert fit["exponent"] == pytest.approx(1.5, abs=1e-9)
 
 
 def test_censored_run_is_flagged_not_dropped():
