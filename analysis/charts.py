@@ -172,9 +172,10 @@ def dot_interval_chart(df: pl.DataFrame, *, label: str, y: str, low: str, high: 
         enc["xOffset"] = alt.XOffset(f"{color}:N")
     tips = _tips(df, [label, color, y, low, high, "n", "n_obs", "n_clusters"])
     base = alt.Chart(_rows(df)).encode(**enc)
+    scale = alt.Scale(zero=False, nice=True)
     rule = base.mark_rule(strokeWidth=2).encode(
-        y=alt.Y(f"{low}:Q", title=y_title, scale=alt.Scale(zero=False)), y2=f"{high}:Q")
+        y=alt.Y(f"{low}:Q", title=y_title, scale=scale), y2=f"{high}:Q", tooltip=tips)
     dots = base.mark_point(filled=True, size=70).encode(
-        y=alt.Y(f"{y}:Q", title=y_title), tooltip=tips)
+        y=alt.Y(f"{y}:Q", title=y_title, scale=scale), tooltip=tips)
     chart = alt.layer(rule, dots).properties(width=WIDTH, height=_HEIGHT)
     return _finish(chart, title)

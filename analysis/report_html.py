@@ -61,7 +61,7 @@ margin:16px 0}
 padding:6px 10px;font-size:14px}
 .wrap{overflow-x:auto;max-height:360px;overflow-y:auto}
 table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
-th,td{padding:3px 10px;border-bottom:1px solid #eaeef2;text-align:right;white-space:nowrap}
+th,td{padding:3px 8px;border-bottom:1px solid #eaeef2;text-align:right;white-space:nowrap}
 th{background:#f6f8fa;position:sticky;top:0}
 td:first-child,th:first-child{text-align:left}
 figure{margin:6px 0 12px;overflow-x:auto}
@@ -75,7 +75,7 @@ _SCRIPT = """
   function check() {
     const clipped = [];
     let checked = 0;
-    document.querySelectorAll('.vis svg').forEach(function (svg) {
+    document.querySelectorAll('.vis svg.marks').forEach(function (svg) {
       const box = svg.getBoundingClientRect();
       svg.querySelectorAll('text').forEach(function (t) {
         const s = (t.textContent || '').trim();
@@ -90,14 +90,16 @@ _SCRIPT = """
         }
       });
     });
-    document.querySelectorAll('h1, h2, dt, dd, .note, .flag, th, td').forEach(function (el) {
+    // A table wider than its section scrolls sideways: its right columns are out of sight.
+    document.querySelectorAll('h1, h2, dt, dd, .note, .flag, th, td, .wrap').forEach(
+      function (el) {
       checked += 1;
       if (el.scrollWidth > el.clientWidth + 1) {
         clipped.push({text: el.textContent.slice(0, 80), where: el.tagName,
                       width: el.scrollWidth, box: el.clientWidth});
       }
     });
-    return {checked: checked, charts: document.querySelectorAll('.vis svg').length,
+    return {checked: checked, charts: document.querySelectorAll('.vis svg.marks').length,
             clipped: clipped};
   }
   const jobs = Array.from(document.querySelectorAll('script.vl-spec')).map(function (el) {
