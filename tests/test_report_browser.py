@@ -80,7 +80,7 @@ def test_report_renders_with_header_and_no_clipped_label(page: tuple[Path, Path,
 
 
 def test_label_check_catches_a_cut_label(page: tuple[Path, Path, int], tmp_path: Path) -> None:
-    path, run, _ = page
+    _, run, _ = page
     report = analyze_run(load_run(run))
     spec = next(f.spec for f in report.figures if f.section.startswith("Payoff by trait"))
     spec["config"]["axis"]["labelLimit"] = 30  # Vega cuts "conscientiousness" to "con…"
