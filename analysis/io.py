@@ -18,7 +18,7 @@ import yaml
 from sim.errors import RunError
 from sim.records.schemas import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA
 
-__all__ = ["Run", "Sweep", "load_run", "load_sweep", "scan_events"]
+__all__ = ["Run", "Sweep", "load_run", "load_sweep", "read_cell", "scan_events"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,12 @@ def load_run(path: str | Path) -> Run:
         network=read("network.parquet", NETWORK_SCHEMA),
         surveys=_scan_shards(path, "surveys", SURVEY_SCHEMA).collect(),
     )
+
+
+def read_cell(path: str | Path) -> dict[str, Any]:
+    """A sweep cell's ``cell.json`` (sweep, cell id, params, seed, ...); empty for a plain run."""
+    file = Path(path) / "cell.json"
+    return json.loads(file.read_text()) if file.is_file() else {}
 
 
 @dataclass(frozen=True, slots=True)

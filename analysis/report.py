@@ -3,15 +3,22 @@
 :func:`analyze_run` reads the scenario's stages and runs what applies:
 
 - choice stage with a 2x2 payoff: cooperation rate per round (first option = cooperate),
-  conditional cooperation and forgiveness (:mod:`analysis.norms`), payoff by trait
-  (:mod:`analysis.summary`);
-- every choice stage: choice entropy and consensus per round;
+  conditional cooperation and forgiveness (:mod:`analysis.norms`), each with its n and a
+  cluster bootstrap interval;
+- every choice stage with payoffs: payoff regressed on each trait, cluster-robust
+  (:mod:`analysis.regression`); ``levels`` stages: mean choice and the distribution;
+  every stage with ``outcomes``: the mean of each named outcome (:mod:`analysis.sections`);
+- every choice stage: choice entropy and consensus per round; in a sweep, the stage's
+  measure per cell, named by the swept parameter values;
 - dialogue stage: alignment effects against shuffle and cross surrogates
-  (:mod:`analysis.alignment`);
+  (:mod:`analysis.alignment`), degenerate surrogates flagged instead of drawn;
 - surveys present: trait trajectories and drift tests (:mod:`analysis.drift`).
 
 A sweep (a directory whose subdirectories hold run directories) is analysed as one data set:
 frames are concatenated (every row keeps its ``run_id``) and bootstrap intervals resample runs.
+The header (:mod:`analysis.provenance`) names model, dtype, conditioning, temperature,
+decision rule, seeds and commit from the runs' manifests; charts are interactive Vega-Lite
+(:mod:`analysis.charts`) in one self-contained page (:mod:`analysis.report_html`).
 
 Example:
     >>> report = analyze_path("runs/prisoners-dilemma")        # doctest: +SKIP
@@ -20,29 +27,28 @@ Example:
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from analysis import alignment, drift, naming, norms, summary
-from analysis.io import Run, load_run
+from analysis import alignment, charts, drift, naming, norms, sections
+from analysis.io import Run, load_run, read_cell
 from analysis.oejts import oejts_types
-from analysis.stats import RUN_KEYS, cluster_bootstrap
-from analysis.svg import Series, bar_chart, interval_chart, line_chart
+from analysis.provenance import header
+from analysis.report_html import print_report, render_html
+from analysis.stats import RUN_KEYS
 from sim.errors import RunError
 
 __all__ = ["Figure", "Report", "analyze_path", "analyze_run", "analyze_runs", "find_runs",
            "print_report", "render_html"]
 
 _MAX_LINES = 6  # per-run lines drawn before falling back to the mean with its band
+_DEGENERATE = 1e-9  # |real - surrogate| below this: the surrogate reproduced the real data
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +57,11 @@ class Figure:
 
     Attributes:
         section: Title of the section the chart belongs to.
-        svg: The ``<svg>`` element.
+        spec: The chart's Vega-Lite specification (:mod:`analysis.charts`).
     """
 
     section: str
-    svg: str
+    spec: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -68,6 +74,9 @@ class Report:
         tables: Section title -> table, in display order.
         figures: Charts, each attached to a section.
         notes: Section title -> a sentence explaining the section.
+        header: ``(field, value)`` pairs naming what produced the runs
+            (:func:`analysis.provenance.header`).
+        flags: Section title -> warnings a reader must see (e.g. a degenerate baseline).
     """
 
     title: str
@@ -75,15 +84,21 @@ class Report:
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     figures: list[Figure] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
+    header: list[tuple[str, str]] = field(default_factory=list)
+    flags: dict[str, list[str]] = field(default_factory=dict)
 
-    def add(self, section: str, table: pl.DataFrame, note: str = "", svg: str | None = None
-            ) -> None:
-        """Add a section (table, optional note and chart)."""
+    def add(self, section: str, table: pl.DataFrame, note: str = "",
+            chart: dict[str, Any] | None = None) -> None:
+        """Add a section (table, optional note and Vega-Lite chart)."""
         self.tables[section] = table
         if note:
             self.notes[section] = note
-        if svg:
-            self.figures.append(Figure(section, svg))
+        if chart:
+            self.figures.append(Figure(section, chart))
+
+    def flag(self, section: str, text: str) -> None:
+        """Attach a warning to a section, shown beside its table."""
+        self.flags.setdefault(section, []).append(text)
 
 
 def find_runs(path: str | Path) -> list[Path]:
@@ -136,51 +151,26 @@ def _is_2x2(stage: dict[str, Any]) -> bool:
             and len(matrix) == 2 and all(len(row) == 2 for row in matrix))
 
 
-def _lines(df: pl.DataFrame, value: str, rng: np.random.Generator, n_boot: int,
-           name: str = "") -> list[Series]:
-    """Per-run lines, or the mean over runs with a run-cluster bootstrap band."""
-    keys = df.select(RUN_KEYS).unique(maintain_order=True)
-    if keys.height <= _MAX_LINES:
-        out = []
-        for run_id, replica in keys.iter_rows():
-            d = df.filter((pl.col("run_id") == run_id) & (pl.col("replica") == replica))
-            label = name or (run_id[-6:] if keys.height > 1 else value)
-            if keys.height > 1 and replica:
-                label += f"/{replica}"
-            out.append(Series(label, d["round"].to_list(), d[value].to_list()))
-        return out
-    ci = cluster_bootstrap(df, value, rng, by=("round",), n_boot=n_boot).sort("round")
-    return [Series(name or f"mean of {keys.height} runs", ci["round"].to_list(),
-                   ci["estimate"].to_list(), ci["ci_low"].to_list(), ci["ci_high"].to_list())]
-
-
-def _per_run(runs: Sequence[Run], events: pl.DataFrame, stage: str) -> pl.DataFrame:
-    frames = [summary.payoff_by_trait(
-        events.filter((pl.col("run_id") == r.run_id) & (pl.col("stage") == stage)), r.agents
-    ).with_columns(pl.lit(r.run_id).alias("run_id")) for r in runs]
-    return pl.concat(frames).select("run_id", "trait", "high", "low", "difference")
-
-
 def _cooperation(report: Report, runs: Sequence[Run], events: pl.DataFrame, sid: str,
                  stage: dict[str, Any], rng: np.random.Generator, n_boot: int) -> None:
     coop = stage["options"][0]
-    rate = norms.cooperation_rate(events, stage=sid, cooperate=coop)
-    report.add(f"Cooperation rate · {sid}", rate,
-               f"Share of '{coop}' choices per round (first option of a 2x2 payoff stage).",
-               line_chart(_lines(rate, "cooperation", rng, n_boot), title=f"cooperation · {sid}",
-                          y_label=f"share '{coop}'", y_range=(0.0, 1.0)))
-    report.add(f"Conditional cooperation · {sid}",
-               norms.conditional_cooperation(events, stage=sid, cooperate=coop),
-               "P(C | partner C last round) - P(C | partner D) = cc; forgiveness = "
-               "P(C | partner D then C); grim_share = never cooperated after a defection.")
-    pay = _per_run(runs, events, sid)
-    mean = pay.group_by("trait", maintain_order=True).agg(pl.col("high", "low").mean())
-    report.add(f"Payoff by trait · {sid}", pay,
-               "Mean payoff per decision of agents high (> 0.5) vs low (<= 0.5) on each trait.",
-               bar_chart(mean["trait"].to_list(), {"high": mean["high"].to_list(),
-                                                   "low": mean["low"].to_list()},
-                         title=f"payoff by trait · {sid}", y_label="mean payoff")
-               if not mean.is_empty() else None)
+    sections.cooperation(report, events, sid, coop, sections.cell_labels(runs), rng, n_boot)
+    sections.conditional_cooperation(report, events, sid, coop, rng, n_boot)
+    sections.swept_cells(report, runs, events, sid, pl.col("choice") == coop,
+                         f"share '{coop}'", rng, n_boot)
+
+
+def _choice_measures(report: Report, runs: Sequence[Run], events: pl.DataFrame, sid: str,
+                     stage: dict[str, Any], rng: np.random.Generator, n_boot: int) -> None:
+    """Payoff by trait, numeric levels and named outcomes of one choice stage."""
+    if stage.get("payoff"):
+        agents = pl.concat([r.agents for r in runs], how="diagonal_relaxed")
+        sections.payoff_by_trait(report, events, agents, sid)
+    if stage.get("levels"):
+        sections.levels(report, events, sid, rng, n_boot)
+        sections.swept_cells(report, runs, events, sid, pl.col("value"), "mean level", rng,
+                             n_boot)
+    sections.outcomes(report, events, sid, rng, n_boot)
 
 
 def _choice_dynamics(report: Report, events: pl.DataFrame, sid: str,
@@ -191,15 +181,23 @@ def _choice_dynamics(report: Report, events: pl.DataFrame, sid: str,
         return
     table = con.join(ent.select(*RUN_KEYS, "round", "entropy", "entropy_norm"),
                      on=[*RUN_KEYS, "round"], how="left")
-    series = [*_lines(table, "consensus", rng, n_boot, "consensus"),
-              *_lines(table, "entropy_norm", rng, n_boot, "entropy (norm.)")]
+    long = table.unpivot(["consensus", "entropy_norm"], index=[*RUN_KEYS, "round"],
+                         variable_name="measure", value_name="value")
     if table.select(RUN_KEYS).n_unique() > 1:
-        series = _lines(table, "consensus", rng, n_boot)
+        band = sections.pooled(long, "value", rng, n_boot, by=("measure", "round"))
+        chart = charts.line_chart(band, x="round", y="estimate", series="measure",
+                                  low="ci_low", high="ci_high", y_domain=(0, 1),
+                                  title=f"consensus and entropy · {sid}", y_title="share",
+                                  tooltip=["measure", "round", "estimate", "ci_low",
+                                           "ci_high", "n_clusters"])
+    else:
+        chart = charts.line_chart(long, x="round", y="value", series="measure",
+                                  y_domain=(0, 1), title=f"consensus and entropy · {sid}",
+                                  y_title="share")
     report.add(f"Choice consensus and entropy · {sid}", table,
-               "Consensus = share of the round's choices on the most common option; entropy "
-               "in nats, entropy_norm = entropy / ln K.",
-               line_chart(series, title=f"consensus · {sid}", y_label="share",
-                          y_range=(0.0, 1.0)))
+               "Per run and round: consensus = share of the round's n choices on the most "
+               "common option; entropy in nats, entropy_norm = entropy / ln K. With several "
+               "runs the chart shows the mean over runs with a 95% CI resampling runs.", chart)
 
 
 def _alignment(report: Report, events: pl.DataFrame, sid: str, rng: np.random.Generator,
@@ -215,22 +213,23 @@ def _alignment(report: Report, events: pl.DataFrame, sid: str, rng: np.random.Ge
             msgs, rng, n_surrogates=5, n_boot=n_boot, n_components=10,
             cluster=RUN_KEYS if several else alignment.CONV_KEYS)
     unit = "runs" if several else "conversations"
-    measures = list(dict.fromkeys(eff["measure"].to_list()))
-    real = eff.group_by("measure").agg(pl.col("real").first())
-    real_of = dict(real.iter_rows())
-    bands: dict[str, tuple[list[float | None], list[float | None]]] = {}
-    for base in dict.fromkeys(eff["baseline"].to_list()):
-        b = {m: (lo, hi) for m, lo, hi in eff.filter(pl.col("baseline") == base).select(
-            "measure", "ci_low", "ci_high").iter_rows()}
-        bands[f"surrogate: {base}"] = (
-            [real_of[m] - b[m][1] if m in b else None for m in measures],
-            [real_of[m] - b[m][0] if m in b else None for m in measures])
-    report.add(f"Alignment vs surrogates · {sid}", eff,
+    eff = eff.with_columns(
+        ((pl.col("real") - pl.col("surrogate")).abs() < _DEGENERATE).alias("degenerate"))
+    title = f"Alignment vs surrogates · {sid}"
+    report.add(title, eff,
                f"Real alignment minus surrogate (shuffle: within-speaker turn shuffle; cross: "
-               f"partners who never met); 95% CI resamples {unit}. The band is real - CI of "
-               "the effect: a dot above its band means alignment beyond that baseline.",
-               interval_chart(measures, {"real": [real_of[m] for m in measures]}, bands,
-                              title=f"alignment real vs surrogate · {sid}", y_label="value"))
+               f"partners who never met); 95% CI resamples {unit}. The chart shows each "
+               "effect with its interval: above 0 means alignment beyond that baseline.",
+               charts.dot_interval_chart(
+                   eff.filter(~pl.col("degenerate")), label="measure", y="effect",
+                   low="ci_low", high="ci_high", color="baseline",
+                   title=f"alignment effect (real - surrogate) · {sid}", y_title="effect"))
+    for base, group in eff.filter(pl.col("degenerate")).group_by(
+            "baseline", maintain_order=True):
+        names = ", ".join(group["measure"].to_list())
+        report.flag(title, f"Degenerate {base[0]} baseline for {names}: the surrogate equals "
+                    "the real value (e.g. chats of 2 turns give each speaker one turn, so a "
+                    "shuffle changes nothing). Its effect of 0 is no finding and is not drawn.")
 
 
 def _drift(report: Report, surveys: pl.DataFrame) -> None:
@@ -238,9 +237,6 @@ def _drift(report: Report, surveys: pl.DataFrame) -> None:
     if scores.is_empty():
         return
     traj = scores.group_by("round", "trait").agg(pl.col("score").mean()).sort("trait", "round")
-    series = [Series(t, d["round"].to_list(), d["score"].to_list())
-              for (t,), d in traj.partition_by("trait", as_dict=True,
-                                               maintain_order=True).items()]
     acq = scores.unique([*RUN_KEYS, "agent", "round"]).group_by("round").agg(
         pl.col("acquiescence").mean())
     table = traj.pivot("trait", index="round", values="score").join(acq, on="round",
@@ -249,7 +245,8 @@ def _drift(report: Report, surveys: pl.DataFrame) -> None:
                "Mean trait score (1..5, after reverse keying) over agents, per survey round, "
                "beside the mean acquiescence index (yea-saying: > 0 agrees regardless of "
                "content; with unbalanced keying it moves Emotional Stability and Intellect).",
-               line_chart(series, title="trait score over rounds", y_label="mean score"))
+               charts.line_chart(traj, x="round", y="score", series="trait",
+                                 title="trait score over rounds", y_title="mean score"))
     report.add("Drift tests", drift.detect_drift(scores),
                "Per run and trait: mean of per-agent slopes of score on round, Holm-adjusted "
                "one-sample t-test across traits.")
@@ -261,6 +258,19 @@ def _oejts(report: Report, surveys: pl.DataFrame) -> None:
     report.add("OEJTS types", oejts_types(surveys),
                "Axis scores (8..40, continuous from the answer distributions) beside the type; "
                "margin = axis - 24, the cut-off (positive: E, N, T, P).")
+
+
+def _runs_table(runs: Sequence[Run]) -> pl.DataFrame:
+    """One row per run: id, swept parameter values (sweeps), seed, status and sizes."""
+    rows = []
+    for r in runs:
+        params = {k.rsplit(".", 1)[-1]: str(v)
+                  for k, v in sorted(read_cell(r.path).get("params", {}).items())}
+        rows.append({"run_id": r.run_id, **params, "seed": r.manifest.get("seed"),
+                     "status": r.manifest.get("status"), "replicas": r.manifest.get("replicas"),
+                     "events": r.events.height, "agents": r.agents.height,
+                     "survey_answers": r.surveys.height})
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def analyze_runs(runs: Sequence[Run], *, seed: int = 0, n_boot: int = 200) -> Report:
@@ -281,117 +291,20 @@ def analyze_runs(runs: Sequence[Run], *, seed: int = 0, n_boot: int = 200) -> Re
     title = f"{name} · {len(runs)} run" + ("s" if len(runs) > 1 else "")
     report = Report(title=title, run_ids=[r.run_id for r in runs])
     events = pl.concat([r.events for r in runs], how="diagonal_relaxed")
-    report.add("Runs", pl.DataFrame([{
-        "run_id": r.run_id, "status": r.manifest.get("status"), "seed": r.manifest.get("seed"),
-        "replicas": r.manifest.get("replicas"), "events": r.events.height,
-        "agents": r.agents.height, "survey_answers": r.surveys.height} for r in runs]))
+    report.header = header(runs)
+    report.add("Runs", _runs_table(runs))
     for sid, stage in _stages(runs).items():
         if stage.get("kind") == "choice":
+            _choice_measures(report, runs, events, sid, stage, rng, n_boot)
             if _is_2x2(stage):
                 _cooperation(report, runs, events, sid, stage, rng, n_boot)
             _choice_dynamics(report, events, sid, rng, n_boot)
         elif stage.get("kind") == "dialogue":
             _alignment(report, events, sid, rng, n_boot)
+            sections.outcomes(report, events, sid, rng, n_boot)
     surveys = [r.surveys for r in runs if not r.surveys.is_empty()]
     if surveys:
         all_surveys = pl.concat(surveys, how="diagonal_relaxed")
         _drift(report, all_surveys)
         _oejts(report, all_surveys)
     return report
-
-
-def _cell(v: object) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "NaN"
-        if v == 0:
-            return "0"
-        return f"{v:.4f}".rstrip("0").rstrip(".") if abs(v) >= 1e-4 else f"{v:.2e}"
-    if v is None:
-        return "–"
-    return str(v)
-
-
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1f2328;
-background:#f6f8fa}
-main{max-width:1100px;margin:0 auto;padding:24px 32px}
-h1{font-size:26px;margin:8px 0 4px}h2{font-size:19px;margin:0 0 6px}
-.meta{color:#57606a;margin-bottom:20px}
-section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:16px 20px;
-margin:16px 0}
-.note{color:#57606a;margin:0 0 10px;font-size:14px}
-.wrap{overflow-x:auto;max-height:360px;overflow-y:auto}
-table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
-th,td{padding:3px 10px;border-bottom:1px solid #eaeef2;text-align:right;white-space:nowrap}
-th{background:#f6f8fa;position:sticky;top:0}
-td:first-child,th:first-child{text-align:left}
-figure{margin:6px 0 12px}
-"""
-
-
-def _html_table(df: pl.DataFrame, max_rows: int = 500) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in df.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{escape(_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in df.head(max_rows).iter_rows())
-    more = (f"<p class='note'>{df.height - max_rows} more rows not shown.</p>"
-            if df.height > max_rows else "")
-    return f"<div class='wrap'><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>" \
-           f"</table></div>{more}"
-
-
-def render_html(report: Report, path: str | Path) -> Path:
-    """Write the report as one self-contained HTML file (inline CSS and SVG, no URLs).
-
-    Args:
-        report: The report.
-        path: Output file.
-
-    Returns:
-        The written path.
-    """
-    path = Path(path)
-    figures: dict[str, list[str]] = {}
-    for fig in report.figures:
-        figures.setdefault(fig.section, []).append(fig.svg)
-    sections = []
-    for title, table in report.tables.items():
-        note = report.notes.get(title)
-        sections.append(
-            f"<section id='{_slug(title)}'><h2>{escape(title)}</h2>"
-            + (f"<p class='note'>{escape(note)}</p>" if note else "")
-            + "".join(f"<figure>{svg}</figure>" for svg in figures.get(title, []))
-            + _html_table(table) + "</section>")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    html = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body><main>"
-            f"<h1>TraitLab report: {escape(report.title)}</h1>"
-            f"<div class='meta'>runs: {escape(', '.join(report.run_ids[:12]))}"
-            f"{' …' if len(report.run_ids) > 12 else ''} · generated {stamp}</div>"
-            + "\n".join(sections) + "</main></body></html>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return path
-
-
-def print_report(report: Report, max_rows: int = 20) -> None:
-    """Print the report's tables to the terminal with rich (figures are HTML-only)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    console.print(f"[bold]{report.title}[/bold]")
-    for title, df in report.tables.items():
-        table = Table(title=title, title_justify="left")
-        for col in df.columns:
-            numeric = df[col].dtype.is_numeric()
-            table.add_column(col, justify="right" if numeric else "left")
-        for row in df.head(max_rows).iter_rows():
-            table.add_row(*(_cell(v) for v in row))
-        console.print(table)
-        if df.height > max_rows:
-            console.print(f"... {df.height - max_rows} more rows (see --html)")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 __all__ = [
     "LSM_CATEGORIES",
@@ -77,12 +78,21 @@ def category_counts(tokens: Sequence[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SemanticSpace:
-    """A fitted TF-IDF + truncated SVD (LSA) space."""
+    """A fitted TF-IDF (scikit-learn's ``TfidfVectorizer``) + truncated SVD (LSA) space."""
 
-    vocabulary: dict[str, int]
-    idf: np.ndarray
+    vectorizer: TfidfVectorizer
     components: np.ndarray
     """``(k, n_terms)`` right singular vectors."""
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """Term -> column of the TF-IDF matrix (terms in alphabetical order)."""
+        return dict(self.vectorizer.vocabulary_)
+
+    @property
+    def idf(self) -> np.ndarray:
+        """Inverse document frequency per term: ``ln((1 + n) / (1 + df)) + 1``."""
+        return np.asarray(self.vectorizer.idf_)
 
     def transform(self, texts: Sequence[str | None]) -> np.ndarray:
         """Embed texts as unit vectors in the latent space (zero rows for empty texts).
@@ -93,32 +103,24 @@ class SemanticSpace:
         Returns:
             ``(len(texts), k)`` array with L2-normalised rows.
         """
-        x = _tfidf(texts, self.vocabulary, self.idf)
-        z = x @ self.components.T
+        x = self.vectorizer.transform([t or "" for t in texts])
+        z = np.asarray(x @ self.components.T)
         norm = np.linalg.norm(z, axis=1, keepdims=True)
         return np.divide(z, norm, out=np.zeros_like(z), where=norm > 0)
 
 
-def _tfidf(texts: Sequence[str | None], vocab: dict[str, int], idf: np.ndarray) -> np.ndarray:
-    x = np.zeros((len(texts), len(vocab)))
-    for i, t in enumerate(texts):
-        for w, c in Counter(tokenize(t)).items():
-            j = vocab.get(w)
-            if j is not None:
-                x[i, j] = 1.0 + np.log(c)
-    x *= idf
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+_EXACT_SVD = 2000  # corpora whose smaller side is at most this get an exact SVD
 
 
 def fit_semantic_space(
     texts: Sequence[str | None], n_components: int = 50, min_df: int = 1
 ) -> SemanticSpace:
-    """Fit TF-IDF (sublinear tf, smooth idf, L2 rows) and a truncated SVD with numpy.
+    """Fit TF-IDF (sublinear tf, smooth idf, L2 rows) and a truncated SVD with scikit-learn.
 
-    ``idf = ln((1 + n) / (1 + df)) + 1``; the SVD keeps the top ``k = min(n_components,
-    rank)`` right singular vectors of the TF-IDF matrix, computed from the smaller Gram
-    matrix so the cost is ``min(n_docs, n_terms)^3``.
+    ``tf = 1 + ln(count)``, ``idf = ln((1 + n) / (1 + df)) + 1`` (``TfidfVectorizer`` with
+    :func:`tokenize`, ``sublinear_tf``, ``smooth_idf``); the SVD keeps the top ``k =
+    min(n_components, rank)`` right singular vectors of the TF-IDF matrix: exact (LAPACK) for
+    small corpora, scikit-learn's randomized ``TruncatedSVD`` (fixed seed) for large ones.
 
     Args:
         texts: Corpus (typically every message of the runs being analysed).
@@ -128,23 +130,16 @@ def fit_semantic_space(
     Returns:
         The fitted :class:`SemanticSpace`.
     """
-    docs = [set(tokenize(t)) for t in texts]
-    df_count: Counter[str] = Counter()
-    for d in docs:
-        df_count.update(d)
-    terms = sorted(w for w, c in df_count.items() if c >= min_df)
-    if not terms:
-        raise ValueError("fit_semantic_space got a corpus without tokens")
-    vocab = {w: i for i, w in enumerate(terms)}
-    n = len(texts)
-    idf = np.log((1 + n) / (1 + np.array([df_count[w] for w in terms], float))) + 1.0
-    x = _tfidf(texts, vocab, idf)
-    if x.shape[0] <= x.shape[1]:
-        u, s2, _ = np.linalg.svd(x @ x.T, hermitian=True)
-        keep = s2 > 1e-10 * max(s2.max(), 1e-300)
-        u, s = u[:, keep], np.sqrt(s2[keep])
-        vt = (x.T @ u / s).T
+    vectorizer = TfidfVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None,
+                                 sublinear_tf=True, smooth_idf=True, norm="l2", min_df=min_df)
+    try:
+        x = vectorizer.fit_transform([t or "" for t in texts])
+    except ValueError:  # empty vocabulary
+        raise ValueError("fit_semantic_space got a corpus without tokens") from None
+    if min(x.shape) <= _EXACT_SVD:
+        _, s, vt = np.linalg.svd(x.toarray(), full_matrices=False)
+        vt = vt[s > 1e-10 * max(float(s.max(initial=0.0)), 1e-300)]
     else:
-        _, s2, vt = np.linalg.svd(x.T @ x, hermitian=True)
-        vt = vt[s2 > 1e-10 * max(s2.max(), 1e-300)]
-    return SemanticSpace(vocab, idf, vt[: min(n_components, vt.shape[0])])
+        k = min(n_components, min(x.shape) - 1)
+        vt = TruncatedSVD(k, algorithm="randomized", random_state=0).fit(x).components_
+    return SemanticSpace(vectorizer, vt[: min(n_components, vt.shape[0])])

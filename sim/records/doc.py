@@ -42,6 +42,9 @@ MANIFEST_KEYS: dict[str, str] = {
     "replicas": "number of lock-stepped replicas",
     "run_config": "every setting of the run (`RunConfig`), enough to resume it",
     "model": "backend, model id, weights hash, dtype, device",
+    "design": "conditioning of the population and each cohort (`scripted` for rule policies), "
+              "steering strength, and each choice and sanction stage's decision rule "
+              "(`sample` from the option probabilities, or `argmax`)",
     "packages": "versions of torch, transformers, mesa, networkx, pydantic, polars, numpy, ray",
     "git_commit": "commit of the TraitLab checkout, if it is one",
     "command": "the command line",

@@ -45,7 +45,7 @@ from sim.version import __version__
 if TYPE_CHECKING:
     from sim.engine.replica import Replica
 
-__all__ = ["STATUSES", "SURVEYS_DIR", "Recorder", "atomic_write", "read_manifest"]
+__all__ = ["STATUSES", "SURVEYS_DIR", "Recorder", "atomic_write", "design_facts", "read_manifest"]
 
 _PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", "numpy", "ray")
 STATUSES = ("running", "complete", "failed", "interrupted")
@@ -97,6 +97,24 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def design_facts(spec: ScenarioSpec) -> dict[str, Any]:
+    """How personas condition the model and how each choice is decided, for report headers.
+
+    Returns:
+        ``conditioning`` (``population`` and each cohort: its conditioning, or ``scripted``
+        for a rule policy), ``steering_strength`` and ``decisions`` (choice and sanction
+        stage id -> ``sample`` or ``argmax``).
+    """
+    pop = spec.population
+    conditioning: dict[str, str] = {"population": pop.conditioning}
+    for i, cohort in enumerate(pop.cohorts):
+        conditioning[cohort.name or f"cohort-{i}"] = (
+            "scripted" if cohort.policy is not None else cohort.conditioning or pop.conditioning)
+    decisions = {s.id: s.decision for s in spec.stages if s.kind in ("choice", "sanction")}
+    return {"conditioning": conditioning, "steering_strength": pop.steering_strength,
+            "decisions": decisions}
 
 
 def _versions() -> dict[str, str | None]:
@@ -152,6 +170,7 @@ class Recorder:
             "traitlab": __version__, "run_id": path.name, "scenario": spec.name,
             "spec_hash": spec_hash(spec), "seed": config.seed, "replicas": config.replicas,
             "run_config": config.model_dump(mode="json"), "model": dataclasses.asdict(model),
+            "design": design_facts(spec),
             "packages": _versions(), "git_commit": _git_commit(), "command": command,
             "status": "running", "started_at": datetime.now(UTC).isoformat(),
             "finished_at": None, "steps_completed": 0, "events": 0,
