@@ -36,7 +36,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, capsys):
     assert pl.read_parquet(run_dir / "agents.parquet").height == 16
     assert not list(run_dir.rglob("*.tmp"))  # atomic writes leave no temporaries
     out = capsys.readouterr().out
-    assert "first-option rate per round" in out and "mean payoff per decision" in out
+    assert "first-option rate per round" in out and "payoff per decision regressed on each trait" in out
 
 
 def test_show_prints_the_transcript(tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import TracebackType
 
 import polars as pl
@@ -10,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analysis.io import Run
-from analysis.summary import choice_rates_by_round, payoff_by_trait
+from analysis.regression import payoff_by_trait
+from analysis.summary import choice_rates_by_round
 from sim.engine.loop import StepReport
 
 __all__ = ["RunProgress", "print_summary", "print_transcript"]
@@ -73,12 +75,17 @@ def print_summary(run: Run, seconds: float) -> None:
         console.print(table)
     payoffs = payoff_by_trait(run.events, run.agents)
     if not payoffs.is_empty():
-        table = Table(title="mean payoff per decision, agents high (>0.5) vs low on each trait")
-        for col in ("trait", "high", "low", "difference"):
+        unit = payoffs["cluster"][0]
+        table = Table(title=f"payoff per decision regressed on each trait (0..1); 95% CI "
+                            f"clustered by {unit}")
+        for col in ("trait", "slope", "95% CI", "n"):
             table.add_column(col, justify="left" if col == "trait" else "right")
         for row in payoffs.iter_rows(named=True):
-            table.add_row(row["trait"], *(f"{row[c]:.2f}" if row[c] is not None else "-"
-                                          for c in ("high", "low", "difference")))
+            ci = ("-" if row["ci_low"] is None or math.isnan(row["ci_low"])
+                  else f"{row['ci_low']:.2f} to {row['ci_high']:.2f}")
+            slope = "-" if row["slope"] is None or math.isnan(row["slope"]) else \
+                f"{row['slope']:+.2f}"
+            table.add_row(row["trait"], slope, ci, str(row["n_obs"]))
         console.print(table)
     console.print(f"run directory: {run.path}")
 
