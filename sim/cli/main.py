@@ -31,6 +31,7 @@ EPILOG = """examples:
   traitlab show runs/prisoners-dilemma/<time>-<id>
   traitlab analyze runs/prisoners-dilemma --html report.html
   traitlab sweep scenarios/sweeps/pd_agreeableness.yaml          # cells on Ray, batched
+  traitlab serve --port 8000                                     # an OpenAI-compatible server
 """
 
 _RUN_EXAMPLE = """example:
@@ -103,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     from sim.cli.probe import add_parser as add_probe_parser
 
     add_probe_parser(sub, fmt)
+    from sim.cli.serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub, fmt)
     return parser
 
 
@@ -172,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.cli.probe import main as probe_main
 
             return probe_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "serve":
+            from sim.cli.serve import main as serve_main
+
+            return serve_main(args, list(argv) if argv is not None else sys.argv[1:])
         return _show(args.run_dir, args.limit)
     except TraitLabError as exc:
         if args.debug:
