@@ -10,7 +10,8 @@ This is the library entry point the CLI calls; notebooks can call it too::
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,25 +72,34 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         scenario = LoadedScenario(spec=scenario, path="<spec>",
                                   raw=scenario.model_dump(mode="json", by_alias=True))
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
-    path = None
+    path, owned = None, None
     if executor is None:
         if backend is None and config.backend == "openai":
             path, backend = _open_in_new_dir(loaded.spec, config)
+            owned = backend
         backend = backend or open_backend(config)
         executor = LocalExecutor(backend)
         info = backend.info
     else:
         info = executor.info
-    recorder = Recorder.create(config, loaded.spec, info, command=command, hooks=hooks,
-                               path=path)
+    with _closing(owned):
+        return _start(loaded.spec, config, backend, executor, info, path, callbacks, command,
+                      hooks)
+
+
+def _start(spec: ScenarioSpec, config: RunConfig, backend: Backend | None, executor: Any,
+           info: Any, path: Path | None, callbacks: Sequence[Callable[[StepReport], None]],
+           command: list[str] | None, hooks: RunHooks) -> RunOutcome:
+    """Write the run's header and population, then drive it (the rest of run_scenario)."""
+    recorder = Recorder.create(config, spec, info, command=command, hooks=hooks, path=path)
     _describe_server(recorder, backend)
     if backend is not None:
-        prepare_run_conditioning(loaded.spec, backend, recorder.path)
-    elif needs_steering(loaded.spec):
+        prepare_run_conditioning(spec, backend, recorder.path)
+    elif needs_steering(spec):
         raise RunError("conditioning 'steering'/'both' runs on the local executor or in a "
                        "sweep, not with --executor ray. Fix: drop --executor ray, or run "
                        "the scenario as a one-cell sweep.")
-    engine = _engine(loaded.spec, config, executor, recorder, callbacks, hooks)
+    engine = _engine(spec, config, executor, recorder, callbacks, hooks)
     CostMeter.attach(backend, recorder, engine, config.max_cost)
     recorder.write_population(engine.replicas)
     recorder.write_checkpoint(engine.state_dict())
@@ -131,7 +141,16 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
     config = RunConfig.model_validate(manifest["run_config"])
     if max_cost is not None:
         config = config.model_copy(update={"max_cost": max_cost})
-    backend = backend or open_backend(config, path)
+    owned = None if backend is not None else open_backend(config, path)
+    with _closing(owned):
+        return _continue(spec, path, checkpoint, config, backend or owned, callbacks, command,
+                         hooks)
+
+
+def _continue(spec: ScenarioSpec, path: Path, checkpoint: dict[str, Any] | None,
+              config: RunConfig, backend: Any, callbacks: Sequence[Callable[[StepReport], None]],
+              command: list[str] | None, hooks: RunHooks) -> RunOutcome:
+    """Reopen the run directory and drive the run on (the rest of resume_run)."""
     executor = LocalExecutor(backend)
     recorder = Recorder.reopen(path, checkpoint, command=command, hooks=hooks)
     recorder.annotate(run_config=config.model_dump(mode="json"))
@@ -180,6 +199,17 @@ def _engine(spec: ScenarioSpec, config: RunConfig, executor: Executor, recorder:
     engine = Engine(spec, config, executor, callbacks=callbacks, hooks=hooks)
     engine.callbacks.insert(0, record_steps(engine, recorder))
     return engine
+
+
+@contextmanager
+def _closing(backend: Any) -> Iterator[None]:
+    """Close a backend this module opened (a server client's connections and store file)."""
+    try:
+        yield
+    finally:
+        close = getattr(backend, "close", None)
+        if backend is not None and close is not None:
+            close()
 
 
 def _open_in_new_dir(spec: ScenarioSpec, config: RunConfig) -> tuple[Path, Backend]:
