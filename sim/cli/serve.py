@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                fmt: type[argparse.HelpFormatter]) -> None:
     """Add the ``serve`` sub-command."""
     from sim.backends.hf.config import HFConfig
-    from sim.serve import serve
+    from sim.serve.server import serve
 
     fields = HFConfig.model_fields
     params = inspect.signature(serve).parameters
