@@ -84,11 +84,10 @@ def test_batch_limits_reach_the_backend(tiny_model_path, tmp_path):
 def test_run_flag_defaults_are_run_config_defaults():
     """`traitlab run` takes every default from RunConfig; the sampling ones agree with it."""
     from sim.backends.hf.config import HFConfig
+    from sim.cli.api_flags import api_settings
     from sim.cli.main import _parser
     from sim.requests import SamplingParams
     from sim.scenario.spec import RunConfig
-
-    from sim.cli.api_flags import api_settings
 
     args = _parser().parse_args(["run", "x.yaml"])
     defaults = RunConfig()
