@@ -239,9 +239,11 @@ def rows_from_scores(inst: Instrument, pairs: Sequence[tuple[dict[str, Any], Sco
         row = _base_row(inst, p, run_id)
         if res.error or not res.logprobs:
             row.update(expected=None, argmax=None, entropy=None, mass=None, probs=None,
-                       refused=True, error=res.error or "no log-likelihoods")
+                       refused=True, error=res.error or "no log-likelihoods",
+                       decided_by="failed")
         else:
-            row.update(score_row(inst, p["order"], res.logprobs))
+            row.update(score_row(inst, p["order"], res.logprobs),
+                       decided_by=getattr(res, "decided_by", None))
         row["reasks"] = 0
         rows.append(row)
     return rows
@@ -287,6 +289,7 @@ def _administer_generate(backend: Any, inst: Instrument, respondents: Sequence[R
         row.update(expected=float(value) if value is not None else None, argmax=value,
                    entropy=None, mass=None, probs=None, refused=value is None,
                    error=None if value is not None else f"no valid answer: {raw[k]!r}",
-                   reasks=reasks[k], raw=raw[k])
+                   reasks=reasks[k], raw=raw[k],
+                   decided_by="parsed" if value is not None else "failed")
         rows.append(row)
     return rows

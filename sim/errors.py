@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["BackendError", "ModelNotFoundError", "RunError", "RunInterrupted", "ScenarioError",
-           "ScenarioErrors", "TraitLabError"]
+__all__ = ["BackendError", "BudgetReached", "ModelNotFoundError", "RunError", "RunInterrupted",
+           "ScenarioError", "ScenarioErrors", "TraitLabError"]
 
 
 class TraitLabError(Exception):
@@ -132,6 +132,32 @@ class RunInterrupted(KeyboardInterrupt):
         import shlex
 
         return f"traitlab run --resume {shlex.quote(str(self.path))}"
+
+
+class BudgetReached(RunInterrupted):
+    """``max_cost`` stopped a run before a step that would cross it; it can be resumed.
+
+    Attributes:
+        path: the run directory.
+        spent: estimated cost so far (US dollars).
+        next_step: estimated cost of the next step (the last step's).
+        limit: the budget.
+    """
+
+    def __init__(self, path: Path, spent: float, next_step: float, limit: float) -> None:
+        super().__init__(path)
+        self.spent, self.next_step, self.limit = spent, next_step, limit
+
+    def __str__(self) -> str:
+        return (f"stopped before the next step: ${self.spent:.4f} spent, and a step like the "
+                f"last (${self.next_step:.4f}) would cross --max-cost ${self.limit:g}. "
+                "Records so far are kept.")
+
+    @property
+    def resume_command(self) -> str:
+        """The shell command that continues the run with a larger budget."""
+        higher = max(self.limit * 2, self.spent + 2 * self.next_step)
+        return f"{super().resume_command} --max-cost {higher:.2f}"
 
 
 class BackendError(TraitLabError):

@@ -183,12 +183,17 @@ class ScoreResult:
         num_cached_tokens: prompt tokens served from a shared-prefix cache (depends on what
             the request was batched with, so it is left out of ``==``).
         error: why the request failed (``logprobs`` is then empty).
+        decided_by: how the options were decided: ``logprobs`` (option log-likelihoods),
+            ``constrained`` (a server held to the option set), ``parsed`` (a reply parsed
+            for an option), ``policy`` (a scripted policy) or ``failed``; ``None`` where a
+            backend does not say.
     """
 
     logprobs: tuple[float, ...]
     num_prompt_tokens: int = 0
     num_cached_tokens: int = field(default=0, compare=False)
     error: str | None = None
+    decided_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,7 +66,8 @@ class ScriptedBackend:
         self.calls["score"] += 1
         return [
             ScoreResult(logprobs=tuple(math.log(p) if p > 0 else -math.inf
-                                       for p in policy_probabilities(r.policy, r.options)))
+                                       for p in policy_probabilities(r.policy, r.options)),
+                        decided_by="policy")
             for r in requests
         ]
 

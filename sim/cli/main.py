@@ -31,6 +31,7 @@ EPILOG = """examples:
   traitlab show runs/prisoners-dilemma/<time>-<id>
   traitlab analyze runs/prisoners-dilemma --html report.html
   traitlab sweep scenarios/sweeps/pd_agreeableness.yaml          # cells on Ray, batched
+  traitlab serve --port 8000                                     # an OpenAI-compatible server
 """
 
 _RUN_EXAMPLE = """example:
@@ -38,6 +39,9 @@ _RUN_EXAMPLE = """example:
   traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --steps 3
   traitlab run scenarios/prisoners_dilemma.yaml --model ~/models/my-hf-folder --dtype float32
   traitlab run --resume runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # after a crash
+  traitlab run scenarios/prisoners_dilemma.yaml --backend openai --base-url http://127.0.0.1:8000/v1
+  traitlab run --replay runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # no server needed
+exit codes: 0 done, 2 bad input, 3 stopped by --max-cost (resumable), 130 interrupted
 """
 _VALIDATE_EXAMPLE = "example:\n  traitlab validate scenarios/*.yaml\n"
 _SCHEMA_EXAMPLE = ("example:\n"
@@ -100,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     from sim.cli.probe import add_parser as add_probe_parser
 
     add_probe_parser(sub, fmt)
+    from sim.cli.serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub, fmt)
     return parser
 
 
@@ -118,7 +125,8 @@ def _add_run_settings(run: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=default("seed"),
                      help=f"run seed (default {default('seed')})")
     run.add_argument("--backend", choices=choices("backend"), default=default("backend"),
-                     help="hf: a local transformers model (default); scripted: rule policies")
+                     help="hf: a local transformers model (default); scripted: rule policies; "
+                          "openai: an OpenAI-compatible server (--base-url)")
     run.add_argument("--model", default=default("model"),
                      help="local HF model folder (default: embedded SmolLM2-135M-Instruct)")
     run.add_argument("--dtype", choices=choices("dtype"), default=default("dtype"),
@@ -140,6 +148,9 @@ def _add_run_settings(run: argparse.ArgumentParser) -> None:
                      metavar="MIB",
                      help="memory for prompt KV kept between a step's waves, reused by later "
                           "prompts that extend earlier ones (0: off)")
+    from sim.cli.api_flags import add_api_flags
+
+    add_api_flags(run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.cli.probe import main as probe_main
 
             return probe_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "serve":
+            from sim.cli.serve import main as serve_main
+
+            return serve_main(args, list(argv) if argv is not None else sys.argv[1:])
         return _show(args.run_dir, args.limit)
     except TraitLabError as exc:
         if args.debug:
@@ -176,12 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         err = exc.errors()[0]
+        if not err["loc"]:  # a check across fields: its message names them
+            print(f"error: {err['msg']}.", file=sys.stderr)
+            return 2
         flag = "--" + str(err["loc"][0]).replace("_", "-")
         print(f"error: {flag} {err['input']!r}: {err['msg']}.", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        from sim.errors import RunInterrupted
+        from sim.errors import BudgetReached, RunInterrupted
 
+        if isinstance(exc, BudgetReached):
+            print(f"{exc} Resume: {exc.resume_command}", file=sys.stderr)
+            return 3
         if isinstance(exc, RunInterrupted):
             print(f"interrupted; records so far are kept. Resume: {exc.resume_command}",
                   file=sys.stderr)
@@ -201,17 +222,21 @@ def _validate(files: Sequence[Path]) -> int:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.cli.api_flags import api_settings, replay
     from sim.run.runner import run_scenario
     from sim.scenario.loader import load_scenario
     from sim.scenario.spec import RunConfig
 
+    if args.replay is not None:
+        return replay(args, argv)
     if args.resume is not None:
         return _resume(args, argv)
     if args.scenario is None:
         raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")
     loaded = load_scenario(args.scenario)
-    config = RunConfig(**{name: getattr(args, name) for name in RunConfig.model_fields
-                          if hasattr(args, name)})
+    api = api_settings(args)
+    config = RunConfig(api=api, **{name: getattr(args, name) for name in RunConfig.model_fields
+                                   if hasattr(args, name)})
     if not args.ray_address:  # a remote cluster's workers may hold the model, not this host
         _check_model(config)
     executor = _ray_executor(args, config)
@@ -225,7 +250,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 
         total = _planned_steps(loaded, config)
         with RunProgress(total=total, title=loaded.spec.name) as progress:
-            progress.status("loading model" if config.backend == "hf" else "starting")
+            progress.status({"hf": "loading model", "openai": "asking the server"}.get(
+                config.backend, "starting"))
             started = time.perf_counter()
             outcome = run_scenario(loaded, config, callbacks=[progress.update],
                                    command=["traitlab", *argv], executor=executor)
@@ -276,7 +302,7 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     manifest = resumable(args.resume)
     command = ["traitlab", *argv]
     if args.quiet:
-        print(resume_run(args.resume, command=command).path)
+        print(resume_run(args.resume, command=command, max_cost=args.max_cost).path)
         return 0
     from analysis.io import load_run
     from sim.cli.progress import RunProgress, print_summary
@@ -293,7 +319,8 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     with RunProgress(total=total, title=loaded.spec.name, completed=done) as progress:
         progress.status(f"resuming after step {done}")
         started = time.perf_counter()
-        outcome = resume_run(args.resume, callbacks=[progress.update], command=command)
+        outcome = resume_run(args.resume, callbacks=[progress.update], command=command,
+                             max_cost=args.max_cost)
     print_summary(load_run(outcome.path), time.perf_counter() - started)
     return 0
 

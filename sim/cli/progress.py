@@ -15,7 +15,7 @@ from analysis.regression import payoff_by_trait
 from analysis.summary import choice_rates_by_round
 from sim.engine.loop import StepReport
 
-__all__ = ["RunProgress", "print_summary", "print_transcript"]
+__all__ = ["RunProgress", "decided_by_line", "print_summary", "print_transcript"]
 
 _console = Console(stderr=True)
 
@@ -64,6 +64,11 @@ def print_summary(run: Run, seconds: float) -> None:
     console.print(f"[bold]{m['scenario']}[/bold] {m['status']} in {seconds:.1f} s: "
                   f"{m['steps_completed']} steps, {m['events']} events, "
                   f"{m['tokens']['new']} tokens generated, {m['failures']} failed requests")
+    if m.get("cost_usd") is not None:
+        console.print(f"estimated cost ${m['cost_usd']:.4f} at the given prices")
+    decided = decided_by_line(run)
+    if decided:
+        console.print(decided, markup=False)
     rates = choice_rates_by_round(run.events)
     if not rates.is_empty():
         table = Table(title="first-option rate per round (e.g. cooperation)")
@@ -88,6 +93,26 @@ def print_summary(run: Run, seconds: float) -> None:
             table.add_row(row["trait"], slope, ci, str(row["n_obs"]))
         console.print(table)
     console.print(f"run directory: {run.path}")
+
+
+def decided_by_line(run: Run) -> str | None:
+    """How choices and survey items were decided, when any was not by log-likelihoods.
+
+    Counts the ``decided_by`` column of events and surveys; the failures are the parse
+    failures and failed requests a server backend left. ``None`` when every answer came from
+    log-likelihoods or policies (nothing to report).
+    """
+    frames = [df.select("decided_by") for df in (run.events, run.surveys)
+              if df is not None and "decided_by" in df.columns]
+    if not frames:
+        return None
+    counts = pl.concat(frames).drop_nulls()["decided_by"].value_counts()
+    found = dict(zip(counts["decided_by"], counts["count"], strict=True))
+    if not set(found) - {"logprobs", "policy"}:
+        return None
+    parts = ", ".join(f"{found[k]} {k}" for k in ("logprobs", "constrained", "parsed",
+                                                  "policy", "failed") if found.get(k))
+    return f"decided by: {parts} ({found.get('failed', 0)} parse or request failures)"
 
 
 def print_transcript(run: Run, limit: int) -> None:

@@ -29,6 +29,9 @@ RUN_FILES: dict[str, str] = {
     "checkpoint.json": "everything needed to continue after a crash; see *checkpoint.json*",
     "steering.json": "steering runs only: directions used (layers, weights hash, recipe "
                      "hash, norms, cache path) and the strengths",
+    "responses/": "openai backend only: `responses.jsonl`, every server reply keyed by a hash "
+                  "of its request (resume never asks twice; `traitlab run --replay` answers "
+                  "from it with no server), and `backend.json`, the client settings (no key)",
     "cell.json": "sweep cells only: sweep name, cell id, params, seed, node, attempt",
 }
 """Files of ``runs/<scenario>/<utc-time>-<id>/``."""
@@ -59,6 +62,12 @@ MANIFEST_KEYS: dict[str, str] = {
     "timings": "`wall_s`, `model_s` and the wall time of every step",
     "resumes": "one entry per resume: from which step, the previous status, when, command",
     "surveys": "survey stages only: shard folder, survey stage ids, survey rows",
+    "server": "openai backend only: base URL (no credentials), model the server reports, "
+              "what it offers (`capabilities`: scoring strategy, log-probs, guided choice, "
+              "traitlab serve), its determinism claim, the API key's variable name (never "
+              "the key) and whether the run was a replay",
+    "cost_usd": "openai backend with prices only: estimated cost so far (US dollars) from "
+                "the server's token counts; stored responses a resume reuses cost nothing",
 }
 """Top-level keys of ``manifest.json``."""
 

@@ -50,7 +50,8 @@ __all__ = ["STATUSES", "SURVEYS_DIR", "Recorder", "atomic_write", "design_facts"
 _PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", "numpy", "ray")
 STATUSES = ("running", "complete", "failed", "interrupted")
 SURVEYS_DIR = "surveys"  # survey stage: shards committed like event shards
-_PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings")
+_PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings",
+             "cost_usd")
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` via ``write(tmp)`` into a temporary sibling, then rename it into place."""
@@ -140,10 +141,9 @@ class Recorder:
         self.hooks = hooks
         self._started = time.perf_counter() - float(manifest["timings"]["wall_s"])
 
-    @classmethod
-    def create(cls, config: RunConfig, spec: ScenarioSpec, model: ModelInfo,
-               *, command: list[str] | None = None, hooks: RunHooks = NO_HOOKS) -> Recorder:
-        """Make a fresh run directory under ``config.out / spec.name`` and write its header.
+    @staticmethod
+    def new_dir(config: RunConfig, spec: ScenarioSpec) -> Path:
+        """Make a fresh, empty run directory under ``config.out / spec.name``.
 
         Raises:
             RunError: if the output directory cannot be created.
@@ -160,12 +160,22 @@ class Recorder:
                 path = root / f"{stamp}-{secrets.token_hex(3)}"
                 with contextlib.suppress(FileExistsError):
                     path.mkdir()
-                    break
-            else:  # pragma: no cover - 100 collisions of 24 random bits
-                raise RunError(f"could not create a fresh run directory under {root}.")
+                    return path
         except OSError as exc:
             raise RunError(f"cannot write runs under {root}: {exc.strerror}. Fix: pass "
                            "--out with a writable directory.") from None
+        raise RunError(f"could not create a fresh run directory under {root}.")  # pragma: no cover
+
+    @classmethod
+    def create(cls, config: RunConfig, spec: ScenarioSpec, model: ModelInfo,
+               *, command: list[str] | None = None, hooks: RunHooks = NO_HOOKS,
+               path: Path | None = None) -> Recorder:
+        """Write a run's header into ``path`` (default: a fresh :meth:`new_dir`).
+
+        Raises:
+            RunError: if the output directory cannot be created.
+        """
+        path = path if path is not None else cls.new_dir(config, spec)
         manifest: dict[str, Any] = {
             "traitlab": __version__, "run_id": path.name, "scenario": spec.name,
             "spec_hash": spec_hash(spec), "seed": config.seed, "replicas": config.replicas,
@@ -284,11 +294,22 @@ class Recorder:
             self.hooks.at("after-checkpoint", step)
         self._flush_manifest()
 
+    def annotate(self, **values: Any) -> None:
+        """Set top-level manifest keys (``server``, ``cost_usd``, ...).
+
+        They are written with the next manifest write, or at once with :meth:`flush`.
+        """
+        self.manifest.update(values)
+
+    def flush(self) -> None:
+        """Write the manifest now."""
+        self._flush_manifest()
+
     def write_checkpoint(self, state: dict[str, Any]) -> None:
         """Write ``checkpoint.json`` for the engine state (and the manifest's progress now)."""
         checkpoint = build_checkpoint(
             step=int(state["steps_done"]), spec_hash=self.manifest["spec_hash"], engine=state,
-            progress={k: self.manifest[k] for k in _PROGRESS})
+            progress={k: self.manifest[k] for k in _PROGRESS if k in self.manifest})
         text = json.dumps(checkpoint, separators=(",", ":")) + "\n"  # strict: no default=str
         atomic_write(self.path / CHECKPOINT_NAME, lambda p: p.write_text(text))
 

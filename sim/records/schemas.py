@@ -46,6 +46,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "offer": pl.Float64,  # offer read from a message; an outcome row's deal price
     "outcomes": pl.String,  # JSON object: named outcomes (formulas, deal / price / turns)
     "correct": pl.Boolean,  # choice == the stage's answer (quiz questions)
+    "decided_by": pl.String,  # logprobs | constrained | parsed | policy | failed (choices)
 }
 
 AGENT_SCHEMA: dict[str, Any] = {
@@ -98,6 +99,7 @@ SURVEY_SCHEMA: dict[str, Any] = {
     "error": pl.String,
     "reasks": pl.Int32,
     "context": pl.String,  # text shown before the instruction (in_situ: the memory)
+    "decided_by": pl.String,  # logprobs | constrained | parsed | policy | failed
 }
 """One row per administered item: ``surveys/step-*.parquet`` (written only by survey stages)."""
 
@@ -132,6 +134,10 @@ EVENT_DOCS: dict[str, str] = {
     "offer": "a numeric offer read from a message; an outcome row's deal price",
     "outcomes": "JSON object of named outcomes (formula values; deal, price, turns)",
     "correct": "whether `choice` equals the stage's `answer` (quiz questions); else null",
+    "decided_by": "choice and sanction rows: how the choice was decided: `logprobs` (option "
+                  "log-likelihoods), `constrained` (a server held to the options), `parsed` "
+                  "(a reply parsed for an option), `policy` (a scripted policy) or `failed`; "
+                  "null for other rows",
 }
 """One line per column of :data:`EVENT_SCHEMA`."""
 
@@ -187,6 +193,9 @@ SURVEY_DOCS: dict[str, str] = {
     "error": "why the item failed (null when ok)",
     "reasks": "re-asks after an unparsable reply (generate mode only; 0 when scored)",
     "context": "text shown before the instruction (in_situ: the agent's memory)",
+    "decided_by": "how the answer was obtained: `logprobs` (option log-likelihoods), "
+                  "`constrained` (a server held to the labels), `parsed` (a reply parsed "
+                  "for a label or number), `policy` (a scripted policy) or `failed`",
 }
 """One line per column of :data:`SURVEY_SCHEMA`."""
 

@@ -23,7 +23,8 @@ from sim.scenario.spec import ScenarioSpec
 if TYPE_CHECKING:
     from sim.backends.hf.backend import HFBackend
 
-__all__ = ["prepare_run_conditioning", "prepare_steering", "write_steering_json"]
+__all__ = ["check_server_steering", "prepare_run_conditioning", "prepare_steering",
+           "write_steering_json"]
 
 
 def prepare_steering(backend: Backend, *, layers: Sequence[int] | None = None,
@@ -43,13 +44,49 @@ def prepare_steering(backend: Backend, *, layers: Sequence[int] | None = None,
     return dirs
 
 
+def _steering_field(spec: ScenarioSpec) -> tuple[str, str]:
+    """The first field asking for steering, and its value."""
+    pop = spec.population
+    if pop.conditioning in ("steering", "both"):
+        return "population.conditioning", pop.conditioning
+    for i, cohort in enumerate(pop.cohorts):
+        if cohort.conditioning in ("steering", "both"):
+            return f"population.cohorts[{i}].conditioning", cohort.conditioning
+    return "population.conditioning", pop.conditioning  # pragma: no cover - needs_steering
+
+
+def check_server_steering(spec: ScenarioSpec, backend: Backend) -> None:
+    """Refuse, before a run starts, steering through a server that holds no weights.
+
+    A ``traitlab serve`` server steers with its own directions (``can_steer``).
+
+    Raises:
+        RunError: naming the field that asks for steering, and the fix.
+    """
+    if not needs_steering(spec) or capabilities_of(backend).steering:
+        return
+    if not hasattr(backend, "can_steer") or backend.can_steer:
+        return  # not a server backend (prepare_steering explains), or a traitlab serve
+    field, value = _steering_field(spec)
+    raise RunError(
+        f"{field} is '{value}': activation steering needs the model's weights, and the openai "
+        "backend only reaches a server. Fix: set it to 'prompt', run with --backend hf, or "
+        "serve the model with `traitlab serve --steering` and point --base-url at it.")
+
+
 def prepare_run_conditioning(spec: ScenarioSpec, backend: Backend, run_dir: Path) -> None:
     """Set steering directions on ``backend`` (and write steering.json) if any agent steers.
+
+    A server that steers (``traitlab serve --steering``) holds its own directions: nothing to
+    set here.
 
     Raises:
         RunError: steering is asked for on a backend that cannot steer.
     """
     if not needs_steering(spec):
+        return
+    check_server_steering(spec, backend)
+    if getattr(backend, "can_steer", False) and not capabilities_of(backend).steering:
         return
     pop = spec.population
     dirs = prepare_steering(backend, layers=pop.steering_layers)

@@ -9,7 +9,9 @@ This is the library entry point the CLI calls; notebooks can call it too::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from sim.executors.local import Executor, LocalExecutor
 from sim.records.checkpoint import read_checkpoint
 from sim.records.hooks import NO_HOOKS, RunHooks
 from sim.records.recorder import Recorder, read_manifest
-from sim.run.conditioning import prepare_run_conditioning
+from sim.run.budget import CostMeter
+from sim.run.conditioning import check_server_steering, prepare_run_conditioning
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
 
@@ -69,20 +72,35 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         scenario = LoadedScenario(spec=scenario, path="<spec>",
                                   raw=scenario.model_dump(mode="json", by_alias=True))
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
+    path, owned = None, None
     if executor is None:
+        if backend is None and config.backend == "openai":
+            path, backend = _open_in_new_dir(loaded.spec, config)
+            owned = backend
         backend = backend or open_backend(config)
         executor = LocalExecutor(backend)
         info = backend.info
     else:
         info = executor.info
-    recorder = Recorder.create(config, loaded.spec, info, command=command, hooks=hooks)
+    with _closing(owned):
+        return _start(loaded.spec, config, backend, executor, info, path, callbacks, command,
+                      hooks)
+
+
+def _start(spec: ScenarioSpec, config: RunConfig, backend: Backend | None, executor: Any,
+           info: Any, path: Path | None, callbacks: Sequence[Callable[[StepReport], None]],
+           command: list[str] | None, hooks: RunHooks) -> RunOutcome:
+    """Write the run's header and population, then drive it (the rest of run_scenario)."""
+    recorder = Recorder.create(config, spec, info, command=command, hooks=hooks, path=path)
+    _describe_server(recorder, backend)
     if backend is not None:
-        prepare_run_conditioning(loaded.spec, backend, recorder.path)
-    elif needs_steering(loaded.spec):
+        prepare_run_conditioning(spec, backend, recorder.path)
+    elif needs_steering(spec):
         raise RunError("conditioning 'steering'/'both' runs on the local executor or in a "
                        "sweep, not with --executor ray. Fix: drop --executor ray, or run "
                        "the scenario as a one-cell sweep.")
-    engine = _engine(loaded.spec, config, executor, recorder, callbacks, hooks)
+    engine = _engine(spec, config, executor, recorder, callbacks, hooks)
+    CostMeter.attach(backend, recorder, engine, config.max_cost)
     recorder.write_population(engine.replicas)
     recorder.write_checkpoint(engine.state_dict())
     return _drive(engine, recorder)
@@ -91,7 +109,8 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
 def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
                callbacks: Sequence[Callable[[StepReport], None]] = (),
                command: list[str] | None = None,
-               hooks: RunHooks = NO_HOOKS) -> RunOutcome:
+               hooks: RunHooks = NO_HOOKS,
+               max_cost: float | None = None) -> RunOutcome:
     """Continue a crashed or interrupted run in its own directory.
 
     Rebuilds the engine from the run's resolved ``scenario.yaml`` and the manifest's
@@ -104,6 +123,7 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
         callbacks: progress callbacks, called after each further step.
         command: the command line, for the manifest's ``resumes`` entry.
         hooks: as :func:`run_scenario`.
+        max_cost: a new budget (US dollars) replacing the run config's ``max_cost``.
 
     Raises:
         RunError: if the directory is no run, the run is complete, or the checkpoint or
@@ -119,11 +139,24 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
                        f"{manifest['spec_hash']!r}; refusing to resume a changed scenario.")
     checkpoint = read_checkpoint(path, digest)
     config = RunConfig.model_validate(manifest["run_config"])
-    backend = backend or open_backend(config)
+    if max_cost is not None:
+        config = config.model_copy(update={"max_cost": max_cost})
+    owned = None if backend is not None else open_backend(config, path)
+    with _closing(owned):
+        return _continue(spec, path, checkpoint, config, backend or owned, callbacks, command,
+                         hooks)
+
+
+def _continue(spec: ScenarioSpec, path: Path, checkpoint: dict[str, Any] | None,
+              config: RunConfig, backend: Any, callbacks: Sequence[Callable[[StepReport], None]],
+              command: list[str] | None, hooks: RunHooks) -> RunOutcome:
+    """Reopen the run directory and drive the run on (the rest of resume_run)."""
     executor = LocalExecutor(backend)
     recorder = Recorder.reopen(path, checkpoint, command=command, hooks=hooks)
+    recorder.annotate(run_config=config.model_dump(mode="json"))
     prepare_run_conditioning(spec, backend, path)
     engine = _engine(spec, config, executor, recorder, callbacks, hooks)
+    CostMeter.attach(backend, recorder, engine, config.max_cost)
     if checkpoint is None:  # died before the first checkpoint: start over in place
         recorder.write_population(engine.replicas)
         recorder.write_checkpoint(engine.state_dict())
@@ -168,12 +201,50 @@ def _engine(spec: ScenarioSpec, config: RunConfig, executor: Executor, recorder:
     return engine
 
 
+@contextmanager
+def _closing(backend: Any) -> Iterator[None]:
+    """Close a backend this module opened (a server client's connections and store file)."""
+    try:
+        yield
+    finally:
+        close = getattr(backend, "close", None)
+        if backend is not None and close is not None:
+            close()
+
+
+def _open_in_new_dir(spec: ScenarioSpec, config: RunConfig) -> tuple[Path, Backend]:
+    """A fresh run directory and a server backend that stores its responses there.
+
+    The server is probed before anything else is written, and steering it cannot do is refused;
+    on failure the empty directory is removed.
+    """
+    path = Recorder.new_dir(config, spec)
+    try:
+        backend = open_backend(config, path)
+        check_server_steering(spec, backend)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return path, backend
+
+
+def _describe_server(recorder: Recorder, backend: Backend | None) -> None:
+    """Record what a server backend is and offers (URL without credentials, capabilities)."""
+    describe = getattr(backend, "describe", None)
+    if describe is not None:
+        recorder.annotate(server=describe())
+        recorder.flush()
+
+
 def _drive(engine: Engine, recorder: Recorder) -> RunOutcome:
     """Run the engine to the end and mark the run complete, interrupted or failed."""
     status = "failed"
     try:
         engine.run()
         status = "complete"
+    except RunInterrupted:  # max_cost reached: it carries its own message
+        status = "interrupted"
+        raise
     except KeyboardInterrupt:
         status = "interrupted"
         raise RunInterrupted(recorder.path) from None

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sim.requests import SamplingParams
+from sim.scenario.api_settings import OpenAISettings
 from sim.scenario.fields import Conditioning, Formula, Name, Slug, Strict, Unit
 from sim.scenario.options import LevelsSpec
 from sim.scenario.stages import (
@@ -44,6 +45,7 @@ __all__ = [
     "MbtiSpec",
     "Name",
     "NetworkSpec",
+    "OpenAISettings",
     "PayoffSpec",
     "PersonalitySpec",
     "PolicySpec",
@@ -257,10 +259,14 @@ class RunConfig(Strict):
     flag defaults from them, the transformers backend's settings
     (:class:`sim.backends.hf.config.HFConfig`) default to them, and the sampling defaults come
     from :class:`sim.requests.SamplingParams`.
+
+    ``backend: openai`` talks to an OpenAI-compatible server described by ``api``
+    (:class:`~sim.scenario.api_settings.OpenAISettings`); ``max_cost`` (US dollars, at the
+    ``api`` prices) stops the run, resumably, before a step that would cross it.
     """
 
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
-    backend: Literal["hf", "scripted"] = "hf"
+    backend: Literal["hf", "scripted", "openai"] = "hf"
     model: str | None = None
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     device: Literal["cpu", "cuda"] = "cpu"
@@ -272,3 +278,19 @@ class RunConfig(Strict):
     out: Path = Path("runs")
     steps: Annotated[int, Field(ge=1)] | None = None
     replicas: Annotated[int, Field(ge=1, le=4096)] = 1
+    api: OpenAISettings | None = None
+    max_cost: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _api_for_openai(self) -> RunConfig:
+        # A server backend without an address cannot start; say so before anything opens.
+        if self.backend == "openai" and self.api is None:
+            raise ValueError("backend 'openai' needs the server's address in api.base_url. "
+                             "Fix: pass --base-url URL (e.g. http://127.0.0.1:8000/v1)")
+        priced = self.api is not None and (self.api.price_in_per_million is not None
+                                           or self.api.price_out_per_million is not None)
+        if self.max_cost is not None and not (self.backend == "openai" and priced):
+            raise ValueError("max_cost needs backend 'openai' with prices to estimate the cost. "
+                             "Fix: add --price-in and --price-out (per million tokens), or drop "
+                             "--max-cost")
+        return self

@@ -235,6 +235,8 @@ def _sweep_error(exc: ValidationError, root: yaml.Node, source: str, *,
                              column=column, field=field_name, value=value,
                              fix="give at least one value, or remove the entry.")
     if kind == "value_error":
+        if loc and loc[-1] == "api_key_env":
+            value = None  # it may be the key itself: never repeat it
         return ScenarioError(f"{err['msg'].removeprefix('Value error, ')}.", file=source,
                              line=line, column=column, field=field_name or None, value=value,
                              fix="see scenarios/sweeps/pd_agreeableness.yaml for the format.")

@@ -225,16 +225,19 @@ class HFBackend:
             out = unit_out[u]
             n_prompt = len(units[u].prompt_ids)
             if isinstance(out, str):
-                results[i] = ScoreResult(logprobs=(), num_prompt_tokens=n_prompt, error=out)
+                results[i] = ScoreResult(logprobs=(), num_prompt_tokens=n_prompt, error=out,
+                                         decided_by="failed")
             else:
                 if first_of.setdefault(u, i) == i:  # the unit's prefix saving, counted once
                     cached = max(cached, out[1])
                 self.stats["cached_tokens"] += cached
                 values = tuple(out[0][start : start + len(requests[i].options)])
                 results[i] = ScoreResult(
-                    logprobs=values, num_prompt_tokens=n_prompt, num_cached_tokens=cached
+                    logprobs=values, num_prompt_tokens=n_prompt, num_cached_tokens=cached,
+                    decided_by="logprobs",
                 )
-        return [r if r is not None else ScoreResult(logprobs=(), error="not run") for r in results]
+        return [r if r is not None else ScoreResult(logprobs=(), error="not run",
+                                                    decided_by="failed") for r in results]
 
     def _score_units(
         self, requests: Sequence[ScoreRequest], results: list[ScoreResult | None]
@@ -249,7 +252,8 @@ class HFBackend:
             try:
                 ids = self._renderer.render(req.messages)
             except Exception as exc:
-                results[i] = ScoreResult(logprobs=(), error=f"cannot render the chat: {exc}")
+                results[i] = ScoreResult(logprobs=(), error=f"cannot render the chat: {exc}",
+                                         decided_by="failed")
                 continue
             key = (tuple(ids), tuple(req.steering))
             cached = len(ids) if key in by_key else 0

@@ -28,6 +28,7 @@ from sim.backends.openai.config import OpenAIConfig, public_url
 from sim.backends.openai.scoring import Scorer, messages_json, steering_fields
 from sim.backends.openai.store import ResponseStore
 from sim.backends.openai.transport import Transport
+from sim.backends.protocol import Capabilities as BackendCapabilities
 from sim.closing import Closing
 from sim.errors import BackendError
 from sim.requests import GenerateRequest, GenerateResult, ModelInfo, ScoreRequest, ScoreResult
@@ -71,6 +72,11 @@ class OpenAIBackend(Closing):
         caps = self.detect()
         return ModelInfo(backend="openai", model_id=caps.model,
                          device=public_url(self.config.base_url))
+
+    @property
+    def capabilities(self) -> BackendCapabilities:
+        """Counters only: steering and prefix reuse happen on the server, if anywhere."""
+        return BackendCapabilities(stats=True)
 
     @property
     def can_steer(self) -> bool:

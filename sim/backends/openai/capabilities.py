@@ -88,7 +88,7 @@ async def _model(transport: Transport, config: OpenAIConfig) -> tuple[str, tuple
         if len(names) != 1:
             raise BackendError(
                 f"base_url '{where}': the server lists {len(names)} models {list(names)}. "
-                "Fix: choose one with --model NAME."
+                "Fix: choose one with --api-model NAME (api.model)."
             )
         model = names[0]
     elif config.model in cards:

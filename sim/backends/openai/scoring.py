@@ -9,7 +9,6 @@ engine's argmax and sampling pick it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import math
 import re
@@ -31,7 +30,6 @@ __all__ = ["DECIDED_BY", "REASK", "Scorer", "parse_choice", "score_result"]
 
 DECIDED_BY = ("logprobs", "constrained", "parsed", "failed")
 REASK = "Reply with exactly one of the following, and nothing else: {options}"
-_SCORE_FIELDS = {f.name for f in dataclasses.fields(ScoreResult)}
 _STRIP = " \t\r\n.!,;:\"'*`()[]"
 
 
@@ -42,10 +40,9 @@ def score_result(
     num_prompt_tokens: int = 0,
     error: str | None = None,
 ) -> ScoreResult:
-    """A :class:`ScoreResult`, carrying ``decided_by`` where the result type has that field."""
-    extra: dict[str, Any] = {"decided_by": decided_by} if "decided_by" in _SCORE_FIELDS else {}
+    """A :class:`ScoreResult` saying how it was decided (a :data:`DECIDED_BY` value)."""
     return ScoreResult(logprobs=tuple(logprobs), num_prompt_tokens=num_prompt_tokens,
-                       error=error, **extra)
+                       error=error, decided_by=decided_by)
 
 
 def messages_json(messages: Sequence[Message]) -> list[dict[str, str]]:

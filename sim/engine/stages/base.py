@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.engine.groups import Grouping
-from sim.requests import GenerateRequest, ScoreRequest
+from sim.requests import GenerateRequest, ScoreRequest, ScoreResult
 
 if TYPE_CHECKING:
     from agents.agent import Agent
     from sim.executors.local import Request, Result
 
-__all__ = ["Plan", "StageContext", "event_row", "prompt_hash"]
+__all__ = ["Plan", "StageContext", "decided_by", "event_row", "prompt_hash"]
 
 Plan = Generator[list["Request"], list["Result"], list[dict[str, Any]]]
 
@@ -78,6 +78,13 @@ def event_row(agent: Agent, *, kind: str, group: str, partners: Sequence[Agent],
     }
     row.update(values)
     return row
+
+
+def decided_by(result: ScoreResult) -> str | None:
+    """How a scored choice was decided; a failed result is ``failed`` whatever the backend said."""
+    if result.error is not None or not result.logprobs:
+        return "failed"
+    return result.decided_by
 
 
 def sit_out_rows(ctx: StageContext) -> list[dict[str, Any]]:

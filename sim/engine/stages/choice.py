@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from sim.engine.stages.base import Plan, StageContext, event_row, prompt_hash, sit_out_rows
+from sim.engine.stages.base import (
+    Plan,
+    StageContext,
+    decided_by,
+    event_row,
+    prompt_hash,
+    sit_out_rows,
+)
 from sim.engine.stages.formulas import member_values, parsed, payoff_for
 from sim.requests import ScoreResult
 from sim.scenario.options import option_value
@@ -120,6 +127,7 @@ def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
             correct=(options[mine] == stage.answer) if stage.answer is not None
             and mine is not None else None,
             status="ok" if mine is not None else "failed", error=result.error,
+            decided_by=decided_by(result),
         ))
     if (stage.payoff is not None and stage.payoff.formula is not None) or stage.outcomes:
         rows = _formula_rows(stage, ctx, picks, rows)

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.engine.stages.base import Plan, StageContext, event_row, prompt_hash, sit_out_rows
+from sim.engine.stages.base import (
+    Plan,
+    StageContext,
+    decided_by,
+    event_row,
+    prompt_hash,
+    sit_out_rows,
+)
 from sim.engine.stages.choice import option_probabilities
 from sim.requests import ScoreResult
 from sim.scenario.spec import SanctionStage
@@ -77,7 +84,8 @@ def run_sanction(stage: SanctionStage, ctx: StageContext) -> Plan:
                 option_probs=probs.get(a, []), payoff=pay.get(a),
                 prompt_hash=prompt_hash(requests[i]),
                 prompt_tokens=results[i].num_prompt_tokens,
-                status="ok" if a in picks else "failed", error=results[i].error))
+                status="ok" if a in picks else "failed", error=results[i].error,
+                decided_by=decided_by(results[i])))
         for b in members:
             if b not in picks and pay.get(b):
                 agent = agents[b]
