@@ -52,7 +52,9 @@ class SamplingParams:
         max_new_tokens: upper bound on generated tokens.
         temperature: 0 means greedy decoding.
         top_p: nucleus sampling mass (1.0 disables it).
-        seed: per-request seed; the same seed gives the same tokens whatever the batch.
+        seed: per-request seed. A run's waves are deterministic, so the same seed in the same
+            run gives the same tokens; in another batch the logits can differ in the last
+            bits (bfloat16 more than float32), and so can a sampled or near-tied token.
         stop: extra stop strings; generation also stops at the model's end-of-turn token.
     """
 

@@ -127,7 +127,8 @@ class _Handlers:
                 "extensions": ["steering", "score"],
                 "tokenize": self.served.can_tokenize,
                 "prompt_logprobs": self.served.can_forward,
-                "deterministic": "seeded requests reproduce exactly, whatever the batch",
+                "deterministic": ("seeded requests reproduce for the same batch composition; in "
+                                  "bfloat16 a reply can depend on the other rows of its batch"),
             },
         }
         return {"object": "list", "data": [card]}

@@ -116,7 +116,8 @@ class OpenAIBackend(Closing):
         """What the manifest records: URL without credentials, model, capabilities, claims."""
         caps = self.detect()
         determinism = (
-            "traitlab serve: seeded requests reproduce exactly, whatever the batch"
+            "traitlab serve: seeded requests reproduce for the same batch composition (fp32: "
+            "batch-independent within 1e-4; bf16: a reply can depend on its batch)"
             if caps.traitlab else
             "each request's seed is sent; whether the server reproduces it is its own claim"
         )
