@@ -232,7 +232,8 @@ class Agent(mesa.Agent):
 
     def choice_request(self, stage: ChoiceStage | SanctionStage, partners: Sequence[Agent],
                        round_: int, rounds: int, order: Sequence[int] | None = None,
-                       options: Sequence[str] | None = None) -> ScoreRequest:
+                       options: Sequence[str] | None = None, *,
+                       canonical_policy: bool = False) -> ScoreRequest:
         """A request to score the stage's options as this agent's answer.
 
         Args:
@@ -244,6 +245,9 @@ class Agent(mesa.Agent):
                 the request's options, and its log-probabilities, follow this order.
             options: the options (default: the stage's ``choices``; a sanction stage's
                 targets).
+            canonical_policy: a scripted policy answers over the canonical options (mapped
+                to the shown order), so that scoring one choice in several orders (a
+                ``balanced`` stage) cannot change what a rule plays.
         """
         canonical = list(options) if options is not None \
             else stage.choices  # type: ignore[union-attr]
@@ -253,6 +257,8 @@ class Agent(mesa.Agent):
         user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
                 f"Answer with exactly one of: {', '.join(shown)}.")
         policy = self._policy_call(stage.id, partners, round_) if self.policy else None
+        if policy is not None and canonical_policy:
+            policy = replace(policy, options=tuple(canonical))
         return ScoreRequest(messages=self._messages(user), options=shown, policy=policy,
                             steering=self.steering)
 

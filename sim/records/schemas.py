@@ -31,7 +31,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "choice_index": pl.Int32,
     "options": pl.List(pl.String),
     "option_probs": pl.List(pl.Float64),
-    "shown_order": pl.List(pl.Int32),  # canonical option indices as shown (shuffle_options)
+    "shown_order": pl.List(pl.Int32),  # canonical option indices as shown (first order)
     "payoff": pl.Float64,
     "score": pl.Float64,
     "prompt_hash": pl.String,
@@ -46,6 +46,8 @@ EVENT_SCHEMA: dict[str, Any] = {
     "offer": pl.Float64,  # offer read from a message; an outcome row's deal price
     "outcomes": pl.String,  # JSON object: named outcomes (formulas, deal / price / turns)
     "correct": pl.Boolean,  # choice == the stage's answer (quiz questions)
+    "shown_orders": pl.List(pl.List(pl.Int32)),  # every order scored (option_order)
+    "order_probs": pl.List(pl.List(pl.Float64)),  # per order, canonical option probabilities
 }
 
 AGENT_SCHEMA: dict[str, Any] = {
@@ -117,7 +119,8 @@ EVENT_DOCS: dict[str, str] = {
     "choice_index": "index of the chosen option in `options` (canonical order)",
     "options": "the stage's options in canonical (scenario) order",
     "option_probs": "probability of each option in canonical order, from option log-likelihoods",
-    "shown_order": "canonical option indices in the order the agent saw them (shuffle_options)",
+    "shown_order": "canonical option indices in the order the agent saw them (`option_order` "
+                   "`shuffled`; `balanced`: the first of `shown_orders`); null when fixed",
     "payoff": "payoff of this row (pair matrix, formula, deal or sanction cost/fine)",
     "score": "the agent's cumulative score after this row",
     "prompt_hash": "first 16 hex digits of the SHA-256 of the request's messages (and options)",
@@ -132,6 +135,11 @@ EVENT_DOCS: dict[str, str] = {
     "offer": "a numeric offer read from a message; an outcome row's deal price",
     "outcomes": "JSON object of named outcomes (formula values; deal, price, turns)",
     "correct": "whether `choice` equals the stage's `answer` (quiz questions); else null",
+    "shown_orders": "every order the choice was scored in, as lists of canonical option "
+                    "indices by shown position (`balanced`: k orders of a Latin square; "
+                    "`shuffled`: one); null when the order is fixed",
+    "order_probs": "per order of `shown_orders`, the option probabilities in canonical order "
+                   "(normalised within the order); `option_probs` is their mean",
 }
 """One line per column of :data:`EVENT_SCHEMA`."""
 
