@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["AGENT_SCHEMA", "COLUMN_DOCS", "EVENT_SCHEMA", "NETWORK_SCHEMA", "SURVEY_SCHEMA",
-           "TABLES", "frame"]
+__all__ = ["AGENT_SCHEMA", "COLUMN_DOCS", "EVENT_SCHEMA", "NETWORK_SCHEMA", "PROMPT_SCHEMA",
+           "SURVEY_SCHEMA", "TABLES", "frame"]
 
 EVENT_SCHEMA: dict[str, Any] = {
     "replica": pl.Int32,
@@ -102,6 +102,14 @@ SURVEY_SCHEMA: dict[str, Any] = {
     "context": pl.String,  # text shown before the instruction (in_situ: the memory)
 }
 """One row per administered item: ``surveys/step-*.parquet`` (written only by survey stages)."""
+
+PROMPT_SCHEMA: dict[str, Any] = {
+    "prompt_hash": pl.String,
+    "kind": pl.String,  # score | generate
+    "messages": pl.String,  # JSON list of {"role", "content"}
+    "options": pl.List(pl.String),  # score requests: the options in the shown order
+}
+"""One row per distinct request of a run: ``prompts/step-*.parquet`` (first step it was sent)."""
 
 
 EVENT_DOCS: dict[str, str] = {
@@ -198,16 +206,26 @@ SURVEY_DOCS: dict[str, str] = {
 }
 """One line per column of :data:`SURVEY_SCHEMA`."""
 
+PROMPT_DOCS: dict[str, str] = {
+    "prompt_hash": "the request's hash, as in the events' `prompt_hash` (the link)",
+    "kind": "`score` (options scored) or `generate` (a message written)",
+    "messages": "the rendered chat as sent: JSON list of `{\"role\", \"content\"}`",
+    "options": "score requests: the options in the order shown; null for generate",
+}
+"""One line per column of :data:`PROMPT_SCHEMA`."""
+
 TABLES: dict[str, tuple[str, dict[str, Any]]] = {
     "events": ("events/step-NNNNNN.parquet", EVENT_SCHEMA),
     "agents": ("agents.parquet", AGENT_SCHEMA),
     "network": ("network.parquet", NETWORK_SCHEMA),
     "surveys": ("surveys/step-NNNNNN.parquet", SURVEY_SCHEMA),
+    "prompts": ("prompts/step-NNNNNN.parquet", PROMPT_SCHEMA),
 }
 """Every table of a run directory: name -> (file, schema)."""
 
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     "events": EVENT_DOCS, "agents": AGENT_DOCS, "network": NETWORK_DOCS, "surveys": SURVEY_DOCS,
+    "prompts": PROMPT_DOCS,
 }
 """Every table's column descriptions, keyed like :data:`TABLES` (checked by tests/test_docs.py)."""
 
