@@ -31,12 +31,17 @@ from sim.scenario.templates import render
 if TYPE_CHECKING:
     from sim.engine.replica import Replica
 
-__all__ = ["Agent"]
+__all__ = ["TALK_CONTEXT", "TURN_CUE", "Agent"]
 
 AnyStage = ChoiceStage | DialogueStage | BroadcastStage | SanctionStage
 
-_TALK = ("Write your next message in the conversation: one or two short sentences, in your "
-         "own voice, without your name in front.")
+# How to speak is context about the agent, not text of the conversation: it lives in the
+# system prompt, in the second person, so that small models do not copy it into a message
+# (the old line at the end of the user turn was echoed word for word).
+TALK_CONTEXT = ("In conversations you speak only for yourself: when it is your turn you say "
+                "one or two short sentences, the way you would say them, and you never write "
+                "your name before them.")
+TURN_CUE = "Your turn."
 
 
 class Agent(mesa.Agent):
@@ -205,8 +210,9 @@ class Agent(mesa.Agent):
                                partners=tuple(p.name for p in partners), my_choice=note,
                                their_choices=tuple(their), payoff=payoff))
 
-    def _messages(self, user: str) -> tuple[Message, ...]:
-        return (Message("system", self._system), Message("user", user))
+    def _messages(self, user: str, context: str = "") -> tuple[Message, ...]:
+        system = f"{self._system}\n\n{context}" if context else self._system
+        return (Message("system", system), Message("user", user))
 
     def _policy_call(self, stage_id: str, partners: Sequence[Agent], round_: int,
                      extra: Mapping[str, Any] | None = None) -> PolicyCall:
@@ -232,7 +238,8 @@ class Agent(mesa.Agent):
 
     def choice_request(self, stage: ChoiceStage | SanctionStage, partners: Sequence[Agent],
                        round_: int, rounds: int, order: Sequence[int] | None = None,
-                       options: Sequence[str] | None = None) -> ScoreRequest:
+                       options: Sequence[str] | None = None, *,
+                       canonical_policy: bool = False) -> ScoreRequest:
         """A request to score the stage's options as this agent's answer.
 
         Args:
@@ -244,6 +251,9 @@ class Agent(mesa.Agent):
                 the request's options, and its log-probabilities, follow this order.
             options: the options (default: the stage's ``choices``; a sanction stage's
                 targets).
+            canonical_policy: a scripted policy answers over the canonical options (mapped
+                to the shown order), so that scoring one choice in several orders (a
+                ``balanced`` stage) cannot change what a rule plays.
         """
         canonical = list(options) if options is not None \
             else stage.choices  # type: ignore[union-attr]
@@ -253,6 +263,8 @@ class Agent(mesa.Agent):
         user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
                 f"Answer with exactly one of: {', '.join(shown)}.")
         policy = self._policy_call(stage.id, partners, round_) if self.policy else None
+        if policy is not None and canonical_policy:
+            policy = replace(policy, options=tuple(canonical))
         return ScoreRequest(messages=self._messages(user), options=shown, policy=policy,
                             steering=self.steering)
 
@@ -268,9 +280,10 @@ class Agent(mesa.Agent):
             stage.prompt, self.context(stage, partners, round_, rounds))
         lines = "\n".join(f"{who}: {text}" for who, text in transcript) or "(no messages yet)"
         user = (f"{prompt}\n\nWhat you remember:\n{self.memory.render(stage.memory)}\n\n"
-                f"Conversation so far:\n{lines}\n\n{_TALK}")
+                f"Conversation so far:\n{lines}\n\n{TURN_CUE}")
         policy = self._policy_call(stage.id, partners, round_, facts) if self.policy else None
-        return GenerateRequest(messages=self._messages(user), sampling=sampling, policy=policy,
+        return GenerateRequest(messages=self._messages(user, TALK_CONTEXT), sampling=sampling,
+                               policy=policy,
                                steering=self.steering)
 
     def apply_choice(self, stage: ChoiceStage | SanctionStage, round_: int, choice: str,

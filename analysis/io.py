@@ -16,7 +16,13 @@ import polars as pl
 import yaml
 
 from sim.errors import RunError
-from sim.records.schemas import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA
+from sim.records.schemas import (
+    AGENT_SCHEMA,
+    EVENT_SCHEMA,
+    NETWORK_SCHEMA,
+    PROMPT_SCHEMA,
+    SURVEY_SCHEMA,
+)
 
 __all__ = ["Run", "Sweep", "load_run", "load_sweep", "read_cell", "scan_events"]
 
@@ -35,6 +41,10 @@ class Run:
         surveys: survey answers of the run's survey stages, one row per administered item
             (see :data:`sim.records.schemas.SURVEY_SCHEMA`; empty with those columns if none);
             :func:`analysis.psychometrics.survey_scores` turns them into trait scores.
+        prompts: every distinct request the run sent, once (see
+            :data:`sim.records.schemas.PROMPT_SCHEMA`): join on ``prompt_hash`` to see what
+            an event's agent was told; ``messages`` is JSON. Empty for runs recorded before
+            prompts were stored.
     """
 
     path: Path
@@ -44,6 +54,7 @@ class Run:
     agents: pl.DataFrame
     network: pl.DataFrame
     surveys: pl.DataFrame
+    prompts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROMPT_SCHEMA))
 
     @property
     def run_id(self) -> str:
@@ -90,6 +101,7 @@ def load_run(path: str | Path) -> Run:
         agents=read("agents.parquet", AGENT_SCHEMA),
         network=read("network.parquet", NETWORK_SCHEMA),
         surveys=_scan_shards(path, "surveys", SURVEY_SCHEMA).collect(),
+        prompts=_scan_shards(path, "prompts", PROMPT_SCHEMA).collect(),
     )
 
 

@@ -302,9 +302,19 @@ def analyze_runs(runs: Sequence[Run], *, seed: int = 0, n_boot: int = 200) -> Re
         elif stage.get("kind") == "dialogue":
             _alignment(report, events, sid, rng, n_boot)
             sections.outcomes(report, events, sid, rng, n_boot)
+    _position(report, events, rng, n_boot)
     surveys = [r.surveys for r in runs if not r.surveys.is_empty()]
     if surveys:
         all_surveys = pl.concat(surveys, how="diagonal_relaxed")
         _drift(report, all_surveys)
         _oejts(report, all_surveys)
     return report
+
+
+def _position(report: Report, events: pl.DataFrame, rng: np.random.Generator,
+              n_boot: int) -> None:
+    """P(option | shown position) of every choice stage, and a warning where position matters."""
+    from analysis.position import position_sections
+
+    for title, table, note in position_sections(events, rng, n_boot=n_boot):
+        report.add(title, table, note)

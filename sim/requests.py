@@ -108,10 +108,14 @@ class PolicyCall:
         spec: the agent's policy from the scenario (a frozen ``PolicySpec``): its name picks
             the rule, its fields are the rule's parameters.
         facts: what the agent observes (partner's last choice, standing offers, ...).
+        options: for a score request, the options in canonical order when the policy must
+            answer over those rather than the shown order (rules that default to "the first
+            option" would otherwise follow the listing); ``None``: the shown order.
     """
 
     spec: PolicySpec
     facts: PolicyFacts = PolicyFacts()
+    options: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:

@@ -82,10 +82,18 @@ def _checkpoint_step(run_dir: Path) -> int:
     return json.loads((run_dir / CHECKPOINT_NAME).read_text())["step"]
 
 
+def _prompts(run_dir: Path) -> pl.DataFrame:
+    shards = sorted((run_dir / "prompts").glob("step-*.parquet"))
+    return pl.concat([pl.read_parquet(s).with_columns(pl.lit(s.name).alias("shard"))
+                      for s in shards])
+
+
 def _assert_resumed_like(run_dir: Path, reference: Path) -> None:
     assert_frame_equal(_events(run_dir), _events(reference))
     ref_shards = sorted(p.name for p in (reference / "events").iterdir())
     assert sorted(p.name for p in (run_dir / "events").iterdir()) == ref_shards
+    # every prompt stored once, in the shard of the step that first sent it
+    assert_frame_equal(_prompts(run_dir), _prompts(reference))
     manifest, ref = _manifest(run_dir), _manifest(reference)
     assert manifest["status"] == "complete"
     for key in ("steps_completed", "events", "failures", "retries"):
@@ -106,10 +114,11 @@ class _Broken(ScriptedBackend):
 def _assert_uncommitted_shard_is_dropped(run_dir: Path) -> None:
     """Shard 3 is on disk but not checkpointed: a resume that fails in step 3 drops it."""
     shard = run_dir / "events" / "step-000003.parquet"
-    assert shard.exists()
+    prompts = run_dir / "prompts" / "step-000003.parquet"
+    assert shard.exists() and prompts.exists()
     with pytest.raises(RuntimeError, match="backend died"):
         resume_run(run_dir, backend=_Broken())
-    assert not shard.exists()
+    assert not shard.exists() and not prompts.exists()
     manifest = _manifest(run_dir)
     assert (manifest["status"], manifest["steps_completed"]) == ("failed", 2)
     assert manifest["events"] == _events(run_dir).height

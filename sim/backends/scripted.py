@@ -40,7 +40,12 @@ def policy_probabilities(policy: PolicyCall | None, options: Sequence[str]) -> l
     """Probability of each option under a request's policy (uniform without one)."""
     if policy is None:
         return [1.0 / len(options)] * len(options)
-    return policy_for(policy.spec.name).probabilities(policy.spec, policy.facts, options)
+    rule = policy_for(policy.spec.name)
+    if policy.options is None:
+        return rule.probabilities(policy.spec, policy.facts, options)
+    canonical = rule.probabilities(policy.spec, policy.facts, policy.options)
+    by_option = dict(zip(policy.options, canonical, strict=True))
+    return [by_option[o] for o in options]
 
 
 class ScriptedBackend:

@@ -47,7 +47,8 @@ _VALIDATE_EXAMPLE = "example:\n  traitlab validate scenarios/*.yaml\n"
 _SCHEMA_EXAMPLE = ("example:\n"
                    "  traitlab schema > scenario.schema.json   # for YAML editor completion\n")
 _SHOW_EXAMPLE = ("example:\n"
-                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --limit 40\n")
+                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --limit 40\n"
+                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --prompts\n")
 _ANALYZE_EXAMPLE = """example:
   traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 1 --out runs/
   traitlab analyze runs/prisoners-dilemma/20261123T101500Z-1a2b3c --html report.html
@@ -91,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a run's transcript", epilog=_SHOW_EXAMPLE,
                           formatter_class=fmt)
     show.add_argument("run_dir", type=Path)
-    show.add_argument("--limit", type=int, default=200, help="at most N events (default 200)")
+    show.add_argument("--limit", type=int, default=200,
+                      help="at most N events or prompts (default 200)")
+    show.add_argument("--prompts", action="store_true",
+                      help="print the distinct prompts the agents were shown, with their hashes")
 
     analyze = sub.add_parser("analyze", help="analyse a run or a sweep of runs",
                              epilog=_ANALYZE_EXAMPLE, formatter_class=fmt)
@@ -180,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.cli.serve import main as serve_main
 
             return serve_main(args, list(argv) if argv is not None else sys.argv[1:])
-        return _show(args.run_dir, args.limit)
+        return _show(args.run_dir, args.limit, prompts=args.prompts)
     except TraitLabError as exc:
         if args.debug:
             raise
@@ -332,11 +336,12 @@ def _planned_steps(loaded: LoadedScenario, config: RunConfig) -> int:
     return min(steps, config.steps) if config.steps else steps
 
 
-def _show(run_dir: Path, limit: int) -> int:
+def _show(run_dir: Path, limit: int, *, prompts: bool = False) -> int:
     from analysis.io import load_run
-    from sim.cli.progress import print_transcript
+    from sim.cli.progress import print_prompts, print_transcript
 
-    print_transcript(load_run(run_dir), limit)
+    run = load_run(run_dir)
+    (print_prompts if prompts else print_transcript)(run, limit)
     return 0
 
 

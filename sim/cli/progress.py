@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+import unicodedata
 from types import TracebackType
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -15,7 +18,8 @@ from analysis.regression import payoff_by_trait
 from analysis.summary import choice_rates_by_round
 from sim.engine.loop import StepReport
 
-__all__ = ["RunProgress", "decided_by_line", "print_summary", "print_transcript"]
+__all__ = ["RunProgress", "decided_by_line", "print_prompts", "print_summary", "print_transcript",
+           "visible"]
 
 _console = Console(stderr=True)
 
@@ -131,15 +135,55 @@ def print_transcript(run: Run, limit: int) -> None:
         who = names.get(row["agent"], row["agent"])
         partners = ", ".join(names.get(p, p) for p in row["partners"])
         if row["status"] != "ok":
-            console.print(f"[red]{who}: failed ({row['error']})[/red]")
+            console.print(f"[red]{visible(who)}: failed ({visible(row['error'])})[/red]")
         elif row["kind"] == "message":
-            console.print(f"[bold]{who}[/bold] → {partners}: {row['text']}", markup=True)
+            console.print(f"[bold]{visible(who)}[/bold] → {visible(partners)}: "
+                          f"{visible(row['text'])}", markup=True)
         else:
             probs = " ".join(f"{o}={p:.2f}" for o, p in zip(row["options"], row["option_probs"],
                                                             strict=False))
             pay = f" payoff {row['payoff']:g}" if row["payoff"] is not None else ""
-            console.print(f"[bold]{who}[/bold] vs {partners}: [cyan]{row['choice']}[/cyan]"
-                          f" ({probs}){pay}")
+            console.print(f"[bold]{visible(who)}[/bold] vs {visible(partners)}: "
+                          f"[cyan]{visible(row['choice'])}[/cyan] ({visible(probs)}){pay}")
     total = run.events.height
     if total > limit:
         console.print(f"... {total - limit} more events (use --limit)")
+
+
+def visible(text: object) -> str:
+    """Agent or user text made inert for a rich terminal.
+
+    Rich markup is escaped, and control and format characters (escape sequences, bidi
+    overrides, zero-width marks) are shown as hex escapes (ESC as backslash-x-1b); newlines
+    and tabs stay.
+    """
+    out = []
+    for ch in str(text):
+        if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return escape("".join(out))
+
+
+def print_prompts(run: Run, limit: int) -> None:
+    """Every distinct prompt of a run (what agents were told), in order of first use.
+
+    Each is headed by its hash, its kind and how many events it is linked from.
+    """
+    console = Console(highlight=False)
+    if run.prompts.is_empty():
+        console.print("this run stored no prompts (recorded before prompts were kept)")
+        return
+    uses = dict(run.events.group_by("prompt_hash").len().drop_nulls().iter_rows())
+    for row in run.prompts.head(limit).iter_rows(named=True):
+        console.rule(f"prompt {row['prompt_hash']} · {row['kind']} · "
+                     f"{uses.get(row['prompt_hash'], 0)} event(s)")
+        for message in json.loads(row["messages"]):
+            console.print(f"[bold]{visible(message['role'])}[/bold]")
+            console.print(visible(message["content"]))
+        if row["options"] is not None:
+            console.print(f"[bold]options[/bold] {visible(', '.join(row['options']))}")
+    if run.prompts.height > limit:
+        console.print(f"... {run.prompts.height - limit} more prompts (use --limit)")

@@ -14,12 +14,13 @@ Shape of the loop (:func:`drive_engines`; one engine for a run, several for a sw
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sim.engine.replica import Replica
 from sim.engine.stages import Plan
+from sim.engine.stages.base import prompt_hash
 from sim.executors.local import Executor, ExecutorStats, Part, Request, Result
 from sim.records.checkpoint import load_stats, stats_to_json
 from sim.records.hooks import NO_HOOKS, RunHooks
@@ -37,6 +38,8 @@ class StepReport:
     seconds: float
     stages: tuple[str, ...]
     surveys: list[dict[str, Any]] = field(default_factory=list)
+    prompts: dict[str, Request] = field(default_factory=dict)
+    """Every distinct request the step sent, by :func:`prompt_hash` (what agents were told)."""
 
 
 @dataclass(slots=True)
@@ -47,6 +50,7 @@ class _Lane:
     plan: Plan
     wave: list[Request] | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    prompts: dict[str, Request] = field(default_factory=dict)
 
 
 def drive(plans: Sequence[Plan], executor: Executor) -> list[list[dict[str, Any]]]:
@@ -98,8 +102,18 @@ def drive_engines(engines: Sequence[Engine],
     _run_lanes(lanes, executor, [engine.stats for engine in engines], after_wave, failed)
     seconds = time.perf_counter() - started
     return [failed[e] if e in failed else
-            engine.finish_step([lane.rows for lane in lanes if lane.owner == e], seconds)
+            engine.finish_step([lane.rows for lane in lanes if lane.owner == e], seconds,
+                               _prompts(lane for lane in lanes if lane.owner == e))
             for e, engine in enumerate(engines)]
+
+
+def _prompts(lanes: Iterable[_Lane]) -> dict[str, Request]:
+    """The distinct requests of some lanes, first occurrence first."""
+    out: dict[str, Request] = {}
+    for lane in lanes:
+        for key, request in lane.prompts.items():
+            out.setdefault(key, request)
+    return out
 
 
 def _run_lanes(lanes: list[_Lane], executor: Executor, stats: Sequence[ExecutorStats],
@@ -142,6 +156,8 @@ def _advance(lane: _Lane, results: list[Result] | None, failed: dict[int, Except
     """Start a lane's plan (``results`` None) or send it its wave's results."""
     try:
         lane.wave = next(lane.plan) if results is None else lane.plan.send(results)
+        for request in lane.wave:
+            lane.prompts.setdefault(prompt_hash(request), request)
     except StopIteration as stop:
         lane.wave, lane.rows = None, stop.value
     except Exception as exc:
@@ -210,18 +226,20 @@ class Engine:
         return [sim.plan_step() for sim in self._stepping]
 
     def finish_step(self, outputs: Sequence[list[dict[str, Any]]],
-                    seconds: float) -> StepReport:
+                    seconds: float, prompts: dict[str, Request] | None = None) -> StepReport:
         """End the step begun by :meth:`plan_step`: count it and report it to every callback.
 
         Args:
             outputs: each plan's returned rows, in plan order.
             seconds: wall time of the step.
+            prompts: the step's distinct requests by prompt hash.
         """
         stepping, self._stepping = self._stepping, []
         self.steps_done += 1
         report = StepReport(step=self.steps_done, rows=[r for rows in outputs for r in rows],
                             seconds=seconds, stages=self._stages,
-                            surveys=[r for s in stepping for r in s.take_side_rows()])
+                            surveys=[r for s in stepping for r in s.take_side_rows()],
+                            prompts=dict(prompts or {}))
         for callback in self.callbacks:
             callback(report)
         return report

@@ -124,10 +124,10 @@ def shard_step(path: Path) -> int | None:
 def stale_files(run_dir: Path, step: int) -> list[Path]:
     """Files a crashed process may have left that the checkpoint at ``step`` does not cover.
 
-    These are event and survey shards with a step above ``step`` and temporary files of
-    atomic writes.
+    These are event, survey and prompt shards with a step above ``step`` and temporary
+    files of atomic writes.
     """
-    shards = ("events", "surveys")
+    shards = ("events", "surveys", "prompts")
     stale = [p for folder in shards for p in sorted((run_dir / folder).glob("step-*.parquet"))
              if (n := shard_step(p)) is not None and n > step]
     for folder in (run_dir, *(run_dir / f for f in shards)):

@@ -26,6 +26,10 @@ RUN_FILES: dict[str, str] = {
     "events/step-NNNNNN.parquet": "one shard per step, one row per outcome: the `events` table",
     "surveys/step-NNNNNN.parquet": "survey stages only: one row per administered item, "
                                    "the `surveys` table",
+    "prompts/step-NNNNNN.parquet": "every distinct request (what agents were told) once per "
+                                   "run, in the shard of the step that first sent it, "
+                                   "zstd-compressed: the `prompts` table, linked from "
+                                   "events by `prompt_hash`",
     "checkpoint.json": "everything needed to continue after a crash; see *checkpoint.json*",
     "steering.json": "steering runs only: directions used (layers, weights hash, recipe "
                      "hash, norms, cache path) and the strengths",

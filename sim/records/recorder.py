@@ -7,10 +7,12 @@ Every file is written atomically (a temporary file in the same directory, then
         manifest.json  scenario.yaml  agents.parquet  network.parquet  checkpoint.json
         events/step-000001.parquet ...
         surveys/step-000001.parquet ...  (survey stages: one row per administered item)
+        prompts/step-000001.parquet ...  (each distinct request once, where it first appeared)
 
-After each step the event shard is written first, then ``checkpoint.json`` (see
-:mod:`sim.records.checkpoint`), then the manifest. A shard is *committed* once the checkpoint covers
-its step: resuming deletes shards the checkpoint does not cover. The manifest's ``status`` is
+After each step the event shard (and the step's survey and prompt shards) is written first,
+then ``checkpoint.json`` (see :mod:`sim.records.checkpoint`), then the manifest. A shard is
+*committed* once the checkpoint covers its step: resuming deletes shards the checkpoint does
+not cover. The manifest's ``status`` is
 one of ``running``, ``complete``, ``failed``, ``interrupted``.
 """
 
@@ -36,8 +38,15 @@ import yaml
 from sim.errors import RunError
 from sim.records.checkpoint import CHECKPOINT_NAME, build_checkpoint, stale_files
 from sim.records.hooks import NO_HOOKS, RunHooks
-from sim.records.schemas import AGENT_SCHEMA, EVENT_SCHEMA, NETWORK_SCHEMA, SURVEY_SCHEMA, frame
-from sim.requests import ModelInfo
+from sim.records.schemas import (
+    AGENT_SCHEMA,
+    EVENT_SCHEMA,
+    NETWORK_SCHEMA,
+    PROMPT_SCHEMA,
+    SURVEY_SCHEMA,
+    frame,
+)
+from sim.requests import GenerateRequest, ModelInfo, ScoreRequest
 from sim.scenario.loader import spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
 from sim.version import __version__
@@ -45,11 +54,13 @@ from sim.version import __version__
 if TYPE_CHECKING:
     from sim.engine.replica import Replica
 
-__all__ = ["STATUSES", "SURVEYS_DIR", "Recorder", "atomic_write", "design_facts", "read_manifest"]
+__all__ = ["PROMPTS_DIR", "STATUSES", "SURVEYS_DIR", "Recorder", "atomic_write",
+           "design_facts", "prompt_rows", "read_manifest"]
 
 _PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", "numpy", "ray")
 STATUSES = ("running", "complete", "failed", "interrupted")
 SURVEYS_DIR = "surveys"  # survey stage: shards committed like event shards
+PROMPTS_DIR = "prompts"  # distinct requests: shards committed like event shards
 _PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings",
              "cost_usd")
 
@@ -65,6 +76,22 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def prompt_rows(prompts: Mapping[str, GenerateRequest | ScoreRequest], seen: set[str]
+                ) -> list[dict[str, Any]]:
+    """Rows of :data:`PROMPT_SCHEMA` for the requests whose hash is not in ``seen`` (added)."""
+    rows = []
+    for key, request in prompts.items():
+        if key in seen:
+            continue
+        seen.add(key)
+        score = isinstance(request, ScoreRequest)
+        rows.append({"prompt_hash": key, "kind": "score" if score else "generate",
+                     "messages": json.dumps([{"role": m.role, "content": m.content}
+                                             for m in request.messages], ensure_ascii=False),
+                     "options": list(request.options) if score else None})
+    return rows
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -140,6 +167,9 @@ class Recorder:
         self.manifest = manifest
         self.hooks = hooks
         self._started = time.perf_counter() - float(manifest["timings"]["wall_s"])
+        shards = sorted((path / PROMPTS_DIR).glob("step-*.parquet"))
+        self._prompts: set[str] = set(pl.scan_parquet(shards).select("prompt_hash").collect()
+                                      .to_series().to_list()) if shards else set()
 
     @staticmethod
     def new_dir(config: RunConfig, spec: ScenarioSpec) -> Path:
@@ -255,7 +285,9 @@ class Recorder:
     def record_step(self, step: int, rows: list[dict[str, Any]], *, seconds: float,
                     tokens: Mapping[str, int], model_seconds: float, failures: int,
                     retries: int = 0, state: dict[str, Any] | None = None,
-                    surveys: list[dict[str, Any]] | None = None) -> None:
+                    surveys: list[dict[str, Any]] | None = None,
+                    prompts: Mapping[str, GenerateRequest | ScoreRequest] | None = None
+                    ) -> None:
         """Write one step's event shard, then its checkpoint, then the manifest's progress.
 
         A step's survey rows (``surveys``) go to their own shard beside the event shard,
@@ -273,12 +305,21 @@ class Recorder:
             state: the engine's :meth:`~sim.engine.loop.Engine.state_dict` after the step; without
                 it no checkpoint is written.
             surveys: the step's survey rows (side channel of survey stages), if any.
+            prompts: the step's distinct requests by prompt hash; those not stored by an
+                earlier step go to ``prompts/step-NNNNNN.parquet`` (zstd), before the
+                checkpoint, so a resume keeps each prompt exactly once.
         """
         self._write_parquet(f"events/step-{step:06d}.parquet", frame(rows, EVENT_SCHEMA))
         if surveys:
             self._write_parquet(f"{SURVEYS_DIR}/step-{step:06d}.parquet",
                                 frame(surveys, SURVEY_SCHEMA))
             self.manifest["surveys"]["rows"] += len(surveys)
+        new = prompt_rows(prompts or {}, self._prompts)
+        if new:
+            df = frame(new, PROMPT_SCHEMA)
+            atomic_write(self.path / f"{PROMPTS_DIR}/step-{step:06d}.parquet",
+                         lambda p: df.write_parquet(p, compression="zstd",
+                                                    compression_level=9))
         self.hooks.at("after-shard", step)
         m = self.manifest
         m["steps_completed"] = step

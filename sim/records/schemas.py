@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["AGENT_SCHEMA", "COLUMN_DOCS", "EVENT_SCHEMA", "NETWORK_SCHEMA", "SURVEY_SCHEMA",
-           "TABLES", "frame"]
+__all__ = ["AGENT_SCHEMA", "COLUMN_DOCS", "EVENT_SCHEMA", "NETWORK_SCHEMA", "PROMPT_SCHEMA",
+           "SURVEY_SCHEMA", "TABLES", "frame"]
 
 EVENT_SCHEMA: dict[str, Any] = {
     "replica": pl.Int32,
@@ -31,7 +31,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "choice_index": pl.Int32,
     "options": pl.List(pl.String),
     "option_probs": pl.List(pl.Float64),
-    "shown_order": pl.List(pl.Int32),  # canonical option indices as shown (shuffle_options)
+    "shown_order": pl.List(pl.Int32),  # canonical option indices as shown (first order)
     "payoff": pl.Float64,
     "score": pl.Float64,
     "prompt_hash": pl.String,
@@ -47,6 +47,8 @@ EVENT_SCHEMA: dict[str, Any] = {
     "outcomes": pl.String,  # JSON object: named outcomes (formulas, deal / price / turns)
     "correct": pl.Boolean,  # choice == the stage's answer (quiz questions)
     "decided_by": pl.String,  # logprobs | constrained | parsed | policy | failed (choices)
+    "shown_orders": pl.List(pl.List(pl.Int32)),  # every order scored (option_order)
+    "order_probs": pl.List(pl.List(pl.Float64)),  # per order, canonical option probabilities
 }
 
 AGENT_SCHEMA: dict[str, Any] = {
@@ -103,6 +105,14 @@ SURVEY_SCHEMA: dict[str, Any] = {
 }
 """One row per administered item: ``surveys/step-*.parquet`` (written only by survey stages)."""
 
+PROMPT_SCHEMA: dict[str, Any] = {
+    "prompt_hash": pl.String,
+    "kind": pl.String,  # score | generate
+    "messages": pl.String,  # JSON list of {"role", "content"}
+    "options": pl.List(pl.String),  # score requests: the options in the shown order
+}
+"""One row per distinct request of a run: ``prompts/step-*.parquet`` (first step it was sent)."""
+
 
 EVENT_DOCS: dict[str, str] = {
     "replica": "replica index (0 .. replicas-1); replica 0 equals a plain run of the seed",
@@ -119,7 +129,8 @@ EVENT_DOCS: dict[str, str] = {
     "choice_index": "index of the chosen option in `options` (canonical order)",
     "options": "the stage's options in canonical (scenario) order",
     "option_probs": "probability of each option in canonical order, from option log-likelihoods",
-    "shown_order": "canonical option indices in the order the agent saw them (shuffle_options)",
+    "shown_order": "canonical option indices in the order the agent saw them (`option_order` "
+                   "`shuffled`; `balanced`: the first of `shown_orders`); null when fixed",
     "payoff": "payoff of this row (pair matrix, formula, deal or sanction cost/fine)",
     "score": "the agent's cumulative score after this row",
     "prompt_hash": "first 16 hex digits of the SHA-256 of the request's messages (and options)",
@@ -138,6 +149,11 @@ EVENT_DOCS: dict[str, str] = {
                   "log-likelihoods), `constrained` (a server held to the options), `parsed` "
                   "(a reply parsed for an option), `policy` (a scripted policy) or `failed`; "
                   "null for other rows",
+    "shown_orders": "every order the choice was scored in, as lists of canonical option "
+                    "indices by shown position (`balanced`: k orders of a Latin square; "
+                    "`shuffled`: one); null when the order is fixed",
+    "order_probs": "per order of `shown_orders`, the option probabilities in canonical order "
+                   "(normalised within the order); `option_probs` is their mean",
 }
 """One line per column of :data:`EVENT_SCHEMA`."""
 
@@ -199,16 +215,26 @@ SURVEY_DOCS: dict[str, str] = {
 }
 """One line per column of :data:`SURVEY_SCHEMA`."""
 
+PROMPT_DOCS: dict[str, str] = {
+    "prompt_hash": "the request's hash, as in the events' `prompt_hash` (the link)",
+    "kind": "`score` (options scored) or `generate` (a message written)",
+    "messages": "the rendered chat as sent: JSON list of `{\"role\", \"content\"}`",
+    "options": "score requests: the options in the order shown; null for generate",
+}
+"""One line per column of :data:`PROMPT_SCHEMA`."""
+
 TABLES: dict[str, tuple[str, dict[str, Any]]] = {
     "events": ("events/step-NNNNNN.parquet", EVENT_SCHEMA),
     "agents": ("agents.parquet", AGENT_SCHEMA),
     "network": ("network.parquet", NETWORK_SCHEMA),
     "surveys": ("surveys/step-NNNNNN.parquet", SURVEY_SCHEMA),
+    "prompts": ("prompts/step-NNNNNN.parquet", PROMPT_SCHEMA),
 }
 """Every table of a run directory: name -> (file, schema)."""
 
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     "events": EVENT_DOCS, "agents": AGENT_DOCS, "network": NETWORK_DOCS, "surveys": SURVEY_DOCS,
+    "prompts": PROMPT_DOCS,
 }
 """Every table's column descriptions, keyed like :data:`TABLES` (checked by tests/test_docs.py)."""
 

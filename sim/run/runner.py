@@ -188,7 +188,7 @@ def record_steps(engine: Engine, recorder: Recorder) -> Callable[[StepReport], N
             failures=stats.failures, retries=stats.retries, state=engine.state_dict(),
             tokens={"prompt": stats.prompt_tokens, "new": stats.new_tokens,
                     "cached": stats.cached_tokens},
-            surveys=report.surveys)
+            surveys=report.surveys, prompts=report.prompts)
 
     return record
 

@@ -93,8 +93,13 @@ class StageBase(Strict):
 class ChoiceStage(StageBase):
     """Every agent picks one of a closed set of options, scored by log-likelihood.
 
-    ``shuffle_options``: every request shows the options in its own seeded order (against
-    position bias); records keep the canonical order of ``options``.
+    ``option_order``: how options are listed to the model, against position bias.
+    ``fixed`` (the default): as written. ``shuffled``: every request shows its own seeded
+    order. ``balanced``: every option is scored in every position (a seeded cyclic Latin
+    square of k orders for k options) and the per-order probabilities are averaged, so
+    additive position effects cancel, at k times the scoring cost. Records keep the
+    canonical order of ``options``. ``shuffle_options: true`` is the older spelling of
+    ``shuffled`` (:attr:`order` resolves the two).
     ``levels``: numeric options ``min, min+step, ..., max`` instead of ``options``.
     ``answer``: the correct option (a quiz question): rows record ``correct``.
     ``outcomes``: named formulas evaluated per agent and recorded in the ``outcomes`` column.
@@ -105,10 +110,18 @@ class ChoiceStage(StageBase):
                        Field(min_length=2, max_length=64)] = Field(default=[])
     payoff: PayoffSpec | None = None
     decision: Literal["sample", "argmax"] = "sample"
-    shuffle_options: bool = False
+    option_order: Literal["fixed", "shuffled", "balanced"] | None = None
+    shuffle_options: bool | None = None
     levels: LevelsSpec | None = None
     answer: str | None = None
     outcomes: dict[Name, Formula] = Field(default={})
+
+    @property
+    def order(self) -> Literal["fixed", "shuffled", "balanced"]:
+        """The effective option order (``option_order``, else ``shuffle_options``)."""
+        if self.option_order is not None:
+            return self.option_order
+        return "shuffled" if self.shuffle_options else "fixed"
 
     @property
     def choices(self) -> list[str]:

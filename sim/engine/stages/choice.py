@@ -24,7 +24,7 @@ from sim.scenario.options import option_value
 from sim.scenario.spec import ChoiceStage, PayoffSpec
 
 __all__ = ["canonical_logprobs", "group_payoff", "option_probabilities", "run_choice",
-           "shown_order"]
+           "shown_order", "shown_orders"]
 
 
 def option_probabilities(logprobs: Sequence[float]) -> list[float]:
@@ -48,13 +48,28 @@ def shown_order(stage: ChoiceStage, ctx: StageContext, agent: int, group: int
                 ) -> list[int] | None:
     """The canonical option indices in the order one request shows them.
 
-    ``None`` without ``shuffle_options``; otherwise a permutation drawn from the request's
-    own seeded stream, so every agent and round sees its own order.
+    ``None`` for a ``fixed`` order; otherwise a permutation drawn from the request's own
+    seeded stream, so every agent and round sees its own order.
     """
-    if not stage.shuffle_options:
+    if stage.order == "fixed":
         return None
     rng = ctx.rng_for(agent, group, _SHUFFLE)
     return [int(i) for i in rng.permutation(len(stage.choices))]
+
+
+def shown_orders(stage: ChoiceStage, ctx: StageContext, agent: int, group: int
+                 ) -> list[list[int] | None]:
+    """Every order one agent's choice is scored in: one, or k for ``balanced``.
+
+    ``balanced`` turns the request's seeded permutation into a cyclic Latin square: order
+    ``r`` shows option ``base[(j + r) % k]`` at position ``j``, so across the k orders every
+    option stands in every position exactly once.
+    """
+    base = shown_order(stage, ctx, agent, group)
+    if stage.order != "balanced" or base is None:
+        return [base]
+    k = len(base)
+    return [[base[(j + r) % k] for j in range(k)] for r in range(k)]
 
 
 def canonical_logprobs(logprobs: Sequence[float], order: Sequence[int] | None
@@ -88,25 +103,36 @@ def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
     options = stage.choices
     slots = [(g, a) for g, members in enumerate(groups) for a in members
              if ctx.acts(agents[a], stage.actors)]
-    orders = {(g, a): shown_order(stage, ctx, a, g) for g, a in slots}
+    orders = {(g, a): shown_orders(stage, ctx, a, g) for g, a in slots}
+    asked = [(g, a, order) for g, a in slots for order in orders[g, a]]
     requests = [
         agents[a].choice_request(stage, [agents[b] for b in groups[g] if b != a],
-                                 ctx.round, ctx.rounds, orders[g, a])
-        for g, a in slots
+                                 ctx.round, ctx.rounds, order,
+                                 canonical_policy=stage.order == "balanced")
+        for g, a, order in asked
     ]
-    results = yield list(requests)
+    answers = yield list(requests)
     picks: dict[tuple[int, int], int | None] = {}
     probs_of: dict[tuple[int, int], list[float]] = {}
-    for (g, a), result in zip(slots, results, strict=True):
+    per_order: dict[tuple[int, int], list[list[float]]] = {}
+    results: dict[tuple[int, int], list[ScoreResult]] = {}
+    first: dict[tuple[int, int], Any] = {}
+    for (g, a, _order), request, result in zip(asked, requests, answers, strict=True):
         assert isinstance(result, ScoreResult)
-        if result.error is not None or not result.logprobs:
-            picks[g, a] = None
+        results.setdefault((g, a), []).append(result)
+        first.setdefault((g, a), request)
+    for g, a in slots:
+        per_order[g, a] = _order_probabilities(orders[g, a], results[g, a])
+        if len(per_order[g, a]) != len(orders[g, a]):
+            picks[g, a] = None  # one failed order fails the choice: a partial mean is biased
             continue
-        probs = option_probabilities(canonical_logprobs(result.logprobs, orders[g, a]))
-        probs_of[g, a] = probs
-        picks[g, a] = _decide(stage, probs, ctx.rng_for(a, g))
+        got = per_order[g, a]
+        probs_of[g, a] = [sum(col) / len(got) for col in zip(*got, strict=True)]
+        picks[g, a] = _decide(stage, probs_of[g, a], ctx.rng_for(a, g))
     rows: list[dict[str, Any]] = []
-    for (g, a), request, result in zip(slots, requests, results, strict=True):
+    for g, a in slots:
+        request, result = first[g, a], results[g, a][0]
+        error = next((r.error for r in results[g, a] if r.error is not None), result.error)
         agent, partners = agents[a], [agents[b] for b in groups[g] if b != a]
         mine = picks[g, a]
         theirs = [picks.get((g, b)) for b in groups[g] if b != a and (g, b) in picks]
@@ -121,17 +147,35 @@ def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
             agent, kind="choice", group=f"g{g:03d}", partners=partners,
             choice=options[mine] if mine is not None else None, choice_index=mine,
             options=list(options), option_probs=probs_of.get((g, a), []),
-            shown_order=orders[g, a], payoff=payoff, prompt_hash=prompt_hash(request),
+            shown_order=orders[g, a][0], payoff=payoff,
+            **_order_columns(orders[g, a], per_order[g, a]), prompt_hash=prompt_hash(request),
             prompt_tokens=result.num_prompt_tokens,
             value=option_value(options, mine) if mine is not None else None,
             correct=(options[mine] == stage.answer) if stage.answer is not None
             and mine is not None else None,
-            status="ok" if mine is not None else "failed", error=result.error,
+            status="ok" if mine is not None else "failed", error=error,
             decided_by=decided_by(result),
         ))
     if (stage.payoff is not None and stage.payoff.formula is not None) or stage.outcomes:
         rows = _formula_rows(stage, ctx, picks, rows)
     return rows + sit_out_rows(ctx)
+
+
+def _order_probabilities(orders: list[list[int] | None], results: list[ScoreResult]
+                         ) -> list[list[float]]:
+    """Each order's option probabilities in canonical order; empty if any request failed."""
+    if any(r.error is not None or not r.logprobs for r in results):
+        return []
+    return [option_probabilities(canonical_logprobs(r.logprobs, order))
+            for order, r in zip(orders, results, strict=True)]
+
+
+def _order_columns(orders: list[list[int] | None], probs: list[list[float]]
+                   ) -> dict[str, Any]:
+    """``shown_orders`` and ``order_probs`` of a row (left out for a fixed order)."""
+    if orders[0] is None:
+        return {}
+    return {"shown_orders": orders, "order_probs": probs or None}
 
 
 def _formula_rows(stage: ChoiceStage, ctx: StageContext,

@@ -58,6 +58,14 @@ def _check_choice(stage: ChoiceStage, spec: ScenarioSpec, where: str) -> Problem
                 f"levels give {count} option(s); between 2 and {MAX_LEVELS} are allowed.",
                 field=f"{where}.levels", fix="check min <= max and the step size.")
             return
+    if stage.option_order is not None and stage.shuffle_options is not None \
+            and stage.option_order != ("shuffled" if stage.shuffle_options else "fixed"):
+        yield ScenarioError(
+            f"shuffle_options: {str(stage.shuffle_options).lower()} contradicts option_order: "
+            f"{stage.option_order}.", field=f"{where}.shuffle_options",
+            value=stage.shuffle_options,
+            fix=f"remove shuffle_options (the older spelling of option_order: shuffled) and "
+                f"keep option_order: {stage.option_order}.")
     if len(set(stage.options)) != len(stage.options):
         yield ScenarioError("options must be distinct.", field=f"{where}.options",
                             value=stage.options, fix="remove the repeated option.")
