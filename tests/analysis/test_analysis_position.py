@@ -116,7 +116,7 @@ def test_analyze_prints_the_cells_and_warns_on_a_planted_bias(capsys):
     def run(ev: pl.DataFrame) -> Run:
         return Run(path=Path("r1"), manifest={"scenario": "t", "seed": 0, "status": "complete"},
                    scenario=spec("balanced").model_dump(mode="json"), events=ev,
-                   agents=pl.DataFrame(schema=AGENT_SCHEMA),
+                   agents=pl.DataFrame(schema={"run_id": pl.String, **AGENT_SCHEMA}),
                    network=pl.DataFrame(schema=NETWORK_SCHEMA),
                    surveys=pl.DataFrame(schema=SURVEY_SCHEMA))
 
