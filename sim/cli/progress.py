@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 import polars as pl
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from analysis.io import Run
 from analysis.summary import choice_rates_by_round, payoff_by_trait
+from sim.cli.terminal import safe_text
 from sim.engine.loop import StepReport
 
 __all__ = ["RunProgress", "print_summary", "print_transcript"]
@@ -22,6 +24,7 @@ class RunProgress:
     """A progress bar over steps showing agent-turns/s and tokens/s; a step callback."""
 
     def __init__(self, *, total: int, title: str, completed: int = 0) -> None:
+        title = safe_text(title)  # the scenario's name, formatted into markup below
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stage]}"), TextColumn("{task.fields[rate]}"),
@@ -51,15 +54,15 @@ class RunProgress:
         self._seconds += report.seconds
         rate = (f"{self._turns / self._seconds:.1f} agent-turns/s  "
                 f"{self._tokens / self._seconds:.0f} tok/s") if self._seconds else ""
-        self._progress.update(self._task, advance=1, stage=",".join(sorted(set(report.stages))),
-                              rate=rate)
+        stages = safe_text(",".join(sorted(set(report.stages))))
+        self._progress.update(self._task, advance=1, stage=stages, rate=rate)
 
 
 def print_summary(run: Run, seconds: float) -> None:
     """Closing summary: where the run is, choice rates per round, payoff by trait."""
-    console = Console()
+    console = Console(emoji=False)
     m = run.manifest
-    console.print(f"[bold]{m['scenario']}[/bold] {m['status']} in {seconds:.1f} s: "
+    console.print(f"[bold]{safe_text(m['scenario'])}[/bold] {m['status']} in {seconds:.1f} s: "
                   f"{m['steps_completed']} steps, {m['events']} events, "
                   f"{m['tokens']['new']} tokens generated, {m['failures']} failed requests")
     rates = choice_rates_by_round(run.events)
@@ -68,8 +71,8 @@ def print_summary(run: Run, seconds: float) -> None:
         for col in ("stage", "round", "option", "rate", "n"):
             table.add_column(col, justify="right" if col in ("round", "rate", "n") else "left")
         for row in rates.iter_rows(named=True):
-            table.add_row(row["stage"], str(row["round"]), row["option"], f"{row['rate']:.2f}",
-                          str(row["n"]))
+            table.add_row(safe_text(row["stage"]), str(row["round"]), safe_text(row["option"]),
+                          f"{row['rate']:.2f}", str(row["n"]))
         console.print(table)
     payoffs = payoff_by_trait(run.events, run.agents)
     if not payoffs.is_empty():
@@ -77,15 +80,18 @@ def print_summary(run: Run, seconds: float) -> None:
         for col in ("trait", "high", "low", "difference"):
             table.add_column(col, justify="left" if col == "trait" else "right")
         for row in payoffs.iter_rows(named=True):
-            table.add_row(row["trait"], *(f"{row[c]:.2f}" if row[c] is not None else "-"
+            table.add_row(safe_text(row["trait"]), *(f"{row[c]:.2f}" if row[c] is not None else "-"
                                           for c in ("high", "low", "difference")))
         console.print(table)
-    console.print(f"run directory: {run.path}")
+    console.print(f"run directory: {safe_text(run.path)}")
 
 
 def print_transcript(run: Run, limit: int) -> None:
-    """A readable transcript: messages as ``Name: text``, choices with probabilities."""
-    console = Console()
+    """A readable transcript: messages, choices with probabilities, outcomes with payoffs.
+
+    Every name and text is shown inert (:func:`safe_text`).
+    """
+    console = Console(emoji=False, highlight=False)
     names = dict(zip(run.agents["agent"], run.agents["name"], strict=True))
     events = run.events.filter(pl.col("kind") != "sit_out").sort(
         "replica", "step", "group", "turn", "agent").head(limit)
@@ -95,19 +101,30 @@ def print_transcript(run: Run, limit: int) -> None:
         if header != current:
             current = header
             console.rule(f"replica {row['replica']} · step {row['step']} · round {row['round']}"
-                         f" · {row['stage']}")
-        who = names.get(row["agent"], row["agent"])
-        partners = ", ".join(names.get(p, p) for p in row["partners"])
-        if row["status"] != "ok":
-            console.print(f"[red]{who}: failed ({row['error']})[/red]")
-        elif row["kind"] == "message":
-            console.print(f"[bold]{who}[/bold] → {partners}: {row['text']}", markup=True)
-        else:
-            probs = " ".join(f"{o}={p:.2f}" for o, p in zip(row["options"], row["option_probs"],
-                                                            strict=False))
-            pay = f" payoff {row['payoff']:g}" if row["payoff"] is not None else ""
-            console.print(f"[bold]{who}[/bold] vs {partners}: [cyan]{row['choice']}[/cyan]"
-                          f" ({probs}){pay}")
+                         f" · {safe_text(row['stage'])}")
+        console.print(_transcript_line(row, names))
     total = run.events.height
     if total > limit:
         console.print(f"... {total - limit} more events (use --limit)")
+
+
+def _transcript_line(row: dict[str, Any], names: dict[str, str]) -> str:
+    """One event as rich markup; every piece of run text escaped."""
+    def name(agent: str) -> str:
+        return safe_text(names.get(agent, agent))
+
+    who = name(row["agent"])
+    partners = ", ".join(name(p) for p in row["partners"] or ())
+    pay = f" payoff {row['payoff']:g}" if row["payoff"] is not None else ""
+    if row["status"] != "ok":
+        return f"[red]{who}: failed ({safe_text(row['error'])})[/red]"
+    if row["kind"] in ("message", "broadcast"):
+        return f"[bold]{who}[/bold] → {partners}: {safe_text(row['text'])}"
+    if row["kind"] == "outcome":
+        details = f" {safe_text(row['outcomes'])}" if row["outcomes"] else ""
+        return f"[bold]{who}[/bold] with {partners}: outcome{details}{pay}"
+    probs = " ".join(f"{safe_text(o)}={p:.2f}" for o, p in
+                     zip(row["options"] or (), row["option_probs"] or (), strict=False))
+    shown = f" ({probs})" if probs else ""
+    return (f"[bold]{who}[/bold] vs {partners}: [cyan]{safe_text(row['choice'])}[/cyan]"
+            f"{shown}{pay}")

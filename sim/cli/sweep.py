@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from sim.cli.terminal import safe_text, visible
+
 __all__ = ["SWEEP_EXAMPLE", "add_parser", "main"]
 
 SWEEP_EXAMPLE = """example:
@@ -64,7 +66,7 @@ class _LiveView:
         events = sum(c.get("events") or 0 for c in cells if c["status"] == "complete")
         nodes = {c["node"] for c in cells if c["status"] in ("complete", "running")
                  and c["node"]}
-        table = Table(title=f"sweep {self.name}: {len(cells) or self.total} cells",
+        table = Table(title=f"sweep {safe_text(self.name)}: {len(cells) or self.total} cells",
                       show_header=True, header_style="bold")
         for column in ("done", "running", "failed", "pending", "cells/min", "events",
                        "nodes", "elapsed"):
@@ -87,8 +89,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         raise RunError(f"--max-retries {args.max_retries}: use a number from 0 to 20.")
     if args.validate:
         for cell in sweep.cells:
-            print(f"{cell.id}  seed={cell.seed}  {cell.params}")
-        print(f"ok  {args.sweep_file}  ({len(sweep.cells)} cells of {sweep.base.spec.name})")
+            print(visible(f"{cell.id}  seed={cell.seed}  {cell.params}"))
+        print(visible(f"ok  {args.sweep_file}  ({len(sweep.cells)} cells of "
+                      f"{sweep.base.spec.name})"))
         return 0
     command = ["traitlab", *argv]
     if args.quiet:
@@ -102,10 +105,10 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
                                max_retries=args.max_retries, ray_address=args.ray_address,
                                on_update=view.update, command=command)
     failed = result.count("failed")
-    print(f"{result.path}  {result.count('complete')} complete, {failed} failed "
-          f"({result.status})")
+    print(visible(f"{result.path}  {result.count('complete')} complete, {failed} failed "
+          f"({result.status})"))
     for cell in result.manifest["cells"]:
         if cell["status"] == "failed":
             last = cell["errors"][-1]["error"] if cell["errors"] else "unknown"
-            print(f"failed  {cell['id']}  after {cell['attempts']} attempts: {last}")
+            print(visible(f"failed  {cell['id']}  after {cell['attempts']} attempts: {last}"))
     return 1 if failed else 0
