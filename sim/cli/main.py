@@ -124,7 +124,9 @@ def _add_run_settings(run: argparse.ArgumentParser) -> None:
     run.add_argument("--dtype", choices=choices("dtype"), default=default("dtype"),
                      help="auto: bf16 on GPUs and CPUs with native bf16 (AMX), else fp32")
     run.add_argument("--device", choices=choices("device"), default=default("device"))
-    run.add_argument("--out", type=Path, default=default("out"),
+    from sim.cli.sweep import out_dir
+
+    run.add_argument("--out", type=out_dir, default=default("out"),
                      help=f"output root ({default('out')}/)")
     run.add_argument("--steps", type=int, default=default("steps"),
                      help="stop after N steps")

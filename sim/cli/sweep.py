@@ -13,13 +13,21 @@ from rich.table import Table
 
 from sim.cli.terminal import safe_text, visible
 
-__all__ = ["SWEEP_EXAMPLE", "add_parser", "main"]
+__all__ = ["SWEEP_EXAMPLE", "add_parser", "main", "out_dir"]
 
 SWEEP_EXAMPLE = """example:
   traitlab sweep scenarios/sweeps/pd_agreeableness.yaml            # local Ray
   traitlab sweep scenarios/sweeps/pd_agreeableness.yaml --resume   # after Ctrl-C or failures
   traitlab sweep my_sweep.yaml --ray-address 10.0.0.5:6379 --out /shared/runs
 """
+
+
+def out_dir(text: str) -> Path:
+    """An ``--out`` folder; an empty one would silently mean the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is empty; name an output folder such as "
+                                         "runs (use . for the current directory)")
+    return Path(text)
 
 
 def add_parser(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
@@ -32,7 +40,7 @@ def add_parser(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
                             "are skipped)")
     sweep.add_argument("--ray-address", default=None, metavar="ADDR",
                        help="join this Ray cluster (host:port); default: local Ray")
-    sweep.add_argument("--out", type=Path, default=Path("runs"),
+    sweep.add_argument("--out", type=out_dir, default=Path("runs"),
                        help="output root; cells go to OUT/<sweep name>/<cell-id>/ (runs/)")
     sweep.add_argument("--max-retries", type=int, default=None,
                        help="retries per failing cell (default: the sweep file's, else 2)")
