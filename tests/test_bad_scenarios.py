@@ -150,6 +150,16 @@ EXPECTED: dict[str, Expected] = {
         8, "population.profiles.0.big_five.openness", "'0x1'",
         r"'0x1' is a hexadecimal, octal or base-60 number in YAML 1\.1\. Fix: write the "
         r"number in plain decimal"),
+    # names and edges that records could not tell apart
+    "names_duplicate.yaml": Expected(
+        6, "population.names.2", "'alex'",
+        r"the name 'alex' is given twice \(also population\.names\.0\)\. Fix: give every"),
+    "names_nobody.yaml": Expected(
+        6, "population.names.1", "'Nobody'",
+        r"the name 'Nobody' reads as 'nobody', the 'punish nobody' option of sanction stages"),
+    "network_self_loop.yaml": Expected(
+        7, "network.edges.2", "[2, 2]",
+        r"edge \[2, 2\] joins agent 2 to itself\. Fix: remove it"),
 }
 
 

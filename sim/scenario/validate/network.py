@@ -58,6 +58,10 @@ def check_network(spec: ScenarioSpec) -> Problems:
                     f"{spec.population.size}.", field=f"network.edges.{i}", value=[a, b],
                     fix=f"use agent indices 0..{spec.population.size - 1}.",
                 )
+            elif a == b:
+                yield ScenarioError(
+                    f"edge [{a}, {b}] joins agent {a} to itself.", field=f"network.edges.{i}",
+                    value=[a, b], fix="remove it; an agent is never its own neighbour.")
         return
     assert net.generator is not None
     try:
