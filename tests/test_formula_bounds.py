@@ -97,3 +97,14 @@ def test_parse_and_evaluate_raise_only_formula_errors(source, values):
     result = formula.evaluate(values)
     assert isinstance(result, float) and math.isfinite(result) and abs(result) <= MAX_RESULT
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(("text", "offer"), [
+    ("I offer " + "9" * 400, None),  # float() of it is inf
+    ("I offer 10000000000000 or 55", 55.0),
+    ("how about 55.5?", 55.5),
+])
+def test_an_offer_is_a_bounded_number(text, offer):
+    from sim.engine.offers import extract_offer
+
+    assert extract_offer(text) == offer
