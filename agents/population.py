@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from agents.persona import (
 )
 from sim.scenario.spec import PolicySpec, PopulationSpec
 
-__all__ = ["Member", "build_population"]
+__all__ = ["Member", "build_population", "unique_names"]
 
 _ALL_TYPES = tuple(a + b + c + d for a in "EI" for b in "SN" for c in "TF" for d in "JP")
 
@@ -46,8 +46,29 @@ def build_population(spec: PopulationSpec, rng: np.random.Generator) -> list[Mem
             personas.append(Persona(name=name, big_five=BigFive.from_dict(
                 profile.big_five.model_dump()), background=profile.background))
     personas.extend(_sample(spec, rng, names[len(personas):spec.size]))
+    personas = unique_names(personas)
     cohorts = _cohort_of_each(spec)
     return [Member(p, c[0], c[1]) for p, c in zip(personas, cohorts, strict=True)]
+
+
+def unique_names(personas: list[Persona]) -> list[Persona]:
+    """Personas whose names are unique, compared without case or surrounding space.
+
+    The rule: the first holder of a name keeps it; a later holder gets the lowest free
+    suffix " 2", " 3", ... ("Alex", "Alex" -> "Alex", "Alex 2"). The word ``nobody`` is an
+    option of sanction stages, so an agent named so becomes "nobody 2". Validation refuses
+    duplicates written out in ``names``; this covers a profile's name meeting a default one.
+    """
+    taken = {"nobody"}
+    out = []
+    for persona in personas:
+        name, k = persona.name, 1
+        while name.strip().casefold() in taken:
+            k += 1
+            name = f"{persona.name.strip()} {k}"
+        taken.add(name.strip().casefold())
+        out.append(persona if name == persona.name else replace(persona, name=name))
+    return out
 
 
 def _sample(spec: PopulationSpec, rng: np.random.Generator, names: list[str]) -> list[Persona]:

@@ -108,6 +108,58 @@ EXPECTED: dict[str, Expected] = {
     "survey_rounds_beyond.yaml": Expected(
         14, "stages.1.rounds.1", "12",
         r"round 12 is beyond the scenario's 10 rounds\. Fix: use rounds 1\.\.10"),
+    # what passes validation must be able to run: sizes, numbers and formulas are bounded
+    "network_hypercube.yaml": Expected(
+        7, "network.generator", "'hypercube_graph'",
+        r"'hypercube_graph' makes 4 nodes for 2 agents, not one node per agent\. Fix: use a "),
+    "network_complete_huge.yaml": Expected(
+        7, "network.generator", "'complete_graph'",
+        r"'complete_graph' makes about 225,000,000 edges for 30,000 agents, over the limit of "
+        r"2,000,000\. Fix: use a sparser generator"),
+    "network_param_type.yaml": Expected(
+        7, "network", "p='often'",
+        r"watts_strogatz_graph\(k=4, p='often'\) fails: .*Fix: check the generator's "),
+    "groups_of_huge.yaml": Expected(
+        9, "stages.0.groups.size", "90000",
+        r"groups of 90000 are over the limit of 1,000 agents\. Fix: use a size of at most"),
+    "formula_power_tower.yaml": Expected(
+        13, "stages.0.payoff.formula", "'9 ** 9 ** 9'",
+        r"'9 \*\* 9 \*\* 9' is beyond 1e\+15; write smaller numbers\. Fix: "),
+    "formula_min_one_arg.yaml": Expected(
+        13, "stages.0.payoff.formula", "'min(value)'",
+        r"'min\(value\)' has 1 argument\(s\); min takes two or more numbers"),
+    "formula_unary_chain.yaml": Expected(
+        13, "stages.0.payoff.formula", "'-----",
+        r"nests deeper than 100 levels; simplify it\. Fix: "),
+    "params_nan.yaml": Expected(
+        4, "params.m", "nan",
+        r"should be a finite number, got nan\. Fix: write a finite number \(not \.inf"),
+    "levels_infinite.yaml": Expected(
+        10, "stages.0.levels.max", "inf",
+        r"should be a finite number, got inf\. Fix: write a finite number"),
+    "levels_tiny_step.yaml": Expected(
+        10, "stages.0.levels", None,
+        r"levels give over 64 options; between 2 and 64 are allowed\. Fix: check min"),
+    "private_tiny_step.yaml": Expected(
+        10, "roles.0.private.budget.step", "1e-09",
+        r"the range 0\.\.100 in steps of 1e-09 has over 1,000,000 values\. Fix: use a "),
+    "trait_bool.yaml": Expected(
+        8, "population.profiles.0.big_five.openness", "True",
+        r"should be a valid number, got True\. Fix: write a valid number"),
+    "trait_hex.yaml": Expected(
+        8, "population.profiles.0.big_five.openness", "'0x1'",
+        r"'0x1' is a hexadecimal, octal or base-60 number in YAML 1\.1\. Fix: write the "
+        r"number in plain decimal"),
+    # names and edges that records could not tell apart
+    "names_duplicate.yaml": Expected(
+        6, "population.names.2", "'alex'",
+        r"the name 'alex' is given twice \(also population\.names\.0\)\. Fix: give every"),
+    "names_nobody.yaml": Expected(
+        6, "population.names.1", "'Nobody'",
+        r"the name 'Nobody' reads as 'nobody', the 'punish nobody' option of sanction stages"),
+    "network_self_loop.yaml": Expected(
+        7, "network.edges.2", "[2, 2]",
+        r"edge \[2, 2\] joins agent 2 to itself\. Fix: remove it"),
 }
 
 

@@ -136,7 +136,9 @@ def _add_run_settings(run: argparse.ArgumentParser) -> None:
     run.add_argument("--dtype", choices=choices("dtype"), default=default("dtype"),
                      help="auto: bf16 on GPUs and CPUs with native bf16 (AMX), else fp32")
     run.add_argument("--device", choices=choices("device"), default=default("device"))
-    run.add_argument("--out", type=Path, default=default("out"),
+    from sim.cli.sweep import out_dir
+
+    run.add_argument("--out", type=out_dir, default=default("out"),
                      help=f"output root ({default('out')}/)")
     run.add_argument("--steps", type=int, default=default("steps"),
                      help="stop after N steps")
@@ -159,7 +161,16 @@ def _add_run_settings(run: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``traitlab`` console script; returns the exit code."""
+    from sim.cli.terminal import survive_closed_pipe
+
     args = _parser().parse_args(argv)
+    return survive_closed_pipe(lambda: _dispatch(args, argv))
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """Run the chosen command; user errors become one visible line each on stderr."""
+    from sim.cli.terminal import visible
+
     try:
         if args.command == "run":
             return _run(args, list(argv) if argv is not None else sys.argv[1:])
@@ -189,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         for problem in exc.errors if isinstance(exc, ScenarioErrors) else (exc,):
-            print(f"error: {problem}", file=sys.stderr)
+            print(visible(f"error: {problem}"), file=sys.stderr)
         return 2
     except ValidationError as exc:  # a bad flag value reaching RunConfig
         if args.debug:
@@ -199,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {err['msg']}.", file=sys.stderr)
             return 2
         flag = "--" + str(err["loc"][0]).replace("_", "-")
-        print(f"error: {flag} {err['input']!r}: {err['msg']}.", file=sys.stderr)
+        print(visible(f"error: {flag} {err['input']!r}: {err['msg']}."), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         from sim.errors import BudgetReached, RunInterrupted
@@ -208,20 +219,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{exc} Resume: {exc.resume_command}", file=sys.stderr)
             return 3
         if isinstance(exc, RunInterrupted):
-            print(f"interrupted; records so far are kept. Resume: {exc.resume_command}",
-                  file=sys.stderr)
+            print(visible(f"interrupted; records so far are kept. Resume: "
+                          f"{exc.resume_command}"), file=sys.stderr)
         else:
             print("interrupted; records written so far are kept.", file=sys.stderr)
         return 130
 
 
 def _validate(files: Sequence[Path]) -> int:
+    from sim.cli.terminal import visible
     from sim.scenario.loader import load_scenario
 
     for file in files:
         loaded = load_scenario(file)
-        print(f"ok  {file}  ({loaded.spec.name}: {len(loaded.spec.stages)} stages, "
-              f"{loaded.spec.population.size} agents)")
+        print(visible(f"ok  {file}  ({loaded.spec.name}: {len(loaded.spec.stages)} stages, "
+                      f"{loaded.spec.population.size} agents)"))
     return 0
 
 
@@ -347,9 +359,10 @@ def _show(run_dir: Path, limit: int, *, prompts: bool = False) -> int:
 
 def _analyze(path: Path, html: Path | None, seed: int) -> int:
     from analysis.report import analyze_path, print_report, render_html
+    from sim.cli.terminal import inert_report
 
     report = analyze_path(path, seed=seed)
-    print_report(report)
+    print_report(inert_report(report))
     if html is not None:
         print(f"wrote {render_html(report, html)}")
     return 0

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
 from types import TracebackType
+from typing import Any
 
 import polars as pl
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from analysis.io import Run
 from analysis.regression import payoff_by_trait
 from analysis.summary import choice_rates_by_round
+from sim.cli.terminal import safe_text
 from sim.engine.loop import StepReport
 
-__all__ = ["RunProgress", "decided_by_line", "print_prompts", "print_summary", "print_transcript",
-           "visible"]
+__all__ = ["RunProgress", "decided_by_line", "print_prompts", "print_summary", "print_transcript"]
 
 _console = Console(stderr=True)
 
@@ -28,6 +27,7 @@ class RunProgress:
     """A progress bar over steps showing agent-turns/s and tokens/s; a step callback."""
 
     def __init__(self, *, total: int, title: str, completed: int = 0) -> None:
+        title = safe_text(title)  # the scenario's name, formatted into markup below
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stage]}"), TextColumn("{task.fields[rate]}"),
@@ -57,15 +57,15 @@ class RunProgress:
         self._seconds += report.seconds
         rate = (f"{self._turns / self._seconds:.1f} agent-turns/s  "
                 f"{self._tokens / self._seconds:.0f} tok/s") if self._seconds else ""
-        self._progress.update(self._task, advance=1, stage=",".join(sorted(set(report.stages))),
-                              rate=rate)
+        stages = safe_text(",".join(sorted(set(report.stages))))
+        self._progress.update(self._task, advance=1, stage=stages, rate=rate)
 
 
 def print_summary(run: Run, seconds: float) -> None:
     """Closing summary: where the run is, choice rates per round, payoff by trait."""
-    console = Console()
+    console = Console(emoji=False)
     m = run.manifest
-    console.print(f"[bold]{m['scenario']}[/bold] {m['status']} in {seconds:.1f} s: "
+    console.print(f"[bold]{safe_text(m['scenario'])}[/bold] {m['status']} in {seconds:.1f} s: "
                   f"{m['steps_completed']} steps, {m['events']} events, "
                   f"{m['tokens']['new']} tokens generated, {m['failures']} failed requests")
     if m.get("cost_usd") is not None:
@@ -79,8 +79,8 @@ def print_summary(run: Run, seconds: float) -> None:
         for col in ("stage", "round", "option", "rate", "n"):
             table.add_column(col, justify="right" if col in ("round", "rate", "n") else "left")
         for row in rates.iter_rows(named=True):
-            table.add_row(row["stage"], str(row["round"]), row["option"], f"{row['rate']:.2f}",
-                          str(row["n"]))
+            table.add_row(safe_text(row["stage"]), str(row["round"]), safe_text(row["option"]),
+                          f"{row['rate']:.2f}", str(row["n"]))
         console.print(table)
     payoffs = payoff_by_trait(run.events, run.agents)
     if not payoffs.is_empty():
@@ -94,9 +94,9 @@ def print_summary(run: Run, seconds: float) -> None:
                   else f"{row['ci_low']:.2f} to {row['ci_high']:.2f}")
             slope = "-" if row["slope"] is None or math.isnan(row["slope"]) else \
                 f"{row['slope']:+.2f}"
-            table.add_row(row["trait"], slope, ci, str(row["n_obs"]))
+            table.add_row(safe_text(row["trait"]), slope, ci, str(row["n_obs"]))
         console.print(table)
-    console.print(f"run directory: {run.path}")
+    console.print(f"run directory: {safe_text(run.path)}")
 
 
 def decided_by_line(run: Run) -> str | None:
@@ -120,8 +120,11 @@ def decided_by_line(run: Run) -> str | None:
 
 
 def print_transcript(run: Run, limit: int) -> None:
-    """A readable transcript: messages as ``Name: text``, choices with probabilities."""
-    console = Console()
+    """A readable transcript: messages, choices with probabilities, outcomes with payoffs.
+
+    Every name and text is shown inert (:func:`safe_text`).
+    """
+    console = Console(emoji=False, highlight=False)
     names = dict(zip(run.agents["agent"], run.agents["name"], strict=True))
     events = run.events.filter(pl.col("kind") != "sit_out").sort(
         "replica", "step", "group", "turn", "agent").head(limit)
@@ -131,40 +134,11 @@ def print_transcript(run: Run, limit: int) -> None:
         if header != current:
             current = header
             console.rule(f"replica {row['replica']} · step {row['step']} · round {row['round']}"
-                         f" · {row['stage']}")
-        who = names.get(row["agent"], row["agent"])
-        partners = ", ".join(names.get(p, p) for p in row["partners"])
-        if row["status"] != "ok":
-            console.print(f"[red]{visible(who)}: failed ({visible(row['error'])})[/red]")
-        elif row["kind"] == "message":
-            console.print(f"[bold]{visible(who)}[/bold] → {visible(partners)}: "
-                          f"{visible(row['text'])}", markup=True)
-        else:
-            probs = " ".join(f"{o}={p:.2f}" for o, p in zip(row["options"], row["option_probs"],
-                                                            strict=False))
-            pay = f" payoff {row['payoff']:g}" if row["payoff"] is not None else ""
-            console.print(f"[bold]{visible(who)}[/bold] vs {visible(partners)}: "
-                          f"[cyan]{visible(row['choice'])}[/cyan] ({visible(probs)}){pay}")
+                         f" · {safe_text(row['stage'])}")
+        console.print(_transcript_line(row, names))
     total = run.events.height
     if total > limit:
         console.print(f"... {total - limit} more events (use --limit)")
-
-
-def visible(text: object) -> str:
-    """Agent or user text made inert for a rich terminal.
-
-    Rich markup is escaped, and control and format characters (escape sequences, bidi
-    overrides, zero-width marks) are shown as hex escapes (ESC as backslash-x-1b); newlines
-    and tabs stay.
-    """
-    out = []
-    for ch in str(text):
-        if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
-            out.append(ch)
-        else:
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    return escape("".join(out))
 
 
 def print_prompts(run: Run, limit: int) -> None:
@@ -172,7 +146,7 @@ def print_prompts(run: Run, limit: int) -> None:
 
     Each is headed by its hash, its kind and how many events it is linked from.
     """
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     if run.prompts.is_empty():
         console.print("this run stored no prompts (recorded before prompts were kept)")
         return
@@ -181,9 +155,31 @@ def print_prompts(run: Run, limit: int) -> None:
         console.rule(f"prompt {row['prompt_hash']} · {row['kind']} · "
                      f"{uses.get(row['prompt_hash'], 0)} event(s)")
         for message in json.loads(row["messages"]):
-            console.print(f"[bold]{visible(message['role'])}[/bold]")
-            console.print(visible(message["content"]))
+            console.print(f"[bold]{safe_text(message['role'])}[/bold]")
+            console.print(safe_text(message["content"]))
         if row["options"] is not None:
-            console.print(f"[bold]options[/bold] {visible(', '.join(row['options']))}")
+            console.print(f"[bold]options[/bold] {safe_text(', '.join(row['options']))}")
     if run.prompts.height > limit:
         console.print(f"... {run.prompts.height - limit} more prompts (use --limit)")
+
+
+def _transcript_line(row: dict[str, Any], names: dict[str, str]) -> str:
+    """One event as rich markup; every piece of run text escaped."""
+    def name(agent: str) -> str:
+        return safe_text(names.get(agent, agent))
+
+    who = name(row["agent"])
+    partners = ", ".join(name(p) for p in row["partners"] or ())
+    pay = f" payoff {row['payoff']:g}" if row["payoff"] is not None else ""
+    if row["status"] != "ok":
+        return f"[red]{who}: failed ({safe_text(row['error'])})[/red]"
+    if row["kind"] in ("message", "broadcast"):
+        return f"[bold]{who}[/bold] → {partners}: {safe_text(row['text'])}"
+    if row["kind"] == "outcome":
+        details = f" {safe_text(row['outcomes'])}" if row["outcomes"] else ""
+        return f"[bold]{who}[/bold] with {partners}: outcome{details}{pay}"
+    probs = " ".join(f"{safe_text(o)}={p:.2f}" for o, p in
+                     zip(row["options"] or (), row["option_probs"] or (), strict=False))
+    shown = f" ({probs})" if probs else ""
+    return (f"[bold]{who}[/bold] vs {partners}: [cyan]{safe_text(row['choice'])}[/cyan]"
+            f"{shown}{pay}")

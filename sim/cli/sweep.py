@@ -11,13 +11,23 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-__all__ = ["SWEEP_EXAMPLE", "add_parser", "main"]
+from sim.cli.terminal import safe_text, visible
+
+__all__ = ["SWEEP_EXAMPLE", "add_parser", "main", "out_dir"]
 
 SWEEP_EXAMPLE = """example:
   traitlab sweep scenarios/sweeps/pd_agreeableness.yaml            # local Ray
   traitlab sweep scenarios/sweeps/pd_agreeableness.yaml --resume   # after Ctrl-C or failures
   traitlab sweep my_sweep.yaml --ray-address 10.0.0.5:6379 --out /shared/runs
 """
+
+
+def out_dir(text: str) -> Path:
+    """An ``--out`` folder; an empty one would silently mean the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is empty; name an output folder such as "
+                                         "runs (use . for the current directory)")
+    return Path(text)
 
 
 def add_parser(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
@@ -30,7 +40,7 @@ def add_parser(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
                             "are skipped)")
     sweep.add_argument("--ray-address", default=None, metavar="ADDR",
                        help="join this Ray cluster (host:port); default: local Ray")
-    sweep.add_argument("--out", type=Path, default=Path("runs"),
+    sweep.add_argument("--out", type=out_dir, default=Path("runs"),
                        help="output root; cells go to OUT/<sweep name>/<cell-id>/ (runs/)")
     sweep.add_argument("--max-retries", type=int, default=None,
                        help="retries per failing cell (default: the sweep file's, else 2)")
@@ -64,7 +74,7 @@ class _LiveView:
         events = sum(c.get("events") or 0 for c in cells if c["status"] == "complete")
         nodes = {c["node"] for c in cells if c["status"] in ("complete", "running")
                  and c["node"]}
-        table = Table(title=f"sweep {self.name}: {len(cells) or self.total} cells",
+        table = Table(title=f"sweep {safe_text(self.name)}: {len(cells) or self.total} cells",
                       show_header=True, header_style="bold")
         for column in ("done", "running", "failed", "pending", "cells/min", "events",
                        "nodes", "elapsed"):
@@ -87,8 +97,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         raise RunError(f"--max-retries {args.max_retries}: use a number from 0 to 20.")
     if args.validate:
         for cell in sweep.cells:
-            print(f"{cell.id}  seed={cell.seed}  {cell.params}")
-        print(f"ok  {args.sweep_file}  ({len(sweep.cells)} cells of {sweep.base.spec.name})")
+            print(visible(f"{cell.id}  seed={cell.seed}  {cell.params}"))
+        print(visible(f"ok  {args.sweep_file}  ({len(sweep.cells)} cells of "
+                      f"{sweep.base.spec.name})"))
         return 0
     command = ["traitlab", *argv]
     if args.quiet:
@@ -102,10 +113,10 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
                                max_retries=args.max_retries, ray_address=args.ray_address,
                                on_update=view.update, command=command)
     failed = result.count("failed")
-    print(f"{result.path}  {result.count('complete')} complete, {failed} failed "
-          f"({result.status})")
+    print(visible(f"{result.path}  {result.count('complete')} complete, {failed} failed "
+          f"({result.status})"))
     for cell in result.manifest["cells"]:
         if cell["status"] == "failed":
             last = cell["errors"][-1]["error"] if cell["errors"] else "unknown"
-            print(f"failed  {cell['id']}  after {cell['attempts']} attempts: {last}")
+            print(visible(f"failed  {cell['id']}  after {cell['attempts']} attempts: {last}"))
     return 1 if failed else 0

@@ -116,7 +116,8 @@ def form_groups(spec: GroupingSpec, size: int, network: nx.Graph | None,
     if network is None:
         raise ValueError("grouping by neighbours needs a network")
     edges = tuple(sorted((min(a, b), max(a, b)) for a, b in network.edges() if a != b))
-    alone = tuple(sorted(n for n in range(size) if network.degree(n) == 0))
+    linked = {n for edge in edges for n in edge}  # a self-loop links an agent to nobody
+    alone = tuple(n for n in range(size) if n not in linked)
     return Grouping(groups=edges, sitting_out=alone)
 
 

@@ -3,13 +3,16 @@
 Models write offers in many ways ("I'd take $55", "How about 55.50?", "my final offer is
 1,200"). :func:`extract_offer` takes the number nearest after an offer word, else the last
 number in the message; :func:`detect_act` reads an explicit acceptance or rejection, with
-negations ("I can't accept") read as rejections.
+negations ("I can't accept") read as rejections. A number beyond
+:data:`~sim.scenario.fields.MAX_MAGNITUDE` is no offer.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Literal
+
+from sim.scenario.fields import MAX_MAGNITUDE
 
 __all__ = ["Act", "detect_act", "extract_offer"]
 
@@ -30,7 +33,9 @@ def _numbers(text: str) -> list[tuple[int, float]]:
     out = []
     for m in _NUMBER.finditer(text):
         digits = m.group(1).replace(",", "") + (m.group(2) or "")
-        out.append((m.start(), float(digits)))
+        value = float(digits)  # 400 nines read as inf: no price, and no inf in a record
+        if value <= MAX_MAGNITUDE:
+            out.append((m.start(), value))
     return out
 
 

@@ -37,6 +37,8 @@ RUN_FILES: dict[str, str] = {
                   "of its request (resume never asks twice; `traitlab run --replay` answers "
                   "from it with no server), and `backend.json`, the client settings (no key)",
     "cell.json": "sweep cells only: sweep name, cell id, params, seed, node, attempt",
+    ".lock": "locked (`flock`) by the process writing the run, which wrote its pid; a "
+             "second writer is refused",
 }
 """Files of ``runs/<scenario>/<utc-time>-<id>/``."""
 
@@ -82,6 +84,11 @@ CHECKPOINT_KEYS: dict[str, str] = {
     "engine": "step counter, executor counters and each replica's flow position, grouping "
               "cache and agents' memory, score and choices",
     "progress": "the manifest's progress fields at that step",
+    "settings": "seed, replicas and run_config the run was recorded with; resume refuses a "
+                "manifest that says otherwise",
+    "files": "sha256 of every committed file (scenario, agents, network, shards up to "
+             "`step`); resume refuses a missing, changed or unlisted one",
+    "sha256": "hash of the rest of the document; resume refuses an edited checkpoint",
 }
 """Top-level keys of ``checkpoint.json``."""
 

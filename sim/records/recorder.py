@@ -14,12 +14,17 @@ then ``checkpoint.json`` (see :mod:`sim.records.checkpoint`), then the manifest.
 *committed* once the checkpoint covers its step: resuming deletes shards the checkpoint does
 not cover. The manifest's ``status`` is
 one of ``running``, ``complete``, ``failed``, ``interrupted``.
+
+Each committed file's sha256 goes into the checkpoint, which resume verifies. While a
+recorder writes a directory it holds an exclusive lock (``fcntl.flock``) on its ``.lock``
+file: a second writer (two resumes of one run) is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import secrets
@@ -36,7 +41,13 @@ import polars as pl
 import yaml
 
 from sim.errors import RunError
-from sim.records.checkpoint import CHECKPOINT_NAME, build_checkpoint, stale_files
+from sim.records.checkpoint import (
+    CHECKPOINT_NAME,
+    build_checkpoint,
+    run_settings,
+    sha256_file,
+    stale_files,
+)
 from sim.records.hooks import NO_HOOKS, RunHooks
 from sim.records.schemas import (
     AGENT_SCHEMA,
@@ -54,8 +65,8 @@ from sim.version import __version__
 if TYPE_CHECKING:
     from sim.engine.replica import Replica
 
-__all__ = ["PROMPTS_DIR", "STATUSES", "SURVEYS_DIR", "Recorder", "atomic_write",
-           "design_facts", "prompt_rows", "read_manifest"]
+__all__ = ["LOCK_NAME", "PROMPTS_DIR", "STATUSES", "SURVEYS_DIR", "Recorder", "RunLock",
+           "atomic_write", "design_facts", "prompt_rows", "read_manifest"]
 
 _PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", "numpy", "ray")
 STATUSES = ("running", "complete", "failed", "interrupted")
@@ -63,6 +74,39 @@ SURVEYS_DIR = "surveys"  # survey stage: shards committed like event shards
 PROMPTS_DIR = "prompts"  # distinct requests: shards committed like event shards
 _PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings",
              "cost_usd")
+LOCK_NAME = ".lock"
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while one process writes it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        """Take the lock, or refuse with one line naming the process that holds it.
+
+        Raises:
+            RunError: if another process holds it.
+        """
+        path = run_dir / LOCK_NAME
+        self._file = path.open("a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "unknown"
+            self._file.close()
+            raise RunError(f"{run_dir} is being written by another process (pid {holder}); "
+                           "refusing a second writer. Fix: wait for it to end, or stop it "
+                           "(Ctrl-C) and resume again.") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+
+    def release(self) -> None:
+        """Let another process write the directory."""
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` via ``write(tmp)`` into a temporary sibling, then rename it into place."""
@@ -162,10 +206,14 @@ class Recorder:
     :mod:`sim.records.hooks`).
     """
 
-    def __init__(self, path: Path, manifest: dict[str, Any], hooks: RunHooks = NO_HOOKS) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], hooks: RunHooks = NO_HOOKS,
+                 lock: RunLock | None = None) -> None:
         self.path = path
         self.manifest = manifest
         self.hooks = hooks
+        self.lock = lock or RunLock(path)
+        self.files: dict[str, str] = {}  # committed file -> sha256, carried by checkpoints
+        self.committed = int(manifest.get("steps_completed", 0))  # step of the last checkpoint
         self._started = time.perf_counter() - float(manifest["timings"]["wall_s"])
         shards = sorted((path / PROMPTS_DIR).glob("step-*.parquet"))
         self._prompts: set[str] = set(pl.scan_parquet(shards).select("prompt_hash").collect()
@@ -226,18 +274,22 @@ class Recorder:
         resolved = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         atomic_write(path / "scenario.yaml",
                      lambda p: p.write_text(yaml.safe_dump(resolved, sort_keys=False)))
+        recorder.files["scenario.yaml"] = sha256_file(path / "scenario.yaml")
         recorder._flush_manifest()
         return recorder
 
     @classmethod
     def reopen(cls, path: Path, checkpoint: dict[str, Any] | None, *,
-               command: list[str] | None = None, hooks: RunHooks = NO_HOOKS) -> Recorder:
+               command: list[str] | None = None, hooks: RunHooks = NO_HOOKS,
+               lock: RunLock | None = None) -> Recorder:
         """Continue writing a run directory from its checkpoint (``None``: from the start).
 
         Deletes what the checkpoint does not cover (later event shards, temporary files),
         restores the manifest's progress to the checkpoint's, records the resume in the
-        manifest's ``resumes`` list and sets its status back to ``running``.
+        manifest's ``resumes`` list and sets its status back to ``running``. ``lock``: the
+        directory's lock if the caller took it already (else it is taken here).
         """
+        lock = lock or RunLock(path)
         manifest = read_manifest(path)
         step = checkpoint["step"] if checkpoint is not None else 0
         for stale in stale_files(path, step):
@@ -252,7 +304,9 @@ class Recorder:
             "from_step": step, "previous_status": manifest.get("status"),
             "at": datetime.now(UTC).isoformat(), "command": command})
         manifest.update(status="running", finished_at=None)
-        recorder = cls(path, manifest, hooks)
+        recorder = cls(path, manifest, hooks, lock)
+        recorder.files = dict(checkpoint.get("files", {})) if checkpoint is not None else {
+            "scenario.yaml": sha256_file(path / "scenario.yaml")}
         recorder._count_surveys()
         recorder._flush_manifest()
         return recorder
@@ -350,9 +404,11 @@ class Recorder:
         """Write ``checkpoint.json`` for the engine state (and the manifest's progress now)."""
         checkpoint = build_checkpoint(
             step=int(state["steps_done"]), spec_hash=self.manifest["spec_hash"], engine=state,
-            progress={k: self.manifest[k] for k in _PROGRESS if k in self.manifest})
+            progress={k: self.manifest[k] for k in _PROGRESS if k in self.manifest},
+            settings=run_settings(self.manifest), files=self.files)
         text = json.dumps(checkpoint, separators=(",", ":")) + "\n"  # strict: no default=str
         atomic_write(self.path / CHECKPOINT_NAME, lambda p: p.write_text(text))
+        self.committed = checkpoint["step"]
 
     def finish(self, status: str) -> None:
         """Mark the run ``complete``, ``failed`` or ``interrupted``.
@@ -371,7 +427,10 @@ class Recorder:
             tmp.write_text(text)
             self.hooks.at("finish", int(self.manifest["steps_completed"]))
 
-        atomic_write(self.path / "manifest.json", write)
+        try:
+            atomic_write(self.path / "manifest.json", write)
+        finally:
+            self.lock.release()
 
     def _count_surveys(self) -> None:
         """Set the manifest's survey row count from the shards a resume kept."""
@@ -382,6 +441,7 @@ class Recorder:
 
     def _write_parquet(self, name: str, df: pl.DataFrame) -> None:
         atomic_write(self.path / name, lambda p: df.write_parquet(p))
+        self.files[name] = sha256_file(self.path / name)
 
     def _flush_manifest(self) -> None:
         _write_json(self.path / "manifest.json", self.manifest)

@@ -22,9 +22,9 @@ from sim.backends.protocol import Backend
 from sim.engine.loop import Engine, StepReport
 from sim.errors import RunError, RunInterrupted
 from sim.executors.local import Executor, LocalExecutor
-from sim.records.checkpoint import read_checkpoint
+from sim.records.checkpoint import read_checkpoint, verify_checkpoint
 from sim.records.hooks import NO_HOOKS, RunHooks
-from sim.records.recorder import Recorder, read_manifest
+from sim.records.recorder import Recorder, RunLock, read_manifest
 from sim.run.budget import CostMeter
 from sim.run.conditioning import check_server_steering, prepare_run_conditioning
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
@@ -131,28 +131,37 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
         RunInterrupted: as :func:`run_scenario`.
     """
     path = Path(run_dir).expanduser().resolve()
-    manifest = resumable(path)
-    spec = load_scenario(path / "scenario.yaml").spec
-    digest = spec_hash(spec)
-    if digest != manifest["spec_hash"]:
-        raise RunError(f"{path / 'scenario.yaml'} hashes to {digest!r} but the manifest says "
-                       f"{manifest['spec_hash']!r}; refusing to resume a changed scenario.")
-    checkpoint = read_checkpoint(path, digest)
-    config = RunConfig.model_validate(manifest["run_config"])
-    if max_cost is not None:
-        config = config.model_copy(update={"max_cost": max_cost})
-    owned = None if backend is not None else open_backend(config, path)
+    resumable(path)
+    lock = RunLock(path)  # before anything is read: a second writer is refused here
+    try:
+        manifest = resumable(path)
+        spec = load_scenario(path / "scenario.yaml").spec
+        digest = spec_hash(spec)
+        if digest != manifest["spec_hash"]:
+            raise RunError(f"{path / 'scenario.yaml'} hashes to {digest!r} but the manifest "
+                           f"says {manifest['spec_hash']!r}; refusing to resume a changed "
+                           "scenario.")
+        checkpoint = read_checkpoint(path, digest)
+        if checkpoint is not None:
+            verify_checkpoint(path, checkpoint, manifest)
+        config = RunConfig.model_validate(manifest["run_config"])
+        if max_cost is not None:
+            config = config.model_copy(update={"max_cost": max_cost})
+        owned = None if backend is not None else open_backend(config, path)
+    except BaseException:
+        lock.release()
+        raise
     with _closing(owned):
         return _continue(spec, path, checkpoint, config, backend or owned, callbacks, command,
-                         hooks)
+                         hooks, lock)
 
 
 def _continue(spec: ScenarioSpec, path: Path, checkpoint: dict[str, Any] | None,
               config: RunConfig, backend: Any, callbacks: Sequence[Callable[[StepReport], None]],
-              command: list[str] | None, hooks: RunHooks) -> RunOutcome:
+              command: list[str] | None, hooks: RunHooks, lock: RunLock) -> RunOutcome:
     """Reopen the run directory and drive the run on (the rest of resume_run)."""
     executor = LocalExecutor(backend)
-    recorder = Recorder.reopen(path, checkpoint, command=command, hooks=hooks)
+    recorder = Recorder.reopen(path, checkpoint, command=command, hooks=hooks, lock=lock)
     recorder.annotate(run_config=config.model_dump(mode="json"))
     prepare_run_conditioning(spec, backend, path)
     engine = _engine(spec, config, executor, recorder, callbacks, hooks)
@@ -248,6 +257,28 @@ def _drive(engine: Engine, recorder: Recorder) -> RunOutcome:
     except KeyboardInterrupt:
         status = "interrupted"
         raise RunInterrupted(recorder.path) from None
+    except OSError as exc:  # a full disk, a lost mount: the last checkpoint is intact
+        status = "interrupted"
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise RunError(f"writing the run failed after step {recorder.committed}: "
+                       f"{exc.strerror or exc}{where}; the run is interrupted and can be "
+                       f"resumed. Fix: free space or fix the output folder, then traitlab "
+                       f"run --resume {recorder.path}") from None
     finally:
-        recorder.finish(status)
+        _finish(recorder, status)
     return RunOutcome(path=recorder.path, status=status, steps=engine.steps_done)
+
+
+def _finish(recorder: Recorder, status: str) -> None:
+    """Mark the run's status.
+
+    If even that write fails, the manifest stays ``running``, which resume accepts like
+    ``interrupted``.
+    """
+    try:
+        recorder.finish(status)
+    except OSError as exc:
+        if status == "complete":
+            raise RunError(f"the run finished but {recorder.path / 'manifest.json'} could not "
+                           f"be written: {exc.strerror or exc}. Fix: free space, then traitlab "
+                           f"run --resume {recorder.path} marks it complete.") from None

@@ -3,8 +3,17 @@
 A formula is one arithmetic expression in Python syntax, parsed with :mod:`ast` and
 checked against a whitelist: numbers, named variables, ``+ - * / // % **``, comparisons
 (true = 1, false = 0), ``and`` / ``or`` / ``not``, ``a if cond else b`` and the functions
-``min``, ``max``, ``abs``, ``round``. Anything else (attributes, subscripts, other calls,
-strings, lambdas) is refused when the scenario is loaded. Division by zero gives 0.
+``min(a, b, ...)``, ``max(a, b, ...)`` (two or more arguments), ``abs(x)``, ``round(x)`` and
+``round(x, digits)``. Anything else (attributes, subscripts, other calls, strings, lambdas) is
+refused when the scenario is loaded.
+
+Evaluation is total and bounded, so a formula never stops a run: division or modulo by zero
+gives 0, as does ``0 ** -1``; every intermediate result saturates at plus or minus
+:data:`MAX_RESULT` (an overflow gives the bound with its sign, never ``inf`` or ``nan``);
+``round`` keeps at most 12 digits. At load time a formula is refused if it is longer than
+1000 characters, nests deeper than :data:`MAX_DEPTH`, writes a number beyond
+:data:`~sim.scenario.fields.MAX_MAGNITUDE`, or has a part without names (``9**9**9``) whose
+value would pass :data:`MAX_RESULT`.
 
 >>> Formula.parse("endowment - value + multiplier * sum_values / n").evaluate(
 ...     {"endowment": 20, "value": 20, "multiplier": 1.6, "sum_values": 80, "n": 4})
@@ -35,10 +44,11 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from sim.scenario.fields import MAX_MAGNITUDE
 from sim.scenario.spec import ChoiceStage, DialogueStage, ScenarioSpec, StageBase
 
-__all__ = ["BASE_NAMES", "DEAL_NAMES", "Formula", "FormulaError", "formula_names",
-           "is_plain_name"]
+__all__ = ["BASE_NAMES", "DEAL_NAMES", "MAX_DEPTH", "MAX_RESULT", "Formula", "FormulaError",
+           "formula_names", "is_plain_name"]
 
 BASE_NAMES = ("value", "acted", "correct", "partner_value", "sum_values", "mean_values",
               "others_sum", "n", "n_actors")
@@ -54,8 +64,13 @@ _COMPARE: dict[type[ast.cmpop], Callable[[float, float], bool]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
 }
 _FUNCTIONS: dict[str, Callable[..., float]] = {"min": min, "max": max, "abs": abs,
-                                                "round": round}
-_MAX_POWER = 100.0
+                                                "round": lambda x, d=0.0: round(x, _digits(d))}
+_ARITY = {"min": (2, 64), "max": (2, 64), "abs": (1, 1), "round": (1, 2)}
+MAX_RESULT = 1e15
+"""Bound of every intermediate value of a formula (magnitude); beyond it values saturate."""
+MAX_DEPTH = 100
+"""Deepest nesting of a formula's expression tree."""
+_MAX_SOURCE = 1000
 
 
 class FormulaError(ValueError):
@@ -86,12 +101,22 @@ class Formula:
         Raises:
             FormulaError: naming the offending piece and what is allowed.
         """
+        if len(source) > _MAX_SOURCE:
+            raise FormulaError(f"formula of {len(source)} characters is longer than "
+                               f"{_MAX_SOURCE}; split it with params or simplify it")
         try:
             tree = ast.parse(source.strip(), mode="eval").body
         except SyntaxError as exc:
             raise FormulaError(f"formula {source!r} is not an expression ({exc.msg})") from None
+        except (RecursionError, MemoryError, ValueError):
+            raise FormulaError(f"formula {source[:40]!r}... nests too deeply "
+                               f"(at most {MAX_DEPTH} levels)") from None
+        if _depth(tree) > MAX_DEPTH:
+            raise FormulaError(f"formula {source[:40]!r} nests deeper than {MAX_DEPTH} levels; "
+                               "simplify it")
         names: set[str] = set()
         _check(tree, names)
+        _check_constant_parts(tree)
         if allowed is not None:
             allowed = set(allowed)
             unknown = sorted(names - allowed)
@@ -101,8 +126,11 @@ class Formula:
         return cls(source, frozenset(names), tree)
 
     def evaluate(self, values: Mapping[str, float]) -> float:
-        """The formula's value for the given variables (rounded to 9 decimals, no ``-0``)."""
-        return round(float(_eval(self._tree, values)), 9) + 0.0
+        """The formula's value for the given variables (rounded to 9 decimals, no ``-0``).
+
+        Always a finite number within :data:`MAX_RESULT` (see the module docstring).
+        """
+        return round(_eval(self._tree, values, strict=False), 9) + 0.0
 
 
 def is_plain_name(name: str) -> bool:
@@ -127,6 +155,10 @@ def _check(node: ast.AST, names: set[str]) -> None:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, int | float):
             raise FormulaError(f"only numbers may be written in a formula, not {node.value!r}")
+        if not abs(node.value) <= MAX_MAGNITUDE:  # also inf (1e999) and huge integers
+            shown = ast.unparse(node)[:40] if math.isfinite(node.value) else "inf"
+            raise FormulaError(f"the number {shown} is beyond "
+                               f"{MAX_MAGNITUDE:g}; write smaller numbers")
     elif isinstance(node, ast.Name):
         if node.id in _FUNCTIONS:
             raise FormulaError(f"'{node.id}' is a function; call it: {node.id}(a, b)")
@@ -147,6 +179,13 @@ def _check(node: ast.AST, names: set[str]) -> None:
             _check(part, names)
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
             and node.func.id in _FUNCTIONS and not node.keywords and node.args:
+        low, high = _ARITY[node.func.id]
+        if not low <= len(node.args) <= high:
+            wanted = {"min": "two or more numbers: min(a, b)",
+                      "max": "two or more numbers: max(a, b)", "abs": "one number: abs(x)",
+                      "round": "a number and optionally digits: round(x, 2)"}[node.func.id]
+            raise FormulaError(f"'{ast.unparse(node)[:60]}' has {len(node.args)} argument(s); "
+                               f"{node.func.id} takes {wanted}")
         for part in node.args:
             _check(part, names)
     else:
@@ -155,39 +194,98 @@ def _check(node: ast.AST, names: set[str]) -> None:
                            "x if c else y, min, max, abs, round")
 
 
-def _eval(node: ast.expr, values: Mapping[str, float]) -> float:
+def _depth(tree: ast.AST) -> int:
+    """Depth of an expression tree, iteratively (a recursive walk could overflow the stack)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _check_constant_parts(node: ast.expr) -> None:
+    """Refuse a part without names whose value would saturate: a mistake, not a payoff."""
+    if not any(isinstance(n, ast.Name) for n in ast.walk(node)):
+        try:
+            _eval(node, {}, strict=True)
+        except _Saturated:
+            raise FormulaError(f"'{ast.unparse(node)[:60]}' is beyond {MAX_RESULT:g}; "
+                               "write smaller numbers") from None
+        return
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.expr) and not isinstance(child, ast.Name):
+            _check_constant_parts(child)
+
+
+class _Saturated(ArithmeticError):
+    """A value passed MAX_RESULT while evaluating strictly (at load time)."""
+
+
+def _digits(value: float) -> int:
+    return int(max(-12.0, min(12.0, value)))
+
+
+def _bound(value: float | complex, strict: bool) -> float:
+    """``value`` as a float within MAX_RESULT (saturated; ``nan`` becomes 0)."""
+    if isinstance(value, complex):  # a negative base to a fractional power
+        value = value.real
+    if value != value:
+        return 0.0
+    if abs(value) > MAX_RESULT:
+        if strict:
+            raise _Saturated
+        return math.copysign(MAX_RESULT, value)
+    return float(value)
+
+
+def _power(left: float, right: float, strict: bool) -> float:
+    try:
+        return _bound(left ** right, strict)
+    except ZeroDivisionError:  # 0 ** negative
+        return 0.0
+    except OverflowError:
+        if strict:
+            raise _Saturated from None
+        negative = left < 0 and float(right).is_integer() and int(right) % 2 == 1
+        return -MAX_RESULT if negative else MAX_RESULT
+
+
+def _eval(node: ast.expr, values: Mapping[str, float], *, strict: bool) -> float:
     if isinstance(node, ast.Constant):
         return float(node.value)
     if isinstance(node, ast.Name):
-        return float(values[node.id])
+        return _bound(float(values[node.id]), strict)
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, values), _eval(node.right, values)
+        left = _eval(node.left, values, strict=strict)
+        right = _eval(node.right, values, strict=strict)
         if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
             return 0.0
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_POWER:
-            raise FormulaError(f"exponent {right:g} is too large (at most {_MAX_POWER:g})")
-        result = _BINARY[type(node.op)](left, right)
-        return float(result.real if isinstance(result, complex) else result)
+        if isinstance(node.op, ast.Pow):
+            return _power(left, right, strict)
+        return _bound(_BINARY[type(node.op)](left, right), strict)
     if isinstance(node, ast.UnaryOp):
-        value = _eval(node.operand, values)
+        value = _eval(node.operand, values, strict=strict)
         if isinstance(node.op, ast.Not):
             return float(not value)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, values)
+        left = _eval(node.left, values, strict=strict)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comparator, values)
+            right = _eval(comparator, values, strict=strict)
             if not _COMPARE[type(op)](left, right):
                 return 0.0
             left = right
         return 1.0
     if isinstance(node, ast.BoolOp):
-        parts = (_eval(v, values) for v in node.values)
+        parts = (_eval(v, values, strict=strict) for v in node.values)
         if isinstance(node.op, ast.And):
             return float(all(parts))
         return float(any(parts))
     if isinstance(node, ast.IfExp):
-        return _eval(node.body if _eval(node.test, values) else node.orelse, values)
+        test = _eval(node.test, values, strict=strict)
+        return _eval(node.body if test else node.orelse, values, strict=strict)
     assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    result = _FUNCTIONS[node.func.id](*(_eval(a, values) for a in node.args))
-    return float(result) if math.isfinite(result) else 0.0
+    args = [_eval(a, values, strict=strict) for a in node.args]
+    return _bound(_FUNCTIONS[node.func.id](*args), strict)

@@ -29,6 +29,7 @@ from sim.scenario.yaml_source import (
     STARTER,
     locate,
     read_mapping,
+    read_text_file,
 )
 
 __all__ = [
@@ -65,19 +66,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         ScenarioError: for anything wrong with the file, located at file:line:column.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ScenarioError(
-                f"the file is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,}.",
-                file=str(path), fix="split it or remove embedded data; scenarios are small.")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError("no such file.", file=str(path),
-                            fix="check the path; scenarios live in scenarios/.") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"not UTF-8 text ({exc.reason}).", file=str(path),
-                            fix="save the file as UTF-8.") from None
+    text = read_text_file(path, missing_fix="check the path; scenarios live in scenarios/.")
     return parse_scenario(text, source=str(path))
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from sim.scenario.fields import Strict
+from sim.scenario.fields import Number, Strict
 
 __all__ = ["MAX_LEVELS", "LevelsSpec", "level_count", "level_options", "option_value"]
 
@@ -24,14 +24,15 @@ MAX_LEVELS = 64
 class LevelsSpec(Strict):
     """Numeric options ``min, min + step, ..., max`` (at most 64 of them)."""
 
-    min: float
-    max: float
-    step: Annotated[float, Field(gt=0.0)] = 1.0
+    min: Number
+    max: Number
+    step: Annotated[Number, Field(gt=0.0)] = 1.0
 
 
 def level_count(levels: LevelsSpec) -> int:
     """How many options ``levels`` has (``max`` is included when it is on the grid)."""
-    return int((levels.max - levels.min) / levels.step + 1e-9) + 1
+    span = (levels.max - levels.min) / levels.step  # finite: the fields are bounded, step > 0
+    return int(min(span, 10.0 * MAX_LEVELS) + 1e-9) + 1  # bounded for any step, however tiny
 
 
 def _number(x: float) -> str:

@@ -137,6 +137,8 @@ def fix_for(kind: str, err: dict[str, Any]) -> str:
         return "write the key as a name, or quote it."
     if kind == "int_from_float":
         return "write a whole number."
+    if kind == "finite_number":
+        return "write a finite number (not .inf or .nan)."
     if kind in ("too_short", "too_long"):
         return err["msg"].replace("List", "the list").replace(" after validation", "") \
             .rstrip(".") + "."

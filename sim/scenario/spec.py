@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sim.requests import SamplingParams
 from sim.scenario.api_settings import OpenAISettings
-from sim.scenario.fields import Conditioning, Formula, Name, Slug, Strict, Unit
+from sim.scenario.fields import Conditioning, Formula, Name, Number, Slug, Strict, Unit
 from sim.scenario.options import LevelsSpec
 from sim.scenario.stages import (
     BroadcastStage,
@@ -133,7 +133,7 @@ class PolicySpec(Strict):
     defect: str | None = None
     initial: list[str] | None = None
     pick: Literal["uniform", "frequency"] | None = None
-    threshold: float | None = None
+    threshold: Number | None = None
     side: Literal["buyer", "seller"] | None = None
     concession: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
@@ -187,10 +187,10 @@ class PrivateSpec(Strict):
     the run's seed.
     """
 
-    value: float | None = None
-    min: float | None = None
-    max: float | None = None
-    step: Annotated[float, Field(gt=0.0)] = 1.0
+    value: Number | None = None
+    min: Number | None = None
+    max: Number | None = None
+    step: Annotated[Number, Field(gt=0.0)] = 1.0
 
 
 class RoleSpec(Strict):
@@ -249,7 +249,7 @@ class ScenarioSpec(Strict):
     flow: list[EdgeSpec] | None = None
     roles: list[RoleSpec] = Field(default=[])
     alternate_roles: bool = False
-    params: dict[Name, float] = Field(default={})
+    params: dict[Name, Number] = Field(default={})
 
 
 class RunConfig(Strict):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from sim.scenario.fields import Formula, Name, Slug, Strict
+from sim.scenario.fields import Formula, Name, Number, Slug, Strict
 from sim.scenario.options import LevelsSpec, level_options
 
 __all__ = [
@@ -57,8 +57,8 @@ class GroupingSpec(Strict):
 class CoordinationSpec(Strict):
     """A coordination payoff: ``success`` if the whole group chose one option, else ``failure``."""
 
-    success: float = 1.0
-    failure: float = 0.0
+    success: Number = 1.0
+    failure: Number = 0.0
 
 
 class PayoffSpec(Strict):
@@ -71,7 +71,7 @@ class PayoffSpec(Strict):
     ..., responder: ...}``), evaluated for every member of a group, acting or not.
     """
 
-    matrix: list[list[float]] | None = None
+    matrix: list[list[Number]] | None = None
     coordination: CoordinationSpec | None = None
     formula: Formula | dict[Slug, Formula] | None = None
 
@@ -162,8 +162,8 @@ class SanctionStage(StageBase):
     """
 
     kind: Literal["sanction"]
-    cost: Annotated[float, Field(ge=0.0)] = 1.0
-    fine: Annotated[float, Field(ge=0.0)] = 3.0
+    cost: Annotated[Number, Field(ge=0.0)] = 1.0
+    fine: Annotated[Number, Field(ge=0.0)] = 3.0
     decision: Literal["sample", "argmax"] = "sample"
 
 

@@ -7,6 +7,9 @@ field path (``stages.1.options``) back to its line and column for error messages
 
 from __future__ import annotations
 
+import re
+import stat
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -14,7 +17,8 @@ import yaml
 from sim.errors import ScenarioError
 from sim.scenario.stages import STAGE_KINDS
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "STARTER", "locate", "read_mapping"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "STARTER", "locate", "read_mapping",
+           "read_text_file"]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
@@ -22,7 +26,57 @@ MAX_DEPTH = 100
 STARTER = "start from scenarios/prisoners_dilemma.yaml"
 _STR_TAG, _SEQ_TAG, _MAP_TAG, _MERGE_TAG = (f"tag:yaml.org,2002:{t}"
                                             for t in ("str", "seq", "map", "merge"))
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_DECIMAL = {_INT_TAG: re.compile(r"[-+]?(0|[1-9][0-9_]*)$"),
+            _FLOAT_TAG: re.compile(r"[-+]?[0-9_]*\.[0-9_]*([eE][-+]?[0-9]+)?$"
+                                   r"|[-+]?\.(inf|Inf|INF)$|\.(nan|NaN|NAN)$")}
 _YAML_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "timestamp")}
+
+
+def read_text_file(path: Path, *, missing_fix: str) -> str:
+    """The UTF-8 text of a regular file of at most :data:`MAX_FILE_BYTES` bytes.
+
+    A directory, a device (``/dev/zero`` never ends), a FIFO (blocks until a writer comes) or
+    a socket is refused before it is opened; the read itself is bounded.
+
+    Raises:
+        ScenarioError: naming the file, what it is and the fix.
+    """
+    source = str(path)
+    try:
+        info = path.stat()
+        mode = info.st_mode
+    except FileNotFoundError:
+        raise ScenarioError("no such file.", file=source, fix=missing_fix) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read it ({exc.strerror or exc}).", file=source,
+                            fix="check the path and its permissions.") from None
+    if stat.S_ISDIR(mode):
+        raise ScenarioError("is a directory, not a file.", file=source,
+                            fix="name a YAML file in it, for example " + STARTER[11:] + ".")
+    if not stat.S_ISREG(mode):
+        raise ScenarioError("is not a regular file (a device, pipe or socket).", file=source,
+                            fix="save the YAML to a file and pass its path.")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ScenarioError(f"the file is {info.st_size:,} bytes, over the limit of "
+                            f"{MAX_FILE_BYTES:,}.", file=source,
+                            fix="split it or remove embedded data; scenarios and sweeps are "
+                                "small.")
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError(f"cannot read it ({exc.strerror or exc}).", file=source,
+                            fix="check the path and its permissions.") from None
+    if len(data) > MAX_FILE_BYTES:  # it grew since stat
+        raise ScenarioError(f"the file is over {MAX_FILE_BYTES:,} bytes, over the limit.",
+                            file=source, fix="split it or remove embedded data; "
+                                             "scenarios and sweeps are small.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text ({exc.reason}).", file=source,
+                            fix="save the file as UTF-8.") from None
 
 
 def read_mapping(text: str, source: str, *, what: str, size_fix: str,
@@ -185,6 +239,8 @@ def _check_tag(node: yaml.Node, resolver: yaml.resolver.Resolver, source: str,
     if isinstance(node, yaml.ScalarNode):
         plain = node.style is None
         implicit = resolver.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+        if tag == implicit and tag in _DECIMAL and not _DECIMAL[tag].match(node.value):
+            _refuse_number_form(node, source, field)
         if tag == _STR_TAG or (tag == implicit and tag in _YAML_TAGS):
             return
     elif tag in (_SEQ_TAG, _MAP_TAG):
@@ -202,12 +258,25 @@ def _check_tag(node: yaml.Node, resolver: yaml.resolver.Resolver, source: str,
             "and are loaded safely, never as Python objects.")
 
 
+def _refuse_number_form(node: yaml.ScalarNode, source: str, field: str) -> None:
+    """Refuse YAML 1.1's other number forms: ``0x1``, ``010`` (octal 8), ``1:30`` (90).
+
+    They surprise in a scenario, so only plain decimal numbers are numbers.
+    """
+    raise ScenarioError(
+        f"'{node.value}' is a hexadecimal, octal or base-60 number in YAML 1.1.",
+        file=source, line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+        field=field or None, value=node.value,
+        fix="write the number in plain decimal (1, 8, 0.5), or quote it if it is text.")
+
+
 def _child(node: yaml.Node, key: str) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode) and k.value == key:
                 return v
-    if isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
+    if isinstance(node, yaml.SequenceNode) and key.isascii() and key.isdigit() \
+            and int(key) < len(node.value):
         return node.value[int(key)]
     return None
 

@@ -75,7 +75,7 @@ def check_path(dotted: str, raw: dict[str, Any], root: yaml.Node, source: str,
             annotation = fields[part].annotation
             data = data.get(part) if isinstance(data, dict) else None
         elif origin is list:
-            if not part.isdigit():
+            if not (part.isascii() and part.isdigit()):  # '١' is a digit to str.isdigit
                 raise fail(f"{done} is a list; '{part}' is not an index.",
                            f"use a position such as {done}.0.")
             size = len(data) if isinstance(data, list) else 0

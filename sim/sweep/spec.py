@@ -3,7 +3,7 @@
 A sweep file::
 
     name: pd-agreeableness              # outputs go to <out>/<name>/<cell-id>/
-    scenario: ../pd_pair.yaml           # relative to this file
+    scenario: pd_pair.yaml              # relative to this file, inside its folder
     seeds: [0, 1]
     vary:                               # blocks multiply; each is grid, zip or random
       - grid:
@@ -21,6 +21,10 @@ A sweep file::
     max_retries: 2                      # retries of a failing cell before it is marked failed
     cohorts_per_node: 1                 # cohorts (model copies) per Ray node
     threads: null                       # torch threads per cohort (default: the node's cores)
+
+The base scenario must lie in the sweep file's folder or below it (after resolving links):
+a sweep copied or shared with its folder then runs what its author ran, and a sweep file
+cannot point a sweep service at any readable file. At most :data:`MAX_CELLS` cells.
 
 Everything is checked before anything runs: the sweep file's keys, every dotted path against
 the scenario format (and the base scenario's lists), and every cell's scenario through the
@@ -42,6 +46,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from sim.errors import ScenarioError
+from sim.scenario.fields import Number
 from sim.scenario.loader import LoadedScenario, load_scenario, read_mapping
 from sim.scenario.pydantic_errors import fix_for as _fix_for
 from sim.scenario.pydantic_errors import message_for as _message_for
@@ -49,9 +54,13 @@ from sim.scenario.pydantic_errors import short as _short
 from sim.scenario.spec import ChoiceStage, DialogueStage, RunConfig, ScenarioSpec, Slug, Strict
 from sim.scenario.validate import check_scenario, did_you_mean
 from sim.scenario.yaml_source import locate as _locate
+from sim.scenario.yaml_source import read_text_file
+from sim.sweep.limits import MAX_CELLS, check_cell_count, check_inside
 from sim.sweep.paths import apply_overrides, check_path
 
-__all__ = ["Cell", "LoadedSweep", "SweepSpec", "apply_overrides", "expand", "load_sweep_spec"]
+__all__ = ["MAX_CELLS", "Cell", "LoadedSweep", "SweepSpec", "apply_overrides", "expand",
+           "load_sweep_spec"]
+
 
 _STAGE_KINDS: dict[str, type[BaseModel]] = {"choice": ChoiceStage, "dialogue": DialogueStage}
 _NOT_IN_RUN = {"seed": "list seeds under 'seeds'", "out": "pass --out to 'traitlab sweep'",
@@ -62,7 +71,7 @@ _STARTER = "start from scenarios/sweeps/pd_agreeableness.yaml"
 class Distribution(Strict):
     """One random parameter: exactly one of ``uniform``, ``randint`` (inclusive) or ``choice``."""
 
-    uniform: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    uniform: Annotated[list[Number], Field(min_length=2, max_length=2)] | None = None
     randint: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None
     choice: Annotated[list[Any], Field(min_length=1)] | None = None
 
@@ -157,15 +166,8 @@ def load_sweep_spec(path: str | Path) -> LoadedSweep:
     """
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError("no such file.", file=source,
-                            fix="check the path; example sweeps live in scenarios/sweeps/.") \
-            from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"not UTF-8 text ({exc.reason}).", file=source,
-                            fix="save the file as UTF-8.") from None
+    text = read_text_file(path, missing_fix="check the path; example sweeps live in "
+                                            "scenarios/sweeps/.")
     root, data = read_mapping(text, source, what="the sweep file",
                               size_fix="sweep files are small; list fewer values.",
                               starter=_STARTER)
@@ -175,6 +177,7 @@ def load_sweep_spec(path: str | Path) -> LoadedSweep:
         raise _sweep_error(exc, root, source) from None
     run = _run_config(spec, root, source)
     base_path = (path.parent / spec.scenario)
+    check_inside(base_path, path, spec.scenario, root, source)
     if not base_path.is_file():
         line, column = _locate(root, ["scenario"])
         raise ScenarioError(f"base scenario {spec.scenario!r} not found (looked for "
@@ -192,6 +195,7 @@ def load_sweep_spec(path: str | Path) -> LoadedSweep:
                                 line=line, column=column, field=f"vary.{i}.zip", value=sizes,
                                 fix="give every zipped path the same number of values, or "
                                     "use grid: for all combinations.")
+    check_cell_count(spec, root, source)
     cells = expand(spec)
     for cell in cells:
         _check_cell(cell, spec, base, root, source)

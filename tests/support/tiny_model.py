@@ -70,7 +70,8 @@ def build_tiny_model(path: Path) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        # the backend refuses prompts past this; library prompts of long runs reach ~1.5k
+        max_position_embeddings=4096,
         initializer_range=0.2,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,

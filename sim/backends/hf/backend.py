@@ -81,6 +81,8 @@ class HFBackend:
         from sim.backends.hf.prompts import PromptRenderer
 
         self._renderer = PromptRenderer(self._ctx.tokenizer, self._model_id)
+        # positions the model was trained for: beyond them it runs on, silently wrong
+        self.context = int(getattr(self._ctx.model.config, "max_position_embeddings", 0) or 0)
         self._weights_hash: str | None = None
         self.stats: dict[str, int] = dict.fromkeys(
             ("batches", "retries", "failures", "prompt_tokens", "new_tokens", "cached_tokens"), 0
@@ -171,6 +173,10 @@ class HFBackend:
             except Exception as exc:  # a template that rejects this chat
                 results[i] = _generate_error(0, f"cannot render the chat: {exc}")
                 continue
+            if (over := self._over_context(len(ids), max(req.sampling.max_new_tokens, 0),
+                                           "new tokens")) is not None:
+                results[i] = _generate_error(len(ids), over)
+                continue
             rows[i] = GenerateRow(ids, req.sampling, tuple(req.steering))
         keys = list(rows)
         prompts = [rows[k].prompt_ids for k in keys]
@@ -255,6 +261,11 @@ class HFBackend:
                 results[i] = ScoreResult(logprobs=(), error=f"cannot render the chat: {exc}",
                                          decided_by="failed")
                 continue
+            options = [self._renderer.content_ids(o) for o in req.options]
+            longest = max((len(o) for o in options), default=0)
+            if (over := self._over_context(len(ids), longest, "option tokens")) is not None:
+                results[i] = ScoreResult(logprobs=(), num_prompt_tokens=len(ids), error=over)
+                continue
             key = (tuple(ids), tuple(req.steering))
             cached = len(ids) if key in by_key else 0
             if key not in by_key:
@@ -262,8 +273,16 @@ class HFBackend:
                 units.append(ScoreUnit(ids, tuple(req.steering), []))
             unit = units[by_key[key]]
             placements[i] = (by_key[key], len(unit.options), cached)
-            unit.options.extend(self._renderer.content_ids(o) for o in req.options)
+            unit.options.extend(options)
         return units, placements
+
+    def _over_context(self, prompt: int, extra: int, what: str) -> str | None:
+        """Why a request does not fit the model's context (``None``: it fits)."""
+        if not self.context or prompt + extra <= self.context:
+            return None
+        return (f"the prompt has {prompt} tokens and up to {extra} {what} follow, over the "
+                f"model's context of {self.context} positions; shorten the prompt, the memory "
+                "or max_new_tokens")
 
     def _run_generate(self, rows: Sequence[GenerateRow]) -> list[GenerateResult]:
         from sim.backends.hf.decoding import decode_batch

@@ -53,6 +53,7 @@ def run_sanction(stage: SanctionStage, ctx: StageContext) -> Plan:
     for g, members in enumerate(groups):
         mine = [(i, s) for i, s in enumerate(slots) if s[0] == g]
         picks: dict[int, int | None] = {}
+        picked: dict[int, int] = {}  # the option index: a record that never depends on names
         probs: dict[int, list[float]] = {}
         failed = False
         for i, (_, a) in mine:
@@ -67,6 +68,7 @@ def run_sanction(stage: SanctionStage, ctx: StageContext) -> Plan:
                 else max(range(len(probs[a])), key=probs[a].__getitem__)
             others = [b for b in members if b != a]
             picks[a] = others[k - 1] if k > 0 else None
+            picked[a] = k
         pay = {} if failed else sanction_payoffs(picks, stage.cost, stage.fine)
         for i, (_, a) in mine:
             agent, partners = agents[a], [agents[b] for b in members if b != a]
@@ -80,7 +82,7 @@ def run_sanction(stage: SanctionStage, ctx: StageContext) -> Plan:
             rows.append(event_row(
                 agent, kind="sanction", group=f"g{g:03d}", partners=partners,
                 choice=(agents[target].name if target is not None else NOBODY)
-                if a in picks else None, options=options[g, a],
+                if a in picks else None, choice_index=picked.get(a), options=options[g, a],
                 option_probs=probs.get(a, []), payoff=pay.get(a),
                 prompt_hash=prompt_hash(requests[i]),
                 prompt_tokens=results[i].num_prompt_tokens,

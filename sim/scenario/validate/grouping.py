@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from sim.errors import ScenarioError
 from sim.scenario.spec import GroupingSpec, ScenarioSpec
+from sim.scenario.validate.roles import role_size
 from sim.scenario.validate.suggest import Problems
 
-__all__ = ["OPTION_RULES", "check_grouping"]
+__all__ = ["MAX_GROUP", "OPTION_RULES", "check_grouping"]
+
+MAX_GROUP = 1_000
+"""Largest group a stage may form: every member's record lists its partners, so one step of
+a group of g writes g * (g - 1) partner entries (a million at this bound)."""
 
 OPTION_RULES = {"size": ("groups_of",), "remainder": ("groups_of",),
                 "redraw": ("random_pairs", "groups_of"), "groups": ("fixed",),
@@ -42,6 +47,21 @@ def check_grouping(groups: GroupingSpec, spec: ScenarioSpec, where: str) -> Prob
             yield ScenarioError(
                 f"groups of {groups.size} in a population of {n}: nobody would be grouped.",
                 field=f"{where}.size", value=groups.size, fix=f"use a size of at most {n}.")
+        elif groups.size > MAX_GROUP:
+            yield ScenarioError(
+                f"groups of {groups.size} are over the limit of {MAX_GROUP:,} agents.",
+                field=f"{where}.size", value=groups.size,
+                fix=f"use a size of at most {MAX_GROUP:,} (see 'Limits' in "
+                    "docs/architecture.md).")
+    if groups.by == "all":
+        members = n if groups.among is None else sum(
+            role_size(r, n) for r in spec.roles if r.name in groups.among)
+        if members > MAX_GROUP:
+            yield ScenarioError(
+                f"groups.by 'all' puts {members:,} agents in one group, over the limit of "
+                f"{MAX_GROUP:,}.", field=f"{where}.by", value="all",
+                fix=f"use groups_of with a size of at most {MAX_GROUP:,}, neighbours on a "
+                    "network, or random_pairs.")
     if groups.by == "fixed":
         yield from _check_fixed(groups, n, where)
 

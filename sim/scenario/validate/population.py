@@ -20,6 +20,33 @@ def scripted_count(spec: ScenarioSpec) -> int:
                for c in pop.cohorts if c.policy is not None)
 
 
+def _check_names(spec: ScenarioSpec) -> Problems:
+    """Written-out names are unique (without case or surrounding space) and not ``nobody``.
+
+    Events name agents by key, never by name, but prompts, transcripts and the options of a
+    sanction stage (``nobody`` and the other members' names) show names.
+    """
+    pop = spec.population
+    names, profiles = pop.names or [], pop.profiles
+    written = []  # the name each agent is given where the file writes one out
+    for i in range(min(pop.size, max(len(names), len(profiles)))):
+        if i < len(profiles) and profiles[i].name is not None:
+            written.append((f"population.profiles.{i}.name", profiles[i].name))
+        elif i < len(names):
+            written.append((f"population.names.{i}", names[i]))
+    seen: dict[str, str] = {}
+    for field, name in written:
+        key = name.strip().casefold()
+        if key == "nobody":
+            yield ScenarioError(f"the name {name!r} reads as 'nobody', the 'punish nobody' "
+                                "option of sanction stages.",
+                                field=field, value=name, fix="choose another name.")
+        elif key in seen:
+            yield ScenarioError(f"the name {name!r} is given twice (also {seen[key]}).",
+                                field=field, value=name, fix="give every agent its own name.")
+        seen.setdefault(key, field)
+
+
 def check_population(spec: ScenarioSpec) -> Problems:
     """Profiles, personality options, names and cohorts fit the population."""
     pop = spec.population
@@ -47,6 +74,7 @@ def check_population(spec: ScenarioSpec) -> Problems:
             "'types' is only used with model: mbti.", field="population.personality.types",
             fix="set model: mbti or remove types.",
         )
+    yield from _check_names(spec)
     if pop.names is not None and len(pop.names) < pop.size:
         yield ScenarioError(
             f"{len(pop.names)} names for a population of {pop.size}.", field="population.names",

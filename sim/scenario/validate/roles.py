@@ -46,6 +46,11 @@ def check_roles(spec: ScenarioSpec) -> Problems:
                     "a private value needs 'value', or 'min' <= 'max'.",
                     field=f"{where}.private.{key}",
                     fix="write {value: 60} or {min: 40, max: 80, step: 5}.")
+            elif ranged and (private.max - private.min) / private.step > MAX_PRIVATE_STEPS:  # type: ignore[operator]
+                yield ScenarioError(
+                    f"the range {private.min:g}..{private.max:g} in steps of {private.step:g} "
+                    f"has over {MAX_PRIVATE_STEPS:,} values.", field=f"{where}.private.{key}.step",
+                    value=private.step, fix="use a coarser step (values are drawn on its grid).")
     total = sum(role_size(role, n) for role in spec.roles)
     if total > n:
         yield ScenarioError(f"roles add up to {total} agents, more than the population of {n}.",
@@ -54,6 +59,11 @@ def check_roles(spec: ScenarioSpec) -> Problems:
         yield ScenarioError("alternate_roles swaps the first two roles, but there are "
                             f"{len(spec.roles)}.", field="alternate_roles",
                             fix="define two roles or remove alternate_roles.")
+
+
+MAX_PRIVATE_STEPS = 1_000_000
+"""Most grid points of a drawn private value: a finer grid is indistinguishable in prompts
+and its index would leave the range of exact floats."""
 
 
 def check_role_ref(value: str, spec: ScenarioSpec, field: str) -> Problems:

@@ -54,8 +54,9 @@ def _check_choice(stage: ChoiceStage, spec: ScenarioSpec, where: str) -> Problem
     if stage.levels is not None:
         count = level_count(stage.levels) if stage.levels.max >= stage.levels.min else 0
         if not 2 <= count <= MAX_LEVELS:
+            shown = f"{count} option(s)" if count <= MAX_LEVELS else f"over {MAX_LEVELS} options"
             yield ScenarioError(
-                f"levels give {count} option(s); between 2 and {MAX_LEVELS} are allowed.",
+                f"levels give {shown}; between 2 and {MAX_LEVELS} are allowed.",
                 field=f"{where}.levels", fix="check min <= max and the step size.")
             return
     if stage.option_order is not None and stage.shuffle_options is not None \
