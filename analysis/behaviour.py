@@ -11,8 +11,8 @@ Measures (``kind``; ``measure`` is ``"<stage>: <what>"``):
     contribution: numeric ``levels`` stage whose payoff formula pools the group's values
         (``sum_values``: a public good): mean value chosen.
     amount: other numeric ``levels`` stages (an ultimatum offer): mean value chosen.
-    threshold: a binary stage answering a partner's numeric choice of the same round (an
-        ultimatum responder): the acceptance threshold, the step of a step-function fit.
+    threshold: a binary stage answering the numeric choice, in the same round, of a partner
+        who does not act in the binary stage (an ultimatum responder): the acceptance threshold, the step of a step-function fit.
     words: dialogue and broadcast messages: mean words per message.
     questions: mean question marks per message.
     sanctions: sanction stages: share of opportunities in which the agent fined someone.
@@ -99,9 +99,13 @@ def _choice_measures(ev: pl.DataFrame, stages: Mapping[str, Mapping[str, Any]]
         if len(options) != 2:
             continue
         first = (pl.col("choice_index") == 0).cast(pl.Float64)
+        # A responder answers a partner who does not act in this stage (an ultimatum's
+        # proposer), not a partner who also chose here (a game played next to a public good).
+        actors = rows.select(*RUN_KEYS, "round", pl.col("agent").alias("_partner"))
         answered = rows.with_columns(pl.col("partners").list.first().alias("_partner")).join(
             numeric_rows.filter(pl.col("_partner").is_not_null()),
-            on=[*RUN_KEYS, "round", "_partner"], how="inner")
+            on=[*RUN_KEYS, "round", "_partner"], how="inner").join(
+            actors, on=[*RUN_KEYS, "round", "_partner"], how="anti")
         if answered.height * 2 >= rows.height:
             accept = options.index("accept") if "accept" in options else 1
             out.append(_thresholds(answered, accept, f"{stage}: acceptance threshold"))

@@ -106,7 +106,8 @@ def correlation_interval(x: Sequence[float] | np.ndarray, y: Sequence[float] | n
 
     ``method="cluster"``: the OLS slope of standardised y on standardised x (= r) with a
     CR1 cluster-robust standard error, t interval on G - 1 df; with a single cluster, HC1
-    (agents as independent units) and the interval is labelled so. ``"bootstrap"``: the
+    (agents as independent units) and the interval is labelled so. The interval is clipped
+    to [-1, 1]. ``"bootstrap"``: the
     percentile interval of r over ``n_boot`` resamples of whole clusters (needs ``rng``).
 
     Returns:
@@ -141,7 +142,7 @@ def correlation_interval(x: Sequence[float] | np.ndarray, y: Sequence[float] | n
         else:
             fit = sm.OLS(yz, design).fit(cov_type="HC1", use_t=True)
             label = "HC1, 1 run: agents as units"
-    lo, hi = np.asarray(fit.conf_int(alpha=1 - level))[1]
+    lo, hi = np.clip(np.asarray(fit.conf_int(alpha=1 - level))[1], -1.0, 1.0)
     out.update(ci_low=float(lo), ci_high=float(hi), interval=label)
     return out
 

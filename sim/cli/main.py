@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     from sim.cli.probe import add_parser as add_probe_parser
 
     add_probe_parser(sub, fmt)
+    from sim.cli.validity import add_parser as add_validity_parser
+
+    add_validity_parser(sub, fmt)
     return parser
 
 
@@ -165,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.cli.probe import main as probe_main
 
             return probe_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "validity":
+            from sim.cli.validity import main as validity_main
+
+            return validity_main(args)
         return _show(args.run_dir, args.limit)
     except TraitLabError as exc:
         if args.debug:
