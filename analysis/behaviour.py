@@ -12,7 +12,8 @@ Measures (``kind``; ``measure`` is ``"<stage>: <what>"``):
         (``sum_values``: a public good): mean value chosen.
     amount: other numeric ``levels`` stages (an ultimatum offer): mean value chosen.
     threshold: a binary stage answering the numeric choice, in the same round, of a partner
-        who does not act in the binary stage (an ultimatum responder): the acceptance threshold, the step of a step-function fit.
+        who does not act in the binary stage (an ultimatum responder): the acceptance
+        threshold, the step of a step-function fit.
     words: dialogue and broadcast messages: mean words per message.
     questions: mean question marks per message.
     sanctions: sanction stages: share of opportunities in which the agent fined someone.

@@ -193,7 +193,10 @@ def validity_links(assigned: pl.DataFrame, selfreport: pl.DataFrame, behaviour: 
         assigned: :func:`assigned_traits`.
         selfreport: :func:`self_reports` (may be empty: the self-report links are left out).
         behaviour: :func:`analysis.behaviour.behaviour_measures`.
-        method, level, rng, n_boot: see :func:`correlation_interval`.
+        method: ``"cluster"`` (CR1 OLS) or ``"bootstrap"``; see :func:`correlation_interval`.
+        level: confidence level of the intervals.
+        rng: seeded generator of the cluster bootstrap.
+        n_boot: bootstrap resamples.
         refs: human reference effects (default: :func:`references`).
 
     Returns:
