@@ -10,6 +10,9 @@ from typing import Any
 
 __all__ = ["add_parser", "main"]
 
+_FEW_RUNS = 10
+"""Below this many clusters CR1 intervals run narrow (Cameron & Miller 2015): say so."""
+
 _EXAMPLE = """example:
   traitlab run scenarios/pd_with_survey.yaml --replicas 4 --out runs/
   traitlab validity runs/pd-with-survey/20261123T101500Z-1a2b3c
@@ -76,6 +79,10 @@ def _print(result: Any) -> None:
     console.print("A: assigned trait, S: self-report (survey stages), B: behaviour. "
                   "* interval excludes 0. Intervals: "
                   + escape(", ".join(sorted(set(result.links["interval"].to_list())))))
+    runs = result.links["n_clusters"].min()
+    if runs is not None and runs < _FEW_RUNS:
+        console.print(f"note: {runs} runs; cluster-robust intervals need more (about "
+                      f"{_FEW_RUNS}+) to reach their nominal level: run more --replicas.")
     mtmm = Table(title="Multitrait-multimethod: convergent r vs mean |r| with the other traits")
     for col in ("trait", "methods", "convergent", "discriminant", "gap", "n"):
         mtmm.add_column(col)

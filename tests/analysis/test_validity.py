@@ -197,3 +197,24 @@ def test_references_name_a_source_and_a_range():
     for ref in references():
         assert ref["source"] and ref["where"] and ref["r_low"] <= ref["r_high"]
         assert isinstance(ref["verified"], bool)
+
+
+def test_cli_prints_the_table_and_json_and_one_line_errors(tmp_path, capsys):
+    import json
+
+    from sim.cli.main import main
+
+    run = _scripted(tmp_path, rounds=4, size=8, slope=0.8, replicas=4)
+    assert main(["validity", str(run.path)]) == 0
+    out = capsys.readouterr().out
+    assert "Trait validity" in out and "Multitrait-multimethod" in out
+    assert "note: 4 runs" in out and "play: P(cooperate)" in out
+    assert main(["validity", str(run.path.parent), "--json"]) == 0  # a folder of runs
+    data = json.loads(capsys.readouterr().out)
+    coop = [r for r in data["links"] if r["trait"] == "agreeableness"
+            and r["measure"] == "play: P(cooperate)"]
+    # four runs: t on 3 df, so the interval is wide even around a planted r near 0.7
+    assert coop[0]["r"] > 0.3 and coop[0]["n_clusters"] == 4 and coop[0]["n"] == 32
+    assert main(["validity", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing" in err[0] and "Fix:" in err[0]
