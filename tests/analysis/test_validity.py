@@ -208,7 +208,7 @@ def test_cli_prints_the_table_and_json_and_one_line_errors(tmp_path, capsys):
     assert main(["validity", str(run.path)]) == 0
     out = capsys.readouterr().out
     assert "Trait validity" in out and "Multitrait-multimethod" in out
-    assert "note: 4 runs" in out and "play: P(cooperate)" in out
+    assert "note: 4 runs" in out and "agreeableness" in out
     assert main(["validity", str(run.path.parent), "--json"]) == 0  # a folder of runs
     data = json.loads(capsys.readouterr().out)
     coop = [r for r in data["links"] if r["trait"] == "agreeableness"
