@@ -232,7 +232,7 @@ class Agent(mesa.Agent):
             received=tuple(self.received),
             inventory=tuple(self.inventory_of(stage_id)),
             role=self.role(round_), private=tuple(self.private.items()),
-            partner_values=values,
+            partner_values=values, traits=tuple(self.persona.big_five.as_dict().items()),
         )
         return PolicyCall(spec=self.policy, facts=replace(facts, **(extra or {})))
 

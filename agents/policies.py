@@ -20,6 +20,12 @@ Policies (``PolicySpec.name``):
         value this round (the largest, if several stages) is at least ``threshold``
         (default 0), else the first other option.
     haggle: a negotiator (dialogue): :func:`haggle_message`.
+    trait_linked: behaviour planted on the agent's own assigned ``trait``:
+        ``q = clip(base + slope * (trait - 0.5), 0, 1)``. With ``option``, it plays ``option``
+        with probability ``q`` and the other options uniformly otherwise; without, it plays
+        option ``i`` of ``k`` with the binomial probability ``C(k-1, i) q^i (1-q)^(k-1-i)``,
+        so on evenly spaced levels its mean value is ``min + q (max - min)``. It exists to
+        validate trait-to-behaviour analyses on known effects.
 
 ``cooperate`` / ``defect`` of the reactive policies default to the stage's first and second
 options. The scalar defaults below apply where the spec leaves a field unset (``None``).
@@ -45,6 +51,8 @@ DEFAULT_THRESHOLD = 0.0
 """``threshold``: the value accepted when ``threshold`` is unset."""
 DEFAULT_CONCESSION = 0.3
 """``haggle``: fraction of the remaining gap conceded per offer when ``concession`` is unset."""
+DEFAULT_BASE = 0.5
+"""``trait_linked``: ``q`` of an agent at the trait's midpoint when ``base`` is unset."""
 
 
 def _uniform(options: Sequence[str]) -> list[float]:
@@ -158,6 +166,21 @@ class _Threshold(Policy):
         return _play(yes if offered is not None and offered >= limit else no, options)
 
 
+class _TraitLinked(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        trait = dict(facts.traits).get(spec.trait or "", 0.5)
+        base = float(spec.base if spec.base is not None else DEFAULT_BASE)
+        q = min(1.0, max(0.0, base + float(spec.slope or 0.0) * (trait - 0.5)))
+        k = len(options)
+        if spec.option is not None and spec.option in options:
+            if k == 1:
+                return [1.0]
+            rest = (1.0 - q) / (k - 1)
+            return [q if o == spec.option else rest for o in options]
+        return [math.comb(k - 1, i) * q ** i * (1.0 - q) ** (k - 1 - i) for i in range(k)]
+
+
 class _Haggle(Policy):
     def message(self, spec: PolicySpec, facts: PolicyFacts) -> str | None:
         return haggle_message(spec, facts)
@@ -171,6 +194,7 @@ POLICIES: Mapping[str, Policy] = {
     "naming_game": _NamingGame(),
     "threshold": _Threshold(),
     "haggle": _Haggle(),
+    "trait_linked": _TraitLinked(),
 }
 """Every scripted policy by ``PolicySpec.name``."""
 

@@ -21,6 +21,7 @@ __all__ = [
     "SURVEYS_SCHEMA",
     "agents_frame",
     "events_frame",
+    "planted_surveys",
     "repeated_game",
     "synthetic_dialogues",
     "synthetic_surveys",
@@ -149,6 +150,49 @@ def synthetic_surveys(
     agents = pl.concat([agents_frame(f"run-{r}", 0, ids, [None] * n_agents, prof[r])
                         for r in range(n_runs)])
     return agents, surveys
+
+
+def planted_surveys(agents: pl.DataFrame, rng: np.random.Generator, *, loading: float = 0.5,
+                    noise_sd: float = 0.5, items_per_trait: int = 4) -> pl.DataFrame:
+    """Self-reports of given agents (scripted ones are never surveyed), with a planted link.
+
+    Agent a's latent score on trait d is ``3 + 4 * loading * (p_{a,d} - 0.5)`` on a 1-5
+    scale; an item keyed +1 has expected answer ``latent``, one keyed -1 ``6 - latent``;
+    each answer adds Gaussian noise (``noise_sd``) and is clipped to [1, 5]. One
+    administration (round 1, ``isolated``).
+
+    Args:
+        agents: an agents frame with ``run_id, replica, agent`` and the five traits.
+        rng: Seeded generator.
+        loading: 0 plants no link; 1 spans the whole scale.
+        noise_sd: SD of per-answer noise.
+        items_per_trait: items per trait (half reverse keyed; must be even).
+
+    Returns:
+        A surveys frame (schema of :data:`SURVEYS_SCHEMA` plus ``stage`` and ``probs``).
+    """
+    if items_per_trait % 2:
+        raise ValueError(f"items_per_trait must be even for balanced keying, got {items_per_trait}")
+    prof = agents.select(TRAITS).to_numpy().astype(float)
+    latent = 3 + 4 * loading * (prof - 0.5)
+    keyed = np.tile([1, -1], items_per_trait // 2)
+    x = np.where(keyed[None, None, :] > 0, latent[:, :, None], 6 - latent[:, :, None])
+    x = np.clip(x + rng.normal(0, noise_sd, size=x.shape), 1.0, 5.0)
+    a, t, i = (v.reshape(-1) for v in np.indices(x.shape))
+    size = x.size
+    return pl.DataFrame({
+        "run_id": agents["run_id"].gather(a), "replica": agents["replica"].gather(a),
+        "step": np.ones(size, np.int32), "round": np.ones(size, np.int32),
+        "agent": agents["agent"].gather(a), "instrument": pl.repeat("synthetic", size, eager=True),
+        "item_id": [f"{TRAITS[tt][:1].upper()}{ii + 1}" for tt, ii in zip(t, i, strict=True)],
+        "trait": pl.Series(TRAITS).gather(t), "keyed": keyed[i].astype(np.int8),
+        "mode": pl.repeat("isolated", size, eager=True),
+        "order": pl.repeat("asc", size, eager=True), "paraphrase": np.zeros(size, np.int32),
+        "repeat": np.zeros(size, np.int32), "expected": x.reshape(-1),
+        "argmax": np.rint(x.reshape(-1)).astype(np.int32), "entropy": np.ones(size),
+        "refused": np.zeros(size, bool),
+    }, schema=SURVEYS_SCHEMA).with_columns(
+        pl.lit("survey").alias("stage"), pl.lit([0.2] * 5).alias("probs"))
 
 
 # --------------------------------------------------------------------------- dialogues

@@ -83,6 +83,8 @@ class PolicyFacts:
         turn: the dialogue turn (negotiations only).
         my_offer: the agent's standing offer (negotiations only).
         partner_offer: the partner's latest standing offer (negotiations only).
+        traits: the agent's assigned Big Five scores in [0, 1] (``(("agreeableness", 0.8),
+            ...)``), for policies whose behaviour depends on the persona (``trait_linked``).
     """
 
     name: str = ""
@@ -98,6 +100,7 @@ class PolicyFacts:
     turn: int | None = None
     my_offer: float | None = None
     partner_offer: float | None = None
+    traits: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,9 @@ class Expected(NamedTuple):
 
 
 EXPECTED: dict[str, Expected] = {
+    "trait_linked_without_trait.yaml": Expected(
+        9, "population.cohorts.0.policy.trait", None,
+        r"policy 'trait_linked' needs a 'trait'\. Fix: add trait: <openness, "),
     "unknown_key.yaml": Expected(
         14, "zebra_crossing", "'zebra_crossing'",
         r"unknown key 'zebra_crossing'\. Fix: allowed keys here: name, description, rounds, "),

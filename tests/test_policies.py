@@ -79,6 +79,23 @@ def test_threshold_defaults_to_the_last_option_at_zero():
     assert plays((("offer", 2.0),), threshold=4, option="reject") == [0.0, 1.0]
 
 
+def test_trait_linked_follows_the_agents_own_trait():
+    def plays(agreeableness: float, options: Sequence[str] = PD, **spec: Any) -> list[float]:
+        facts = PolicyFacts(traits=(("extraversion", 0.1), ("agreeableness", agreeableness)))
+        return _probs(facts, options, name="trait_linked", trait="agreeableness", **spec)
+
+    # q = clip(0.5 + 0.8 * (0.9 - 0.5)) = 0.82; clipped at 1 for slope 2 (0.5 + 2 * 0.4 = 1.3)
+    assert plays(0.9, option="cooperate", slope=0.8) == pytest.approx([0.82, 0.18])
+    assert plays(0.9, option="cooperate", slope=2.0) == pytest.approx([1.0, 0.0])
+    assert plays(0.1, option="cooperate", slope=0.8, base=0.6) == pytest.approx([0.28, 0.72])
+    assert plays(0.3, option="cooperate") == pytest.approx([0.5, 0.5])  # slope 0: base
+    # no option: binomial over 3 levels with q = 0.5 + 1.0 * (0.75 - 0.5) = 0.75
+    assert plays(0.75, ["0", "5", "10"], slope=1.0) == pytest.approx([1 / 16, 6 / 16, 9 / 16])
+    # a persona without the trait sits at the midpoint
+    assert _probs(name="trait_linked", trait="openness", option="defect", slope=1.0) \
+        == pytest.approx([0.5, 0.5])
+
+
 def test_haggle_messages_and_stock_phrases_for_other_policies():
     backend = ScriptedBackend()
     msgs = (Message("user", "talk"),)

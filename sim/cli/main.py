@@ -111,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     from sim.cli.serve import add_parser as add_serve_parser
 
     add_serve_parser(sub, fmt)
+
+    from sim.cli.validity import add_parser as add_validity_parser
+
+    add_validity_parser(sub, fmt)
     return parser
 
 
@@ -195,6 +199,10 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             from sim.cli.serve import main as serve_main
 
             return serve_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "validity":
+            from sim.cli.validity import main as validity_main
+
+            return validity_main(args)
         return _show(args.run_dir, args.limit, prompts=args.prompts)
     except TraitLabError as exc:
         if args.debug:

@@ -123,10 +123,15 @@ class PolicySpec(Strict):
     ``side``, ``concession``: a ``haggle`` negotiator (default side: its role's name) opens
     30% beyond its private ``reserve`` and concedes the fraction ``concession`` (default
     0.3) of the remaining gap every turn; it accepts an offer within its reserve.
+    ``trait``, ``slope``, ``base``: a ``trait_linked`` agent's behaviour follows its own
+    assigned ``trait`` (planted trait-to-behaviour effects, to validate the analysis):
+    ``q = clip(base + slope * (trait - 0.5), 0, 1)`` is the probability of ``option``, or,
+    without ``option``, the mean position along the stage's options (defaults: base 0.5,
+    slope 0).
     """
 
     name: Literal["always", "random", "tit_for_tat", "grim_trigger", "naming_game",
-                  "threshold", "haggle"]
+                  "threshold", "haggle", "trait_linked"]
     option: str | None = None
     p: Unit | None = None
     cooperate: str | None = None
@@ -136,6 +141,10 @@ class PolicySpec(Strict):
     threshold: Number | None = None
     side: Literal["buyer", "seller"] | None = None
     concession: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    trait: Literal["openness", "conscientiousness", "extraversion", "agreeableness",
+                   "neuroticism"] | None = None
+    slope: Annotated[float, Field(ge=-10.0, le=10.0)] | None = None
+    base: Unit | None = None
 
 
 class CohortSpec(Strict):

@@ -9,7 +9,8 @@ from sim.scenario.validate.suggest import Problems, did_you_mean
 __all__ = ["check_population", "scripted_count"]
 
 _POLICY_KEYS = (("initial", "naming_game"), ("pick", "naming_game"), ("threshold", "threshold"),
-                ("side", "haggle"), ("concession", "haggle"))
+                ("side", "haggle"), ("concession", "haggle"), ("trait", "trait_linked"),
+                ("slope", "trait_linked"), ("base", "trait_linked"))
 """Policy options and the one policy that uses each."""
 
 
@@ -122,3 +123,7 @@ def _check_policy(policy: PolicySpec, spec: ScenarioSpec, where: str) -> Problem
     if policy.name == "always" and policy.option is None:
         yield ScenarioError("policy 'always' needs an 'option'.", field=f"{where}.option",
                             fix="add option: <the option it always plays>.")
+    if policy.name == "trait_linked" and policy.trait is None:
+        yield ScenarioError("policy 'trait_linked' needs a 'trait'.", field=f"{where}.trait",
+                            fix="add trait: <openness, conscientiousness, extraversion, "
+                                "agreeableness or neuroticism>.")
