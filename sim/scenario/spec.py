@@ -123,10 +123,12 @@ class PolicySpec(Strict):
     ``side``, ``concession``: a ``haggle`` negotiator (default side: its role's name) opens
     30% beyond its private ``reserve`` and concedes the fraction ``concession`` (default
     0.3) of the remaining gap every turn; it accepts an offer within its reserve.
+    ``share`` and ``follow`` play numeric options (``levels``) by ``p`` (see
+    :mod:`agents.policies`).
     """
 
     name: Literal["always", "random", "tit_for_tat", "grim_trigger", "naming_game",
-                  "threshold", "haggle"]
+                  "threshold", "haggle", "share", "follow"]
     option: str | None = None
     p: Unit | None = None
     cooperate: str | None = None
