@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     from sim.cli.serve import add_parser as add_serve_parser
 
     add_serve_parser(sub, fmt)
+    from sim.cli.replicate import add_parser as add_replicate_parser
+
+    add_replicate_parser(sub, fmt)
     return parser
 
 
@@ -176,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.cli.probe import main as probe_main
 
             return probe_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "replicate":
+            from sim.cli.replicate import main as replicate_main
+
+            return replicate_main(args, list(argv) if argv is not None else sys.argv[1:])
         if args.command == "serve":
             from sim.cli.serve import main as serve_main
 
