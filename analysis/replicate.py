@@ -139,7 +139,8 @@ def _trait_r(rows: pl.DataFrame, agents: pl.DataFrame, trait: str,
     def r(df: pl.DataFrame) -> float:
         if df.height < 3 or df["x"].std() == 0 or df["t"].std() == 0:
             return float("nan")
-        return float(np.corrcoef(df["x"].to_numpy(), df["t"].to_numpy())[0, 1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.corrcoef(df["x"].to_numpy(), df["t"].to_numpy())[0, 1])
 
     est = r(per)
     replicas = per.partition_by("replica", maintain_order=True)
