@@ -26,6 +26,13 @@ Policies (``PolicySpec.name``):
         option ``i`` of ``k`` with the binomial probability ``C(k-1, i) q^i (1-q)^(k-1-i)``,
         so on evenly spaced levels its mean value is ``min + q (max - min)``. It exists to
         validate trait-to-behaviour analyses on known effects.
+    share: on numeric options plays the one nearest the fraction ``p`` (default 0.5) of the
+        way from the lowest to the highest; on other options plays as ``threshold`` when
+        ``threshold`` is set, else ``option`` (default: the first).
+    follow: on numeric options plays the one nearest ``p * r + (1 - p) * t``: ``r`` the first
+        partner's latest number in this stage (before any, the middle of the range), ``t``
+        ``option`` (default: the lowest); a conditional cooperator, or a level-k guesser in a
+        beauty contest. On other options plays ``cooperate`` (default: the first).
 
 ``cooperate`` / ``defect`` of the reactive policies default to the stage's first and second
 options. The scalar defaults below apply where the spec leaves a field unset (``None``).
@@ -179,6 +186,45 @@ class _TraitLinked(Policy):
             rest = (1.0 - q) / (k - 1)
             return [q if o == spec.option else rest for o in options]
         return [math.comb(k - 1, i) * q ** i * (1.0 - q) ** (k - 1 - i) for i in range(k)]
+def _numbers(options: Sequence[str]) -> list[float] | None:
+    """The options as numbers, or ``None`` if any is not a number."""
+    try:
+        return [float(o) for o in options]
+    except ValueError:
+        return None
+
+
+def _nearest(target: float, options: Sequence[str], numbers: Sequence[float]) -> list[float]:
+    """All mass on the option nearest ``target`` (ties: the lower one)."""
+    best = min(range(len(numbers)), key=lambda i: (abs(numbers[i] - target), numbers[i]))
+    return _play(options[best], options)
+
+
+class _Share(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        numbers = _numbers(options)
+        if numbers is None:
+            if spec.threshold is not None:
+                return POLICIES["threshold"].probabilities(spec, facts, options)
+            return _play(spec.option if spec.option in options else options[0], options)
+        p = float(spec.p if spec.p is not None else DEFAULT_P)
+        low, high = min(numbers), max(numbers)
+        return _nearest(low + p * (high - low), options, numbers)
+
+
+class _Follow(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        numbers = _numbers(options)
+        if numbers is None:
+            return _play(_cooperate(spec, options), options)
+        low, high = min(numbers), max(numbers)
+        last = facts.partner_last_choice
+        reference = float(last) if last in options else (low + high) / 2
+        anchor = float(spec.option) if spec.option in options else low
+        p = float(spec.p if spec.p is not None else DEFAULT_P)
+        return _nearest(p * reference + (1 - p) * anchor, options, numbers)
 
 
 class _Haggle(Policy):
@@ -195,6 +241,8 @@ POLICIES: Mapping[str, Policy] = {
     "threshold": _Threshold(),
     "haggle": _Haggle(),
     "trait_linked": _TraitLinked(),
+    "share": _Share(),
+    "follow": _Follow(),
 }
 """Every scripted policy by ``PolicySpec.name``."""
 

@@ -29,7 +29,8 @@ from sim.scenario.validate import check_scenario
 from tests.support.library_checks import CHECKS, quiz_scores
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
-LIBRARY = ("public_goods", "ultimatum", "speed_dating", "negotiation", "classroom")
+LIBRARY = ("public_goods", "ultimatum", "speed_dating", "negotiation", "classroom", "dictator",
+           "trust", "beauty_contest")
 
 
 def _raw(name: str) -> dict[str, Any]:

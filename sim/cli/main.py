@@ -115,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     from sim.cli.validity import add_parser as add_validity_parser
 
     add_validity_parser(sub, fmt)
+
+    from sim.cli.replicate import add_parser as add_replicate_parser
+
+    add_replicate_parser(sub, fmt)
     return parser
 
 
@@ -195,6 +199,10 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             from sim.cli.probe import main as probe_main
 
             return probe_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "replicate":
+            from sim.cli.replicate import main as replicate_main
+
+            return replicate_main(args, list(argv) if argv is not None else sys.argv[1:])
         if args.command == "serve":
             from sim.cli.serve import main as serve_main
 

@@ -128,10 +128,12 @@ class PolicySpec(Strict):
     ``q = clip(base + slope * (trait - 0.5), 0, 1)`` is the probability of ``option``, or,
     without ``option``, the mean position along the stage's options (defaults: base 0.5,
     slope 0).
+    ``share`` and ``follow`` play numeric options (``levels``) by ``p`` (see
+    :mod:`agents.policies`).
     """
 
     name: Literal["always", "random", "tit_for_tat", "grim_trigger", "naming_game",
-                  "threshold", "haggle", "trait_linked"]
+                  "threshold", "haggle", "trait_linked", "share", "follow"]
     option: str | None = None
     p: Unit | None = None
     cooperate: str | None = None

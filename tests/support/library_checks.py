@@ -14,8 +14,19 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["CHECKS", "check_bipartite_rotation", "check_classroom", "check_negotiation",
-           "check_public_goods", "check_speed_dating", "check_ultimatum", "quiz_scores"]
+__all__ = [
+    "CHECKS",
+    "check_beauty_contest",
+    "check_bipartite_rotation",
+    "check_classroom",
+    "check_dictator",
+    "check_negotiation",
+    "check_public_goods",
+    "check_speed_dating",
+    "check_trust",
+    "check_ultimatum",
+    "quiz_scores",
+]
 
 _TOL = 1e-6
 
@@ -174,11 +185,83 @@ def check_classroom(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mappin
     return problems
 
 
+def _paired(events: pl.DataFrame, first: str, second: str) -> pl.DataFrame:
+    """Rows of ``second`` (choices and outcomes) with the same group's ``first`` value."""
+    firsts = _rows(events, first).select("replica", "round", "group",
+                                          pl.col("value").alias("first"))
+    return _rows(events, second, "choice", "outcome").join(
+        firsts, on=["replica", "round", "group"], how="left")
+
+
+def check_dictator(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any],
+                   stage: str = "give") -> list[str]:
+    """The dictator keeps ``pie - gift``, the recipient gets the gift; one gift per pair."""
+    pie = scenario.get("params", {}).get("pie", 10)
+    problems = []
+    for (rnd, group), rows in _rows(events, stage, "choice", "outcome").group_by(
+            ["round", "group"]):
+        gift = rows.filter(pl.col("kind") == "choice")
+        if gift.height != 1:
+            problems.append(f"round {rnd} {group}: {gift.height} gifts")
+            continue
+        given = gift["value"][0]
+        for row in rows.iter_rows(named=True):
+            expected = pie - given if row["kind"] == "choice" else given
+            if abs(row["payoff"] - expected) > _TOL:
+                problems.append(f"round {rnd} {group} {row['agent']}: payoff {row['payoff']} "
+                                f"!= {expected}")
+    return problems
+
+
+def check_trust(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any],
+                send: str = "send", back: str = "return") -> list[str]:
+    """Investor: ``e - sent + share * m * sent``; trustee: ``e + (1 - share) * m * sent``.
+
+    So the pair's total is ``2e + (m - 1) * sent``, whatever the trustee returns.
+    """
+    params = scenario.get("params", {})
+    e, m = params["endowment"], params["multiplier"]
+    problems = []
+    for (rnd, group), rows in _paired(events, send, back).group_by(["round", "group"]):
+        answer = rows.filter(pl.col("kind") == "choice")
+        if answer.height != 1:
+            problems.append(f"round {rnd} {group}: {answer.height} returns")
+            continue
+        sent, share = answer["first"][0], answer["value"][0] / 100
+        for row in rows.iter_rows(named=True):
+            trustee = row["kind"] == "choice"
+            expected = e + (1 - share) * m * sent if trustee else e - sent + share * m * sent
+            if abs(row["payoff"] - expected) > _TOL:
+                problems.append(f"round {rnd} {group} {row['agent']}: payoff {row['payoff']} "
+                                f"!= {expected}")
+        if abs(rows["payoff"].sum() - (2 * e + (m - 1) * sent)) > _TOL:
+            problems.append(f"round {rnd} {group}: the pair's total is not 2e + (m-1) sent")
+    return problems
+
+
+def check_beauty_contest(events: pl.DataFrame, agents: pl.DataFrame,
+                         scenario: Mapping[str, Any], stage: str = "guess") -> list[str]:
+    """Every guess earns ``max(0, 10 - |guess - p * group mean| / 5)``; payoffs lie in [0, 10]."""
+    p = scenario.get("params", {})["p"]
+    problems = []
+    for (rnd, group), rows in _rows(events, stage).group_by(["round", "group"]):
+        target = p * rows["value"].mean()
+        for row in rows.iter_rows(named=True):
+            expected = max(0.0, 10 - abs(row["value"] - target) / 5)
+            if abs(row["payoff"] - expected) > _TOL or not 0 <= row["payoff"] <= 10:
+                problems.append(f"round {rnd} {group} {row['agent']}: payoff {row['payoff']} "
+                                f"!= {expected}")
+    return problems
+
+
 CHECKS: dict[str, Callable[[pl.DataFrame, pl.DataFrame, Mapping[str, Any]], list[str]]] = {
     "public_goods": check_public_goods,
     "ultimatum": check_ultimatum,
     "speed_dating": check_speed_dating,
     "negotiation": check_negotiation,
     "classroom": check_classroom,
+    "dictator": check_dictator,
+    "trust": check_trust,
+    "beauty_contest": check_beauty_contest,
 }
 """The outcome check of each scenario file (by file stem)."""

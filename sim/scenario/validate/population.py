@@ -9,6 +9,7 @@ from sim.scenario.validate.suggest import Problems, did_you_mean
 __all__ = ["check_population", "scripted_count"]
 
 _POLICY_KEYS = (("initial", "naming_game"), ("pick", "naming_game"), ("threshold", "threshold"),
+                ("threshold", "share"),
                 ("side", "haggle"), ("concession", "haggle"), ("trait", "trait_linked"),
                 ("slope", "trait_linked"), ("base", "trait_linked"))
 """Policy options and the one policy that uses each."""
@@ -116,7 +117,8 @@ def _check_policy(policy: PolicySpec, spec: ScenarioSpec, where: str) -> Problem
                 value=value, fix=f"{did_you_mean(value, options)}use one of: {', '.join(options)}.",
             )
     for key, user in _POLICY_KEYS:
-        if getattr(policy, key) is not None and policy.name != user:
+        users = [u for k, u in _POLICY_KEYS if k == key]
+        if getattr(policy, key) is not None and policy.name not in users and user == users[0]:
             yield ScenarioError(
                 f"'{key}' is only used by policy '{user}', not '{policy.name}'.",
                 field=f"{where}.{key}", fix=f"remove '{key}' or use name: {user}.")
