@@ -24,16 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
-import os
 import secrets
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +43,9 @@ from sim.records.checkpoint import (
     sha256_file,
     stale_files,
 )
+from sim.records.files import LOCK_NAME, RunLock, atomic_write, read_manifest, write_json
 from sim.records.hooks import NO_HOOKS, RunHooks
+from sim.records.provenance import design_facts, git_commit, package_versions, prompt_rows
 from sim.records.schemas import (
     AGENT_SCHEMA,
     EVENT_SCHEMA,
@@ -65,138 +62,24 @@ from sim.version import __version__
 if TYPE_CHECKING:
     from sim.engine.replica import Replica
 
-__all__ = ["LOCK_NAME", "PROMPTS_DIR", "STATUSES", "SURVEYS_DIR", "Recorder", "RunLock",
-           "atomic_write", "design_facts", "prompt_rows", "read_manifest"]
+__all__ = [
+    "LOCK_NAME",
+    "PROMPTS_DIR",
+    "STATUSES",
+    "SURVEYS_DIR",
+    "Recorder",
+    "RunLock",
+    "atomic_write",
+    "design_facts",
+    "prompt_rows",
+    "read_manifest",
+]
 
-_PACKAGES = ("torch", "transformers", "mesa", "networkx", "pydantic", "polars", "numpy", "ray")
 STATUSES = ("running", "complete", "failed", "interrupted")
 SURVEYS_DIR = "surveys"  # survey stage: shards committed like event shards
 PROMPTS_DIR = "prompts"  # distinct requests: shards committed like event shards
 _PROGRESS = ("steps_completed", "events", "tokens", "failures", "retries", "timings",
              "cost_usd")
-LOCK_NAME = ".lock"
-
-
-class RunLock:
-    """An exclusive lock on a run directory, held while one process writes it."""
-
-    def __init__(self, run_dir: Path) -> None:
-        """Take the lock, or refuse with one line naming the process that holds it.
-
-        Raises:
-            RunError: if another process holds it.
-        """
-        path = run_dir / LOCK_NAME
-        self._file = path.open("a+")
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "unknown"
-            self._file.close()
-            raise RunError(f"{run_dir} is being written by another process (pid {holder}); "
-                           "refusing a second writer. Fix: wait for it to end, or stop it "
-                           "(Ctrl-C) and resume again.") from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(str(os.getpid()))
-        self._file.flush()
-
-    def release(self) -> None:
-        """Let another process write the directory."""
-        if not self._file.closed:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` via ``write(tmp)`` into a temporary sibling, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def prompt_rows(prompts: Mapping[str, GenerateRequest | ScoreRequest], seen: set[str]
-                ) -> list[dict[str, Any]]:
-    """Rows of :data:`PROMPT_SCHEMA` for the requests whose hash is not in ``seen`` (added)."""
-    rows = []
-    for key, request in prompts.items():
-        if key in seen:
-            continue
-        seen.add(key)
-        score = isinstance(request, ScoreRequest)
-        rows.append({"prompt_hash": key, "kind": "score" if score else "generate",
-                     "messages": json.dumps([{"role": m.role, "content": m.content}
-                                             for m in request.messages], ensure_ascii=False),
-                     "options": list(request.options) if score else None})
-    return rows
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, default=str) + "\n"))
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """Read a run directory's ``manifest.json``.
-
-    Raises:
-        RunError: if ``run_dir`` is not a readable run directory.
-    """
-    path = run_dir / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{run_dir} is not a run directory (no manifest.json). Fix: pass a "
-                       "directory printed by 'traitlab run'.") from None
-    except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read {path}: {exc}.") from None
-    if not isinstance(manifest, dict) or "spec_hash" not in manifest:
-        raise RunError(f"{path} is not a TraitLab run manifest.")
-    return manifest
-
-
-def _git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def design_facts(spec: ScenarioSpec) -> dict[str, Any]:
-    """How personas condition the model and how each choice is decided, for report headers.
-
-    Returns:
-        ``conditioning`` (``population`` and each cohort: its conditioning, or ``scripted``
-        for a rule policy), ``steering_strength`` and ``decisions`` (choice and sanction
-        stage id -> ``sample`` or ``argmax``).
-    """
-    pop = spec.population
-    conditioning: dict[str, str] = {"population": pop.conditioning}
-    for i, cohort in enumerate(pop.cohorts):
-        conditioning[cohort.name or f"cohort-{i}"] = (
-            "scripted" if cohort.policy is not None else cohort.conditioning or pop.conditioning)
-    decisions = {s.id: s.decision for s in spec.stages if s.kind in ("choice", "sanction")}
-    return {"conditioning": conditioning, "steering_strength": pop.steering_strength,
-            "decisions": decisions}
-
-
-def _versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in _PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
 
 
 class Recorder:
@@ -259,7 +142,7 @@ class Recorder:
             "spec_hash": spec_hash(spec), "seed": config.seed, "replicas": config.replicas,
             "run_config": config.model_dump(mode="json"), "model": dataclasses.asdict(model),
             "design": design_facts(spec),
-            "packages": _versions(), "git_commit": _git_commit(), "command": command,
+            "packages": package_versions(), "git_commit": git_commit(), "command": command,
             "status": "running", "started_at": datetime.now(UTC).isoformat(),
             "finished_at": None, "steps_completed": 0, "events": 0,
             "tokens": {"prompt": 0, "new": 0, "cached": 0}, "failures": 0, "retries": 0,
@@ -444,4 +327,4 @@ class Recorder:
         self.files[name] = sha256_file(self.path / name)
 
     def _flush_manifest(self) -> None:
-        _write_json(self.path / "manifest.json", self.manifest)
+        write_json(self.path / "manifest.json", self.manifest)
