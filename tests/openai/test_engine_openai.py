@@ -169,8 +169,9 @@ def test_server_gone_mid_run_records_failures_and_goes_on(server, scenario, tmp_
     early = events.filter(pl.col("step") < 3)
     assert set(early["status"]) == {"ok"} and not any(surveys["refused"])
     manifest = json.loads((outcome.path / "manifest.json").read_text())
-    assert manifest["failures"] == 2 * AGENTS
-    assert manifest["retries"] == 2 * AGENTS * 2  # every failed request was retried twice
+    # the play stage is option_order: balanced, so each choice is two score requests
+    assert manifest["failures"] == 2 * AGENTS * 2
+    assert manifest["retries"] == 2 * AGENTS * 2 * 2  # every failed request was retried twice
 
 
 class _InterruptAt:

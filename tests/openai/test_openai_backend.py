@@ -42,7 +42,7 @@ def test_describe_and_counts(server) -> None:
         stats = backend.stats
     assert desc["base_url"] == server.base_url
     assert desc["capabilities"]["traitlab"] is True
-    assert "seeded requests reproduce exactly" in desc["determinism"]
+    assert "seeded requests reproduce for the same batch composition" in desc["determinism"]
     assert stats["failures"] == stats["retries"] == 0
     assert stats["prompt_tokens"] > 0 and stats["completion_tokens"] > 0
     want = (stats["prompt_tokens"] * 2.0 + stats["completion_tokens"] * 10.0) / 1e6
