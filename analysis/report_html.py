@@ -186,7 +186,7 @@ def print_report(report: Report, max_rows: int = 20) -> None:
     from rich.markup import escape as rich_escape
     from rich.table import Table
 
-    console = Console()
+    console = Console(emoji=False, highlight=False)
     console.print(f"[bold]{rich_escape(report.title)}[/bold]")
     for name, value in report.header:
         console.print(f"  {rich_escape(name)}: {rich_escape(value)}", highlight=False)

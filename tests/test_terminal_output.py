@@ -148,3 +148,17 @@ def test_schema_into_a_closed_pipe_is_quiet():
                           shell=True, env=env, capture_output=True, timeout=120, check=False)
     assert done.stdout.strip() == b"{"
     assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
+
+
+def test_report_tables_print_emoji_codes_as_text(capsys):
+    import polars as pl
+
+    from analysis.report import Report
+    from analysis.report_html import print_report
+
+    report = Report(title="t :smile:", run_ids=["r"])
+    report.add("names", pl.DataFrame({"agent": [":thumbs_up: [bold]x[/bold]"]}))
+    print_report(report)
+    out = capsys.readouterr().out
+    assert ":smile:" in out and ":thumbs_up:" in out and "[bold]x[/bold]" in out
+    assert "\U0001f604" not in out and "\U0001f44d" not in out

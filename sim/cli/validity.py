@@ -62,7 +62,7 @@ def _print(result: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = Console(emoji=False, highlight=False)
     links = Table(title="Trait validity: r between agents, 95% interval with runs as clusters")
     for col in ("trait", "link", "behaviour", "r", "interval", "n (runs)", "human r"):
         links.add_column(col, overflow="fold")
