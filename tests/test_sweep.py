@@ -129,7 +129,7 @@ GOOD = """
      scenario: pd_pair.yaml
      run:
        backend: openai
-     """, 4, "run.backend", r"Fix: use one of 'hf' or 'scripted'"),
+     """, 4, "run", r"needs the server's address: api.base_url"),
     ("""
      name: s
      scenario: nowhere.yaml

@@ -296,12 +296,12 @@ class RunConfig(Strict):
     def _api_for_openai(self) -> RunConfig:
         # A server backend without an address cannot start; say so before anything opens.
         if self.backend == "openai" and self.api is None:
-            raise ValueError("backend 'openai' needs the server's address in api.base_url. "
-                             "Fix: pass --base-url URL (e.g. http://127.0.0.1:8000/v1)")
+            raise ValueError("backend 'openai' needs the server's address: api.base_url (the "
+                             "--base-url flag), e.g. http://127.0.0.1:8000/v1")
         priced = self.api is not None and (self.api.price_in_per_million is not None
                                            or self.api.price_out_per_million is not None)
         if self.max_cost is not None and not (self.backend == "openai" and priced):
-            raise ValueError("max_cost needs backend 'openai' with prices to estimate the cost. "
-                             "Fix: add --price-in and --price-out (per million tokens), or drop "
-                             "--max-cost")
+            raise ValueError("max_cost needs backend 'openai' with prices to estimate the cost: "
+                             "api.price_in_per_million and api.price_out_per_million (the "
+                             "--price-in and --price-out flags), or no max_cost")
         return self
