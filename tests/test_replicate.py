@@ -210,3 +210,27 @@ def test_cli_prints_escaped_scorecard_and_writes_html(tmp_path, capsys):
 def test_cli_refuses_policies_on_a_model(capsys):
     assert main(["replicate", "--policies", "human"]) == 2
     assert "--backend scripted" in capsys.readouterr().err
+
+
+def test_norm_personas_are_sampled_around_human_norms(tmp_path):
+    from sim.sweep.suite import HUMAN_NORMS
+
+    suite = load_suite().select(["dictator"])
+    path, cell = suite.cells["dictator"]
+    raw = cell_scenario(path, cell, None, "norms")
+    assert raw["population"]["personality"]["sample"] == "normal"
+    # Johnson's IPIP-NEO-120 agreeableness, (3.69 - 1) / 4, and neuroticism, (2.86 - 1) / 4
+    assert raw["population"]["personality"]["mean"]["agreeableness"] == pytest.approx(0.673)
+    assert HUMAN_NORMS["neuroticism"] == pytest.approx((2.862 - 1) / 4, abs=1e-3)
+    assert cell_scenario(path, cell, None)["population"]["personality"]["sample"] == "uniform"
+    result = run_suite(suite, RunConfig(backend="scripted", replicas=4, seed=0),
+                       tmp_path / "norms", personas="norms")
+    agents = pl.concat([pl.read_parquet(p) for p in (result.path / "cells").rglob(
+        "agents.parquet")])
+    for trait, mean in HUMAN_NORMS.items():  # 4 replicas of two 12-agent cells, sd 0.15
+        assert abs(agents[trait].mean() - mean) < 0.06, trait
+    from sim.errors import RunError
+
+    with pytest.raises(RunError, match="personas"):
+        run_suite(suite, RunConfig(backend="scripted", replicas=4, seed=0),
+                  tmp_path / "norms")

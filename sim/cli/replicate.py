@@ -39,6 +39,9 @@ def add_parser(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     rep.add_argument("--policies", choices=["human", "contrary"], default=None,
                      help="with --backend scripted: every cell's scripted population built to "
                           "match (human) or contradict (contrary) the human pattern")
+    rep.add_argument("--personas", choices=["uniform", "norms"], default="uniform",
+                     help="Big Five personas sampled uniformly (the scenarios' own) or around "
+                          "human adult norms (IPIP-NEO-120, Johnson)")
     rep.add_argument("--out", type=Path, default=None,
                      help="suite folder (default runs/replicate/<backend>[-<policies>]-s<seed>"
                           "-r<replicas>); an existing one is resumed")
@@ -64,16 +67,18 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     suite = load_suite(args.suite or SUITE_DIR).select(only)
     config = RunConfig(backend=args.backend, model=args.model, dtype=args.dtype,
                        seed=args.seed, replicas=args.replicas)
-    tag = args.backend + (f"-{args.policies}" if args.policies else "")
+    tag = args.backend + (f"-{args.policies}" if args.policies else "") + (
+        "-norms" if args.personas == "norms" else "")
     out = args.out or Path("runs/replicate") / f"{tag}-s{args.seed}-r{args.replicas}"
     started = time.perf_counter()
-    result = run_suite(suite, config, out, policies=args.policies)
+    result = run_suite(suite, config, out, policies=args.policies, personas=args.personas)
     seconds = time.perf_counter() - started
     card = score_suite(out, suite, seed=args.seed)
     (out / "scorecard.json").write_text(card.to_json())
     header = [("suite", str(out)), ("backend", args.backend),
               ("model", args.model or ("-" if args.backend == "scripted" else "SmolLM2")),
-              ("policies", args.policies or "-"), ("seed", str(args.seed)),
+              ("policies", args.policies or "-"), ("personas", args.personas),
+              ("seed", str(args.seed)),
               ("replicas", str(args.replicas)),
               ("benchmarks", ", ".join(b.name for b in suite.benchmarks))]
     print_scorecard(card, header, "replication scorecard")

@@ -28,7 +28,7 @@ from sim.errors import RunError
 from sim.records.recorder import atomic_write
 from sim.scenario.spec import RunConfig
 from sim.sweep.cohort import run_cohort
-from sim.sweep.suite import Policies, Suite, cell_scenario
+from sim.sweep.suite import Personas, Policies, Suite, cell_scenario
 
 __all__ = ["SUITE_FILE", "SuiteResult", "run_suite"]
 
@@ -57,7 +57,7 @@ def _complete(path: Path) -> bool:
 
 
 def _open(out: Path, config: RunConfig, policies: Policies | None, suite: Suite,
-          cells: list[str]) -> dict[str, Any]:
+          cells: list[str], personas: Personas = "uniform") -> dict[str, Any]:
     """The suite manifest to continue, or a fresh one; refuses other settings in ``out``."""
     run = config.model_dump(mode="json", exclude={"out", "api"})
     file = out / SUITE_FILE
@@ -69,6 +69,8 @@ def _open(out: Path, config: RunConfig, policies: Policies | None, suite: Suite,
         changed = [k for k in _SAME if old["run_config"].get(k) != run.get(k)]
         if old.get("policies") != policies:
             changed.append("policies")
+        if old.get("personas", "uniform") != personas:
+            changed.append("personas")
         if changed:
             raise RunError(f"{out} holds a suite run with other settings ({', '.join(changed)})."
                            " Fix: pass the same flags to resume it, or another --out.")
@@ -76,14 +78,14 @@ def _open(out: Path, config: RunConfig, policies: Policies | None, suite: Suite,
             old["cells"].setdefault(cid, {"status": "pending", "seconds": None})
         old["benchmarks"] = sorted(set(old["benchmarks"]) | {b.name for b in suite.benchmarks})
         return old
-    return {"run_config": run, "policies": policies, "wall_s": [],
+    return {"run_config": run, "policies": policies, "personas": personas, "wall_s": [],
             "benchmarks": [b.name for b in suite.benchmarks],
             "cells": {cid: {"status": "pending", "seconds": None} for cid in cells}}
 
 
 def run_suite(suite: Suite, config: RunConfig, out: str | Path, *,
-              policies: Policies | None = None, backend: Backend | None = None
-              ) -> SuiteResult:
+              policies: Policies | None = None, backend: Backend | None = None,
+              personas: Personas = "uniform") -> SuiteResult:
     """Run the cells of ``suite`` that are not complete in ``out`` and record them.
 
     Args:
@@ -91,6 +93,7 @@ def run_suite(suite: Suite, config: RunConfig, out: str | Path, *,
         config: the run settings shared by every cell (``out`` is ignored).
         out: the suite folder (created; resumed if it holds the same settings).
         policies: run every cell with its scripted ``human`` or ``contrary`` population.
+        personas: ``"norms"`` samples personas around human Big Five norms in every cell.
         backend: a backend to reuse (default: opened from ``config`` if a cell must run).
 
     Raises:
@@ -99,9 +102,9 @@ def run_suite(suite: Suite, config: RunConfig, out: str | Path, *,
     """
     out = Path(out)
     cells = suite.cell_ids()
-    scenarios = {cid: cell_scenario(*suite.cells[cid], policies) for cid in cells}
+    scenarios = {cid: cell_scenario(*suite.cells[cid], policies, personas) for cid in cells}
     out.mkdir(parents=True, exist_ok=True)
-    manifest = _open(out, config, policies, suite, cells)
+    manifest = _open(out, config, policies, suite, cells, personas)
     root = out / "cells"
     staging = out / ".staging"
     shutil.rmtree(staging, ignore_errors=True)

@@ -261,15 +261,36 @@ def _drop_stages(raw: dict[str, Any], drop: list[str]) -> dict[str, Any]:
     return raw
 
 
-def cell_scenario(path: Path, cell: CellSpec, policies: Policies | None = None
-                  ) -> dict[str, Any]:
+Personas = Literal["uniform", "norms"]
+
+HUMAN_NORMS: dict[str, float] = {
+    "openness": 0.651, "conscientiousness": 0.650, "extraversion": 0.584,
+    "agreeableness": 0.673, "neuroticism": 0.466,
+}
+"""Big Five means of human adults on the 0..1 persona scale: Johnson's IPIP-NEO-120 norms
+(per-item domain means of men and women under 21, 21-40 and 41-60, averaged unweighted:
+O 3.60, C 3.60, E 3.34, A 3.69, N 2.86 on 1..5), mapped by ``(x - 1) / 4``."""
+
+HUMAN_NORMS_SD = 0.15
+"""Persona SD on the 0..1 scale (0.6 scale points, the order of a domain score's SD)."""
+
+
+def cell_scenario(path: Path, cell: CellSpec, policies: Policies | None = None,
+                  personas: Personas = "uniform") -> dict[str, Any]:
     """The validated scenario data of a cell (with a scripted population if asked).
+
+    ``personas="norms"`` samples the cell's Big Five personas around human norms
+    (:data:`HUMAN_NORMS`) instead of the scenario's own sampler.
 
     Raises:
         ScenarioError: the scenario is missing or the changes make it invalid.
     """
     base = load_scenario(path.parent / cell.scenario).raw
     raw = apply_overrides(_drop_stages(base, cell.remove_stages), cell.overrides)
+    personality = raw["population"].get("personality") or {}
+    if personas == "norms" and personality.get("model", "big_five") == "big_five":
+        raw["population"]["personality"] = {"model": "big_five", "sample": "normal",
+                                            "mean": dict(HUMAN_NORMS), "sd": HUMAN_NORMS_SD}
     if policies is not None and policies in cell.scripted:
         raw["population"]["cohorts"] = [c.model_dump(mode="json", exclude_none=True)
                                         for c in cell.scripted[policies]]
