@@ -73,14 +73,18 @@ class ServedModel:
     def __init__(self, backend: Backend, name: str | None = None) -> None:
         self.backend = backend
         self.name = name or backend.info.model_id
-        self._tokenizer = getattr(backend, "tokenizer", None)
-        # the hf backend keeps its loaded model in a private context; raw-id forwards need it
-        self._ctx: ModelContext | None = getattr(backend, "_ctx", None)
+        # Tokenizing and raw-id forwards need the transformers model itself; any other
+        # backend is served through its generate and score methods only.
+        from sim.backends.hf.backend import HFBackend
+
+        self._hf = backend if isinstance(backend, HFBackend) else None
+        self._tokenizer = self._hf.tokenizer if self._hf is not None else None
+        self._ctx: ModelContext | None = self._hf.model_context if self._hf is not None else None
 
     @property
     def can_tokenize(self) -> bool:
         """Whether chat rendering and tokenization are available."""
-        return self._tokenizer is not None and hasattr(self.backend, "render")
+        return self._hf is not None
 
     @property
     def can_forward(self) -> bool:
@@ -89,7 +93,10 @@ class ServedModel:
 
     def render(self, messages: Sequence[Message]) -> list[int]:
         """Prompt ids of a chat plus the assistant generation prompt, as the backend feeds it."""
-        return list(self.backend.render(messages))  # type: ignore[attr-defined]
+        if self._hf is None:
+            raise BackendError(f"{self.backend.info.backend} backend has no chat template to "
+                               "render. Fix: serve the hf backend.")
+        return list(self._hf.render(messages))
 
     def tokenize(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
         """Token ids of ``text`` (special-token strings parsed, as vLLM does)."""
@@ -123,7 +130,8 @@ class ServedModel:
         """
         ctx = self._need_ctx()
         self._check_steering([r.steering for r in rows])
-        budget = int(getattr(self.backend, "max_batch_tokens", 8192))
+        assert self._hf is not None  # _need_ctx: only the hf backend has a model context
+        budget = self._hf.max_batch_tokens
         out: list[list[TokenLogprob]] = []
         batch: list[LogprobRow] = []
         for row in rows:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import torch
 
     from sim.backends.hf.decoding import GenerateRow
+    from sim.backends.hf.forward import ModelContext
     from sim.backends.hf.scoring import ScoreUnit
 
 __all__ = ["HFBackend", "HFConfig"]
@@ -113,6 +114,11 @@ class HFBackend:
     def tokenizer(self) -> Any:
         """The underlying tokenizer."""
         return self._ctx.tokenizer
+
+    @property
+    def model_context(self) -> ModelContext:
+        """The loaded model, tokenizer and device, for raw-id forwards (``traitlab serve``)."""
+        return self._ctx
 
     def render(self, messages: Sequence[Any]) -> list[int]:
         """Return the prompt token ids the backend feeds for ``messages``."""
