@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sim.backends.openai import OpenAIBackend
 from sim.errors import BudgetReached
 
 if TYPE_CHECKING:
@@ -42,10 +43,9 @@ class CostMeter:
     def attach(cls, backend: Any, recorder: Recorder, engine: Engine,
                max_cost: float | None) -> CostMeter | None:
         """Hook a meter into ``engine`` (around its recording callback) if prices are set."""
-        estimate = getattr(backend, "estimated_cost", None)
-        if estimate is None or estimate() is None:
-            return None
-        meter = cls(estimate, recorder, max_cost)
+        if not isinstance(backend, OpenAIBackend) or backend.estimated_cost() is None:
+            return None  # only a priced server backend has a cost
+        meter = cls(backend.estimated_cost, recorder, max_cost)
         recorder.annotate(cost_usd=meter.before)
         engine.callbacks.insert(0, meter.note)  # before the recorder writes the step
         engine.callbacks.insert(2, meter.check(engine))  # after it

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 from agents.conditioning import needs_steering
 from agents.steering import SteeringDirections
 from sim.backends.hf.steering_directions import load_or_compute_directions
+from sim.backends.openai import OpenAIBackend
 from sim.backends.protocol import Backend, Steerable, capabilities_of
 from sim.errors import RunError
 from sim.scenario.spec import ScenarioSpec
@@ -65,7 +66,7 @@ def check_server_steering(spec: ScenarioSpec, backend: Backend) -> None:
     """
     if not needs_steering(spec) or capabilities_of(backend).steering:
         return
-    if not hasattr(backend, "can_steer") or backend.can_steer:
+    if not isinstance(backend, OpenAIBackend) or backend.can_steer:
         return  # not a server backend (prepare_steering explains), or a traitlab serve
     field, value = _steering_field(spec)
     raise RunError(
@@ -86,8 +87,8 @@ def prepare_run_conditioning(spec: ScenarioSpec, backend: Backend, run_dir: Path
     if not needs_steering(spec):
         return
     check_server_steering(spec, backend)
-    if getattr(backend, "can_steer", False) and not capabilities_of(backend).steering:
-        return
+    if isinstance(backend, OpenAIBackend):
+        return  # a steering server (checked above) holds its own directions
     pop = spec.population
     dirs = prepare_steering(backend, layers=pop.steering_layers)
     write_steering_json(run_dir, dirs, {"all_traits": pop.steering_strength})

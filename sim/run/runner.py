@@ -18,7 +18,9 @@ from typing import Any
 
 from agents.conditioning import needs_steering
 from sim.backends.factory import open_backend
+from sim.backends.openai import OpenAIBackend
 from sim.backends.protocol import Backend
+from sim.closing import Closing
 from sim.engine.loop import Engine, StepReport
 from sim.errors import RunError, RunInterrupted
 from sim.executors.local import Executor, LocalExecutor
@@ -216,9 +218,8 @@ def _closing(backend: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        close = getattr(backend, "close", None)
-        if backend is not None and close is not None:
-            close()
+        if isinstance(backend, Closing):
+            backend.close()
 
 
 def _open_in_new_dir(spec: ScenarioSpec, config: RunConfig) -> tuple[Path, Backend]:
@@ -239,9 +240,8 @@ def _open_in_new_dir(spec: ScenarioSpec, config: RunConfig) -> tuple[Path, Backe
 
 def _describe_server(recorder: Recorder, backend: Backend | None) -> None:
     """Record what a server backend is and offers (URL without credentials, capabilities)."""
-    describe = getattr(backend, "describe", None)
-    if describe is not None:
-        recorder.annotate(server=describe())
+    if isinstance(backend, OpenAIBackend):
+        recorder.annotate(server=backend.describe())
         recorder.flush()
 
 
