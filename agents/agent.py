@@ -56,7 +56,9 @@ class Agent(mesa.Agent):
         memory: what the agent remembers.
         score: cumulative payoff.
         last_choice: the agent's latest choice in each choice stage.
-        received: every choice partners played against this agent, oldest first.
+        received: the distinct choices partners played against this agent, in order of
+            first appearance (all a policy needs to know is whether a move was ever
+            received; a set keeps the state bounded however long the run).
         inventory: names heard per choice stage since the last success (one entry per
             hearing), kept only by stateful scripted policies
             (``naming_game``); a stage without an entry starts from the policy's ``initial``.
@@ -299,7 +301,9 @@ class Agent(mesa.Agent):
         if isinstance(stage, ChoiceStage):
             self.values[stage.id] = (round_, option_value(stage.choices,
                                                           stage.choices.index(choice)))
-        self.received.extend(their_choices)
+        for theirs in their_choices:
+            if theirs not in self.received:
+                self.received.append(theirs)
         if payoff is not None:
             self.score += payoff
         rule = policy_for(self.policy.name) if self.policy is not None else None

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["Memory", "Moment"]
+__all__ = ["MEMORY_LIMIT", "Memory", "Moment"]
 
 _QUOTE_CHARS = 160
+# The most moments any prompt renders (a stage's ``memory`` is at most 100). Older moments
+# can never reach a prompt again, so they are dropped: an agent's state stays bounded however
+# long the run, and so does the cost of checkpointing it.
+MEMORY_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,21 +75,31 @@ def _clip(text: str) -> str:
 
 @dataclass(slots=True)
 class Memory:
-    """An agent's history of moments, newest last."""
+    """An agent's recent moments, newest last: the last :data:`MEMORY_LIMIT` of ``total``.
+
+    Attributes:
+        moments: the moments kept, oldest first.
+        total: how many moments were ever remembered (the global index of the next one).
+    """
 
     moments: list[Moment] = field(default_factory=list)
+    total: int = 0
 
     def add(self, moment: Moment) -> None:
-        """Remember a moment."""
+        """Remember a moment (forgetting the oldest beyond :data:`MEMORY_LIMIT`)."""
         self.moments.append(moment)
+        self.total += 1
+        if len(self.moments) > MEMORY_LIMIT:
+            del self.moments[0]
 
-    def state_dict(self) -> list[dict[str, Any]]:
-        """Every moment as a JSON-ready dict, oldest first."""
-        return [m.to_dict() for m in self.moments]
+    def state_dict(self) -> dict[str, Any]:
+        """``{"total": n, "moments": [...]}``: the kept moments as JSON-ready dicts."""
+        return {"total": self.total, "moments": [m.to_dict() for m in self.moments]}
 
-    def load_state_dict(self, state: list[dict[str, Any]]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Replace the moments with those of :meth:`state_dict`."""
-        self.moments = [Moment.from_dict(m) for m in state]
+        self.moments = [Moment.from_dict(m) for m in state["moments"]]
+        self.total = int(state["total"])
 
     def render(self, window: int) -> str:
         """The last ``window`` moments, one per line, or ``nothing yet``."""

@@ -75,7 +75,8 @@ class PolicyFacts:
         stage: the stage id.
         partner_last_choice: the (first) partner's latest choice in this stage.
         my_last_choice: the agent's own latest choice in this stage.
-        received: every choice partners played against the agent, oldest first.
+        received: the distinct choices partners played against the agent, in order of
+            first appearance.
         inventory: names heard in this stage since the last success (``naming_game``).
         role: the agent's role this round (``None``: no roles).
         private: the agent's private values (``(("reserve", 80.0),)``).
