@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +15,7 @@ from sim.backends.scripted import ScriptedBackend
 from sim.engine.loop import Engine, StepReport
 from sim.errors import RunError
 from sim.executors.local import LocalExecutor
-from sim.records.checkpoint import CHECKPOINT_NAME
+from sim.records.checkpoint import CHECKPOINTS_DIR, checkpoint_steps, doc_path
 from sim.run.runner import resume_run, run_scenario
 from sim.scenario.spec import RunConfig, ScenarioSpec
 from tests.conftest import SCENARIOS
@@ -119,10 +120,10 @@ def _crashed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_checkpoint_of_another_spec_is_refused(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch):
     run_dir = _crashed_run(tmp_path, monkeypatch)
-    path = run_dir / CHECKPOINT_NAME
+    path = doc_path(run_dir, checkpoint_steps(run_dir)[-1])
     checkpoint = json.loads(path.read_text())
     path.write_text(json.dumps({**checkpoint, "spec_hash": "0" * 16}))
-    with pytest.raises(RunError, match="refusing to resume"):
+    with pytest.raises(RunError, match="refusing to use it"):
         resume_run(run_dir)
     path.write_text(json.dumps(checkpoint))
     assert resume_run(run_dir).status == "complete"
@@ -139,7 +140,7 @@ def test_changed_scenario_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_run_without_checkpoint_restarts_in_place(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch):
     run_dir = _crashed_run(tmp_path, monkeypatch)
-    (run_dir / CHECKPOINT_NAME).unlink()
+    shutil.rmtree(run_dir / CHECKPOINTS_DIR)
     assert resume_run(run_dir).steps == 12
     reference = run_scenario(PD, RunConfig(backend="scripted", out=tmp_path / "ref")).path
     assert_frame_equal(_events(run_dir), _events(reference))

@@ -56,7 +56,7 @@ def test_a_recorded_run_writes_only_documented_files_and_keys(tmp_path: Path):
         assert name in documented, f"{name} is written but not in docs/records.md"
     manifest = json.loads((outcome.path / "manifest.json").read_text())
     assert set(manifest) <= set(doc.MANIFEST_KEYS)
-    checkpoint = json.loads((outcome.path / "checkpoint.json").read_text())
+    checkpoint = json.loads((outcome.path / "checkpoints" / "step-000003.json").read_text())
     assert set(checkpoint) == set(doc.CHECKPOINT_KEYS)
 
 

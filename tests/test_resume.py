@@ -22,7 +22,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from sim.backends.scripted import ScriptedBackend
-from sim.records.checkpoint import CHECKPOINT_NAME
+from sim.records.checkpoint import checkpoint_steps
 from sim.requests import ScoreRequest, ScoreResult
 from sim.run.runner import resume_run, run_scenario
 from sim.scenario.spec import RunConfig
@@ -79,7 +79,7 @@ def _manifest(run_dir: Path) -> dict:
 
 
 def _checkpoint_step(run_dir: Path) -> int:
-    return json.loads((run_dir / CHECKPOINT_NAME).read_text())["step"]
+    return checkpoint_steps(run_dir)[-1]
 
 
 def _prompts(run_dir: Path) -> pl.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from polars.testing import assert_frame_equal
 from sim.cli.main import main
 from sim.engine.loop import Engine, StepReport
 from sim.errors import RunError
+from sim.records.checkpoint import _document_hash
 from sim.records.recorder import Recorder, RunLock
 from sim.run.runner import resume_run, run_scenario
 from sim.scenario.spec import RunConfig
@@ -56,6 +58,29 @@ def _edit_json(path: Path, change: Callable[[dict], None]) -> None:
     path.write_text(json.dumps(data))
 
 
+def _doc(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"step-{step:06d}.json"
+
+
+def _forget(doc: dict) -> None:
+    """Drop an agent's memory delta from a checkpoint document (its hash then lies)."""
+    (agent,) = [a for r in doc["engine"]["replicas"] for a in r["agents"].values()][:1]
+    agent.pop("memory")
+
+
+def _reseal(doc: dict) -> None:
+    """Change a document and recompute its own hash: only the next one's link tells."""
+    doc["engine"]["engine"]["steps_done"] = 2
+    doc["progress"]["events"] += 1
+    doc["sha256"] = _document_hash(doc)
+
+
+def _legacy(run_dir: Path) -> None:
+    """A run directory as versions before the chain wrote it: one checkpoint.json."""
+    shutil.rmtree(run_dir / "checkpoints")
+    (run_dir / "checkpoint.json").write_text(json.dumps({"format": 2, "step": 4}))
+
+
 def _delete_shard(run_dir: Path) -> None:
     (run_dir / "events" / "step-000002.parquet").unlink()
 
@@ -87,17 +112,24 @@ TAMPERING = {
                                "agents.parquet is missing, but the checkpoint"),
     "edited network.parquet": (lambda d: (d / "network.parquet").write_bytes(b"PAR1"),
                                "network.parquet changed after it was committed"),
-    "edited checkpoint step": (lambda d: _edit_json(d / "checkpoint.json",
-                                                    lambda c: c.update(step=2)),
-                               "checkpoint.json was changed after it was written"),
+    "edited checkpoint step": (lambda d: _edit_json(_doc(d, 4), lambda c: c.update(step=2)),
+                               "step-000004.json was changed after it was written"),
+    "edited checkpoint memory": (lambda d: _edit_json(_doc(d, 2), _forget), "step-000002.json "
+                                 "was changed after it was written"),
+    "resealed checkpoint": (lambda d: _edit_json(_doc(d, 2), _reseal),
+                            "step-000003.json does not follow the checkpoint of step 2"),
+    "deleted checkpoint": (lambda d: _doc(d, 1).unlink(),
+                           "step-000001.json is missing from the run's chain of checkpoints"),
     "edited seed": (lambda d: _edit_json(d / "manifest.json", lambda m: m.update(seed=5)),
                     "manifest.json says seed = 5 but the run was recorded with 2"),
     "edited run_config": (lambda d: _edit_json(d / "manifest.json", lambda m: m["run_config"]
                                                .update(temperature=0.1)),
                           "manifest.json says run_config = "),
-    "checkpoint of an older format": (lambda d: _edit_json(d / "checkpoint.json",
-                                                           lambda c: c.update(format=1)),
-                                      "is not a TraitLab checkpoint of format 2"),
+    "checkpoint of an older format": (lambda d: _edit_json(_doc(d, 4),
+                                                           lambda c: c.update(format=2)),
+                                      "is not a TraitLab checkpoint of format 3"),
+    "run of an older version": (_legacy, "checkpoint.json is not a TraitLab checkpoint of "
+                                "format 3"),
 }
 
 

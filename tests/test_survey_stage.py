@@ -19,6 +19,7 @@ from analysis.io import load_run
 from analysis.psychometrics import survey_scores
 from sim.cli.main import main
 from sim.errors import ScenarioError
+from sim.records.checkpoint import checkpoint_steps, engine_state_at
 from sim.run.runner import resume_run, run_scenario
 from sim.scenario.loader import load_scenario, parse_scenario
 from sim.scenario.spec import RunConfig
@@ -94,7 +95,7 @@ def test_the_survey_is_a_side_channel_events_are_unchanged(pd_runs):
     assert survey.filter(pl.col("stage").is_in(["intake", "exit"])).is_empty()
     assert_frame_equal(survey, plain)
     assert plain["text"].drop_nulls().len() > 0  # seeded generations were compared too
-    checkpoints = [json.loads((pd_runs[k] / "checkpoint.json").read_text())["engine"]
+    checkpoints = [engine_state_at(pd_runs[k], checkpoint_steps(pd_runs[k])[-1])
                    for k in ("plain", "survey")]
     a, b = (c["replicas"][0]["agents"] for c in checkpoints)
     assert a == b  # memory, scores, last choices: nothing was fed back
@@ -229,7 +230,7 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("point", list(KILLS))
 def test_resumed_run_has_the_same_survey_rows(point, killed, pd_runs):
     run_dir = killed[point]
-    assert json.loads((run_dir / "checkpoint.json").read_text())["step"] == KILLS[point]
+    assert checkpoint_steps(run_dir)[-1] == KILLS[point]
     outcome = resume_run(run_dir)
     assert outcome.status == "complete" and outcome.steps == 32
     assert_frame_equal(_surveys(run_dir), _surveys(pd_runs["survey"]))

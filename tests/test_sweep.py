@@ -17,6 +17,7 @@ import pytest
 from analysis.io import load_run, load_sweep
 from sim.cli.main import main
 from sim.errors import RunError, ScenarioError
+from sim.records.checkpoint import checkpoint_steps, engine_state_at
 from sim.sweep.spec import apply_overrides, expand, load_sweep_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -454,7 +455,8 @@ def test_cohort_merges_the_waves_of_its_cells(tmp_path):
     for key in ("events", "tokens", "failures", "steps_completed"):
         assert merged[key] == alone[key], key
     alone_stats, merged_stats = (
-        json.loads((tmp_path / d / first / "checkpoint.json").read_text())["engine"]["executor"]
+        engine_state_at(tmp_path / d / first,
+                        checkpoint_steps(tmp_path / d / first)[-1])["executor"]
         for d in ("one", "four"))
     for key in ("requests", "waves", "calls"):
         assert merged_stats[key] == alone_stats[key], key

@@ -4,18 +4,20 @@ Every file is written atomically (a temporary file in the same directory, then
 ``os.replace``), so a reader never sees a partial file. Layout::
 
     runs/<scenario>/<utc-time>-<short-id>/
-        manifest.json  scenario.yaml  agents.parquet  network.parquet  checkpoint.json
+        manifest.json  scenario.yaml  agents.parquet  network.parquet
+        checkpoints/step-000000.json ...  (one per step: the state to continue or reopen at)
         events/step-000001.parquet ...
         surveys/step-000001.parquet ...  (survey stages: one row per administered item)
         prompts/step-000001.parquet ...  (each distinct request once, where it first appeared)
 
 After each step the event shard (and the step's survey and prompt shards) is written first,
-then ``checkpoint.json`` (see :mod:`sim.records.checkpoint`), then the manifest. A shard is
+then the step's checkpoint document (see :mod:`sim.records.checkpoint`), then the manifest.
+A shard is
 *committed* once the checkpoint covers its step: resuming deletes shards the checkpoint does
 not cover. The manifest's ``status`` is
 one of ``running``, ``complete``, ``failed``, ``interrupted``.
 
-Each committed file's sha256 goes into the checkpoint, which resume verifies. While a
+Each committed file's sha256 goes into the checkpoint of its step, which resume verifies. While a
 recorder writes a directory it holds an exclusive lock (``fcntl.flock``) on its ``.lock``
 file: a second writer (two resumes of one run) is refused.
 """
@@ -37,8 +39,7 @@ import yaml
 
 from sim.errors import RunError
 from sim.records.checkpoint import (
-    CHECKPOINT_NAME,
-    build_checkpoint,
+    CheckpointWriter,
     run_settings,
     sha256_file,
     stale_files,
@@ -95,7 +96,8 @@ class Recorder:
         self.manifest = manifest
         self.hooks = hooks
         self.lock = lock or RunLock(path)
-        self.files: dict[str, str] = {}  # committed file -> sha256, carried by checkpoints
+        self.files: dict[str, str] = {}  # files committed since the last checkpoint -> sha256
+        self.checkpoints = CheckpointWriter(path, manifest["spec_hash"])
         self.committed = int(manifest.get("steps_completed", 0))  # step of the last checkpoint
         self._started = time.perf_counter() - float(manifest["timings"]["wall_s"])
         shards = sorted((path / PROMPTS_DIR).glob("step-*.parquet"))
@@ -188,7 +190,8 @@ class Recorder:
             "at": datetime.now(UTC).isoformat(), "command": command})
         manifest.update(status="running", finished_at=None)
         recorder = cls(path, manifest, hooks, lock)
-        recorder.files = dict(checkpoint.get("files", {})) if checkpoint is not None else {
+        recorder.checkpoints = CheckpointWriter(path, manifest["spec_hash"], checkpoint)
+        recorder.files = {} if checkpoint is not None else {
             "scenario.yaml": sha256_file(path / "scenario.yaml")}
         recorder._count_surveys()
         recorder._flush_manifest()
@@ -284,14 +287,15 @@ class Recorder:
         self._flush_manifest()
 
     def write_checkpoint(self, state: dict[str, Any]) -> None:
-        """Write ``checkpoint.json`` for the engine state (and the manifest's progress now)."""
-        checkpoint = build_checkpoint(
-            step=int(state["steps_done"]), spec_hash=self.manifest["spec_hash"], engine=state,
-            progress={k: self.manifest[k] for k in _PROGRESS if k in self.manifest},
+        """Write the checkpoint document of the engine state's step.
+
+        It carries the manifest's progress now and commits the files written since the
+        previous document.
+        """
+        self.committed = self.checkpoints.write(
+            state, progress={k: self.manifest[k] for k in _PROGRESS if k in self.manifest},
             settings=run_settings(self.manifest), files=self.files)
-        text = json.dumps(checkpoint, separators=(",", ":")) + "\n"  # strict: no default=str
-        atomic_write(self.path / CHECKPOINT_NAME, lambda p: p.write_text(text))
-        self.committed = checkpoint["step"]
+        self.files = {}
 
     def finish(self, status: str) -> None:
         """Mark the run ``complete``, ``failed`` or ``interrupted``.
