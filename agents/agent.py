@@ -98,6 +98,11 @@ class Agent(mesa.Agent):
         """The persona's name."""
         return self.persona.name
 
+    @property
+    def system_prompt(self) -> str:
+        """The system prompt: the scenario preamble, then the persona."""
+        return self._system
+
     def set_persona_text(self, text: str) -> None:
         """Replace the persona part of the system prompt (the scenario preamble stays first)."""
         self._system = (f"{self._preamble}\n\n" if self._preamble else "") + text

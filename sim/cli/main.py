@@ -119,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     from sim.cli.replicate import add_parser as add_replicate_parser
 
     add_replicate_parser(sub, fmt)
+
+    from sim.cli.interview import add_parser as add_interview_parser
+
+    add_interview_parser(sub, fmt)
     return parser
 
 
@@ -171,7 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``traitlab`` console script; returns the exit code."""
     from sim.cli.terminal import survive_closed_pipe
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        from sim.cli.interview import take_question
+
+        if not take_question(args, extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return survive_closed_pipe(lambda: _dispatch(args, argv))
 
 
@@ -207,6 +217,10 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             from sim.cli.serve import main as serve_main
 
             return serve_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "interview":
+            from sim.cli.interview import main as interview_main
+
+            return interview_main(args, list(argv) if argv is not None else sys.argv[1:])
         if args.command == "validity":
             from sim.cli.validity import main as validity_main
 

@@ -35,6 +35,13 @@ RUN_FILES: dict[str, str] = {
     "checkpoints/step-NNNNNN.json": "one document per step from step 0 (before the first): "
                                     "everything needed to continue after a crash or to "
                                     "reopen the run at that step; see *checkpoints/*",
+    "interviews/<id>.parquet": "`traitlab interview` only: one row per (agent, question), "
+                               "the `interviews` table; beside it `<id>-prompts.parquet` "
+                               "(the requests, as the `prompts` table), `<id>.json` (step, "
+                               "agents, questions, instrument, memory, seed, model, command) "
+                               "and, with `--instrument`, `<id>-survey.parquet` (the "
+                               "`surveys` table's columns, stage `interview`). An interview "
+                               "adds only these files",
     "steering.json": "steering runs only: directions used (layers, weights hash, recipe "
                      "hash, norms, cache path) and the strengths",
     "responses/": "openai backend only: `responses.jsonl`, every server reply keyed by a hash "

@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["AGENT_SCHEMA", "COLUMN_DOCS", "EVENT_SCHEMA", "NETWORK_SCHEMA", "PROMPT_SCHEMA",
-           "SURVEY_SCHEMA", "TABLES", "frame"]
+__all__ = ["AGENT_SCHEMA", "COLUMN_DOCS", "EVENT_SCHEMA", "INTERVIEW_SCHEMA", "NETWORK_SCHEMA",
+           "PROMPT_SCHEMA", "SURVEY_SCHEMA", "TABLES", "frame"]
 
 EVENT_SCHEMA: dict[str, Any] = {
     "replica": pl.Int32,
@@ -112,6 +112,22 @@ PROMPT_SCHEMA: dict[str, Any] = {
     "options": pl.List(pl.String),  # score requests: the options in the shown order
 }
 """One row per distinct request of a run: ``prompts/step-*.parquet`` (first step it was sent)."""
+
+INTERVIEW_SCHEMA: dict[str, Any] = {
+    "replica": pl.Int32,
+    "step": pl.Int32,
+    "agent": pl.String,
+    "question": pl.String,
+    "prompt_hash": pl.String,
+    "text": pl.String,
+    "new_tokens": pl.Int32,
+    "status": pl.String,  # ok | failed
+    "error": pl.String,
+    "seed": pl.Int64,
+    "model": pl.String,
+    "created_at": pl.String,
+}
+"""One row per (agent, question) of a ``traitlab interview``: ``interviews/<id>.parquet``."""
 
 
 EVENT_DOCS: dict[str, str] = {
@@ -223,18 +239,35 @@ PROMPT_DOCS: dict[str, str] = {
 }
 """One line per column of :data:`PROMPT_SCHEMA`."""
 
+INTERVIEW_DOCS: dict[str, str] = {
+    "replica": "replica of the interviewed agent",
+    "step": "the step at whose end the agent was interviewed (`--at`; 0: before the first)",
+    "agent": "agent key, as in `agents.parquet`",
+    "question": "the question as asked",
+    "prompt_hash": "the request's hash; its text is in `interviews/<id>-prompts.parquet`",
+    "text": "the agent's answer",
+    "new_tokens": "tokens generated",
+    "status": "`ok`, or `failed` (the request failed; `text` is null)",
+    "error": "why the request failed (null when ok)",
+    "seed": "the request's seed, from the run seed, replica, step, agent and question",
+    "model": "backend and model that answered (`hf:<model>`, `scripted:...`)",
+    "created_at": "UTC time of the interview (ISO 8601), the same on every row of it",
+}
+"""One line per column of :data:`INTERVIEW_SCHEMA`."""
+
 TABLES: dict[str, tuple[str, dict[str, Any]]] = {
     "events": ("events/step-NNNNNN.parquet", EVENT_SCHEMA),
     "agents": ("agents.parquet", AGENT_SCHEMA),
     "network": ("network.parquet", NETWORK_SCHEMA),
     "surveys": ("surveys/step-NNNNNN.parquet", SURVEY_SCHEMA),
     "prompts": ("prompts/step-NNNNNN.parquet", PROMPT_SCHEMA),
+    "interviews": ("interviews/<id>.parquet", INTERVIEW_SCHEMA),
 }
 """Every table of a run directory: name -> (file, schema)."""
 
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     "events": EVENT_DOCS, "agents": AGENT_DOCS, "network": NETWORK_DOCS, "surveys": SURVEY_DOCS,
-    "prompts": PROMPT_DOCS,
+    "prompts": PROMPT_DOCS, "interviews": INTERVIEW_DOCS,
 }
 """Every table's column descriptions, keyed like :data:`TABLES` (checked by tests/test_docs.py)."""
 
