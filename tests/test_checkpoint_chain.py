@@ -131,3 +131,24 @@ def test_a_step_without_a_checkpoint_is_refused(tmp_path, step):
                            RunConfig(backend="scripted", out=tmp_path)).path
     with pytest.raises(RunError, match=rf"has checkpoints of steps 0 to 4; step {step} is not"):
         engine_state_at(run_dir, step)
+
+
+def test_a_chain_may_start_from_a_full_state_but_never_lose_its_head(tmp_path, monkeypatch):
+    """A run started from another run's state at step 4 (its first document full, with no
+    predecessor) reads back; removing a run's first documents is refused."""
+    run_dir, states = _run_with_states(tmp_path, monkeypatch, rounds=4, snapshot_every=50)
+    spec_hash = json.loads((run_dir / "manifest.json").read_text())["spec_hash"]
+    started = tmp_path / "started-at-4"
+    writer = checkpoint.CheckpointWriter(started, spec_hash)
+    progress = {"timings": {"steps": []}}
+    for step in range(4, 9):
+        progress["timings"]["steps"].append(0.1)
+        writer.write(states[step], progress=progress, settings={}, files={})
+    assert json.loads(doc_path(started, 4).read_text())["kind"] == "full"
+    assert read_checkpoint(started, spec_hash)["engine"] == states[8]
+    assert engine_state_at(started, 6, spec_hash) == states[6]
+    with pytest.raises(RunError, match="has checkpoints of steps 4 to 8; step 3 is not"):
+        engine_state_at(started, 3, spec_hash)
+    doc_path(run_dir, 0).unlink()
+    with pytest.raises(RunError, match=r"step-000000.json is missing from the run's chain"):
+        read_checkpoint(run_dir, spec_hash)

@@ -314,9 +314,10 @@ def read_checkpoint(run_dir: Path, spec_hash: str,
                     step: int | None = None) -> dict[str, Any] | None:
     """A run's checkpoint at ``step`` (default: its last), or ``None`` if it has none yet.
 
-    Reads and verifies the whole chain from step 0 (resume hashes every committed file
-    anyway, so this is never the dominant cost); :func:`engine_state_at` is the cheap way to
-    get one step's engine state.
+    Reads and verifies the whole chain from its first document (step 0; or a later full
+    document with no ``prev``, where a run was started from another's state) to ``step``.
+    Resume hashes every committed file anyway, so this is never the dominant cost;
+    :func:`engine_state_at` is the cheap way to get one step's engine state.
 
     Returns:
         ``{"format", "spec_hash", "step", "engine"`` (the whole state), ``"progress"`` (with
@@ -331,13 +332,15 @@ def read_checkpoint(run_dir: Path, spec_hash: str,
     if not steps:
         _legacy(run_dir)
         return None
-    last = steps[-1] if step is None else _check_step(run_dir, step, steps[-1])
+    last = steps[-1] if step is None else _check_step(run_dir, step, steps)
     state: dict[str, Any] = {}
     files: dict[str, str] = {}
     times: list[float] = []
     doc: dict[str, Any] | None = None
-    for number in range(last + 1):
+    for number in range(steps[0], last + 1):
         prev, doc = doc, _read_doc(run_dir, number, spec_hash)
+        if prev is None and doc["prev"] is not None:  # its predecessors were removed
+            _read_doc(run_dir, number - 1, spec_hash)
         _link(run_dir, doc, prev)
         state = doc["engine"] if doc["kind"] == "full" else apply_delta(state, doc["engine"])
         files.update(doc["files"])
@@ -367,7 +370,7 @@ def engine_state_at(run_dir: Path, step: int, spec_hash: str | None = None) -> d
         _legacy(run_dir)
         raise RunError(f"{run_dir} has no checkpoints. Fix: pass a run directory written by "
                        "'traitlab run'.")
-    _check_step(run_dir, step, steps[-1])
+    _check_step(run_dir, step, steps)
     docs = [_read_doc(run_dir, step, spec_hash)]
     while docs[-1]["kind"] != "full":
         docs.append(_read_doc(run_dir, docs[-1]["step"] - 1, spec_hash))
@@ -378,8 +381,9 @@ def engine_state_at(run_dir: Path, step: int, spec_hash: str | None = None) -> d
     return state
 
 
-def _check_step(run_dir: Path, step: int, last: int) -> int:
-    if not 0 <= step <= last:
-        raise RunError(f"{run_dir} has checkpoints of steps 0 to {last}; step {step} is not "
-                       f"one of them. Fix: pass a step from 0 to {last}.")
+def _check_step(run_dir: Path, step: int, steps: list[int]) -> int:
+    first, last = steps[0], steps[-1]
+    if not first <= step <= last:
+        raise RunError(f"{run_dir} has checkpoints of steps {first} to {last}; step {step} is "
+                       f"not one of them. Fix: pass a step from {first} to {last}.")
     return step

@@ -96,7 +96,8 @@ CHECKPOINT_KEYS: dict[str, str] = {
             "deleted",
     "kind": f"`full` (step 0 and every {SNAPSHOT_EVERY}th step: the whole engine state) or "
             "`delta` (what the step changed)",
-    "prev": "the previous document's `sha256` (null at step 0): the chain is tamper-evident",
+    "prev": "the previous document's `sha256` (null at step 0, or at the first step of a run "
+            "started from another run's state): the chain is tamper-evident",
     "engine": "`full`: step counter, executor counters and each replica's flow position, "
               f"grouping cache and agents' recent memory (the last {MEMORY_LIMIT} moments), "
               "score and choices; `delta`: the engine and replica keys whole, and only the "
