@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from sim.scenario.fields import Formula, Name, Number, Slug, Strict
 from sim.scenario.options import LevelsSpec, level_options
+from sim.scenario.world import Updates
 
 __all__ = [
     "STAGE_KINDS",
@@ -103,6 +104,8 @@ class ChoiceStage(StageBase):
     ``levels``: numeric options ``min, min+step, ..., max`` instead of ``options``.
     ``answer``: the correct option (a quiz question): rows record ``correct``.
     ``outcomes``: named formulas evaluated per agent and recorded in the ``outcomes`` column.
+    ``update``: world-state updates after the stage (:mod:`sim.scenario.world`; also on
+    dialogue, broadcast and sanction stages).
     """
 
     kind: Literal["choice"]
@@ -115,6 +118,7 @@ class ChoiceStage(StageBase):
     levels: LevelsSpec | None = None
     answer: str | None = None
     outcomes: dict[Name, Formula] = Field(default={})
+    update: Updates = Field(default={})
 
     @property
     def order(self) -> Literal["fixed", "shuffled", "balanced"]:
@@ -141,6 +145,7 @@ class DialogueStage(StageBase):
     offers: bool = False
     stop: Literal["accept"] | None = None
     payoff: PayoffSpec | None = None
+    update: Updates = Field(default={})
 
 
 class BroadcastStage(StageBase):
@@ -153,6 +158,7 @@ class BroadcastStage(StageBase):
     kind: Literal["broadcast"]
     speaker: Slug | None = None
     max_new_tokens: Annotated[int, Field(ge=1, le=2048)] | None = None
+    update: Updates = Field(default={})
 
 
 class SanctionStage(StageBase):
@@ -165,6 +171,7 @@ class SanctionStage(StageBase):
     cost: Annotated[Number, Field(ge=0.0)] = 1.0
     fine: Annotated[Number, Field(ge=0.0)] = 3.0
     decision: Literal["sample", "argmax"] = "sample"
+    update: Updates = Field(default={})
 
 
 class SurveyStage(StageBase):
