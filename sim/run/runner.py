@@ -199,7 +199,7 @@ def record_steps(engine: Engine, recorder: Recorder) -> Callable[[StepReport], N
             failures=stats.failures, retries=stats.retries, state=engine.state_dict(),
             tokens={"prompt": stats.prompt_tokens, "new": stats.new_tokens,
                     "cached": stats.cached_tokens},
-            surveys=report.surveys, prompts=report.prompts)
+            surveys=report.surveys, prompts=report.prompts, world=report.world)
 
     return record
 
