@@ -21,6 +21,7 @@ from sim.records.schemas import (
     EVENT_SCHEMA,
     NETWORK_SCHEMA,
     PROMPT_SCHEMA,
+    STATE_SCHEMA,
     SURVEY_SCHEMA,
 )
 
@@ -45,6 +46,9 @@ class Run:
             :data:`sim.records.schemas.PROMPT_SCHEMA`): join on ``prompt_hash`` to see what
             an event's agent was told; ``messages`` is JSON. Empty for runs recorded before
             prompts were stored.
+        state: the world state after every step, one row per variable (see
+            :data:`sim.records.schemas.STATE_SCHEMA`; empty with those columns when the
+            scenario declares no state).
     """
 
     path: Path
@@ -55,6 +59,7 @@ class Run:
     network: pl.DataFrame
     surveys: pl.DataFrame
     prompts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROMPT_SCHEMA))
+    state: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STATE_SCHEMA))
 
     @property
     def run_id(self) -> str:
@@ -102,6 +107,7 @@ def load_run(path: str | Path) -> Run:
         network=read("network.parquet", NETWORK_SCHEMA),
         surveys=_scan_shards(path, "surveys", SURVEY_SCHEMA).collect(),
         prompts=_scan_shards(path, "prompts", PROMPT_SCHEMA).collect(),
+        state=_scan_shards(path, "state", STATE_SCHEMA).collect(),
     )
 
 

@@ -39,6 +39,7 @@ from sim.scenario.flow import FlowState
 __all__ = [
     "CHECKPOINT_NAME",
     "FORMAT",
+    "STATE_DIR",
     "build_checkpoint",
     "flow_from_json",
     "flow_to_json",
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.json"
+STATE_DIR = "state"
+"""Shard folder of the world state (committed like event shards)."""
 FORMAT = 2
 _SHARD = re.compile(r"^step-(\d+)\.parquet$")
 
@@ -180,7 +183,7 @@ def verify_checkpoint(run_dir: Path, checkpoint: dict[str, Any],
         if sha256_file(path) != digest:
             raise RunError(f"{path} changed after it was committed (truncated or edited); "
                            f"refusing to resume. Fix: restore the file, or {fresh}.")
-    for folder in ("events", "surveys"):
+    for folder in ("events", "surveys", STATE_DIR):
         for path in sorted((run_dir / folder).glob("step-*.parquet")):
             number = shard_step(path)
             if number is not None and number <= step and f"{folder}/{path.name}" not in files:
@@ -198,10 +201,10 @@ def shard_step(path: Path) -> int | None:
 def stale_files(run_dir: Path, step: int) -> list[Path]:
     """Files a crashed process may have left that the checkpoint at ``step`` does not cover.
 
-    These are event, survey and prompt shards with a step above ``step`` and temporary
-    files of atomic writes.
+    These are event, survey, prompt and state shards with a step above ``step`` and
+    temporary files of atomic writes.
     """
-    shards = ("events", "surveys", "prompts")
+    shards = ("events", "surveys", "prompts", STATE_DIR)
     stale = [p for folder in shards for p in sorted((run_dir / folder).glob("step-*.parquet"))
              if (n := shard_step(p)) is not None and n > step]
     for folder in (run_dir, *(run_dir / f for f in shards)):

@@ -30,6 +30,9 @@ RUN_FILES: dict[str, str] = {
                                    "run, in the shard of the step that first sent it, "
                                    "zstd-compressed: the `prompts` table, linked from "
                                    "events by `prompt_hash`",
+    "state/step-NNNNNN.parquet": "scenarios with `state:` or `agent_state:` only: the world "
+                                 "state after every step, one row per variable, the `state` "
+                                 "table",
     "checkpoint.json": "everything needed to continue after a crash; see *checkpoint.json*",
     "steering.json": "steering runs only: directions used (layers, weights hash, recipe "
                      "hash, norms, cache path) and the strengths",

@@ -8,6 +8,7 @@ Every file is written atomically (a temporary file in the same directory, then
         events/step-000001.parquet ...
         surveys/step-000001.parquet ...  (survey stages: one row per administered item)
         prompts/step-000001.parquet ...  (each distinct request once, where it first appeared)
+        state/step-000001.parquet ...  (scenarios with world state: every variable after the step)
 
 After each step the event shard (and the step's survey and prompt shards) is written first,
 then ``checkpoint.json`` (see :mod:`sim.records.checkpoint`), then the manifest. A shard is
@@ -38,6 +39,7 @@ import yaml
 from sim.errors import RunError
 from sim.records.checkpoint import (
     CHECKPOINT_NAME,
+    STATE_DIR,
     build_checkpoint,
     run_settings,
     sha256_file,
@@ -51,6 +53,7 @@ from sim.records.schemas import (
     EVENT_SCHEMA,
     NETWORK_SCHEMA,
     PROMPT_SCHEMA,
+    STATE_SCHEMA,
     SURVEY_SCHEMA,
     frame,
 )
@@ -223,8 +226,8 @@ class Recorder:
                     tokens: Mapping[str, int], model_seconds: float, failures: int,
                     retries: int = 0, state: dict[str, Any] | None = None,
                     surveys: list[dict[str, Any]] | None = None,
-                    prompts: Mapping[str, GenerateRequest | ScoreRequest] | None = None
-                    ) -> None:
+                    prompts: Mapping[str, GenerateRequest | ScoreRequest] | None = None,
+                    world: list[dict[str, Any]] | None = None) -> None:
         """Write one step's event shard, then its checkpoint, then the manifest's progress.
 
         A step's survey rows (``surveys``) go to their own shard beside the event shard,
@@ -245,12 +248,17 @@ class Recorder:
             prompts: the step's distinct requests by prompt hash; those not stored by an
                 earlier step go to ``prompts/step-NNNNNN.parquet`` (zstd), before the
                 checkpoint, so a resume keeps each prompt exactly once.
+            world: the world state after the step (``state`` rows), if the scenario has any;
+                its shard is committed like the event shard.
         """
         self._write_parquet(f"events/step-{step:06d}.parquet", frame(rows, EVENT_SCHEMA))
         if surveys:
             self._write_parquet(f"{SURVEYS_DIR}/step-{step:06d}.parquet",
                                 frame(surveys, SURVEY_SCHEMA))
             self.manifest["surveys"]["rows"] += len(surveys)
+        if world:
+            self._write_parquet(f"{STATE_DIR}/step-{step:06d}.parquet",
+                                frame(world, STATE_SCHEMA))
         new = prompt_rows(prompts or {}, self._prompts)
         if new:
             df = frame(new, PROMPT_SCHEMA)

@@ -113,6 +113,20 @@ PROMPT_SCHEMA: dict[str, Any] = {
 }
 """One row per distinct request of a run: ``prompts/step-*.parquet`` (first step it was sent)."""
 
+STATE_SCHEMA: dict[str, Any] = {
+    "replica": pl.Int32,
+    "step": pl.Int32,
+    "round": pl.Int32,
+    "stage": pl.String,
+    "scope": pl.String,  # global | agent
+    "agent": pl.String,  # agent key for scope agent, else null
+    "name": pl.String,
+    "value": pl.Float64,  # numeric variables
+    "text": pl.String,  # categorical variables
+    "refused": pl.Boolean,  # this step's update left the bounds of an on_bound: refuse variable
+}
+"""World state after every step: ``state/step-*.parquet`` (scenarios that declare state)."""
+
 
 EVENT_DOCS: dict[str, str] = {
     "replica": "replica index (0 .. replicas-1); replica 0 equals a plain run of the seed",
@@ -223,18 +237,34 @@ PROMPT_DOCS: dict[str, str] = {
 }
 """One line per column of :data:`PROMPT_SCHEMA`."""
 
+STATE_DOCS: dict[str, str] = {
+    "replica": "replica index, as in the events",
+    "step": "the step after which the state is recorded (one row per variable and step)",
+    "round": "scenario round of that step",
+    "stage": "the stage executed at that step (its `update:` already applied)",
+    "scope": "`global` (a `state:` variable) or `agent` (an `agent_state:` variable)",
+    "agent": "agent key for `agent` scope; null for `global`",
+    "name": "the variable's name as declared",
+    "value": "its value, for a numeric variable (null for a categorical one)",
+    "text": "its value, for a categorical variable (null for a numeric one)",
+    "refused": "true when this step's update would have left the bounds of an "
+               "`on_bound: refuse` variable and was not applied",
+}
+"""One line per column of :data:`STATE_SCHEMA`."""
+
 TABLES: dict[str, tuple[str, dict[str, Any]]] = {
     "events": ("events/step-NNNNNN.parquet", EVENT_SCHEMA),
     "agents": ("agents.parquet", AGENT_SCHEMA),
     "network": ("network.parquet", NETWORK_SCHEMA),
     "surveys": ("surveys/step-NNNNNN.parquet", SURVEY_SCHEMA),
     "prompts": ("prompts/step-NNNNNN.parquet", PROMPT_SCHEMA),
+    "state": ("state/step-NNNNNN.parquet", STATE_SCHEMA),
 }
 """Every table of a run directory: name -> (file, schema)."""
 
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     "events": EVENT_DOCS, "agents": AGENT_DOCS, "network": NETWORK_DOCS, "surveys": SURVEY_DOCS,
-    "prompts": PROMPT_DOCS,
+    "prompts": PROMPT_DOCS, "state": STATE_DOCS,
 }
 """Every table's column descriptions, keyed like :data:`TABLES` (checked by tests/test_docs.py)."""
 
