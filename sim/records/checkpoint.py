@@ -2,8 +2,9 @@
 
 Randomness is stateless (every draw comes from ``SeedSequence(seed, spawn_key=...)``), so a
 checkpoint holds no RNG state: only the flow position, the per-round grouping cache, every
-agent's mutable state and the world state (``world``, scenarios with state) of each replica, the engine's step counter, the executor's counters and
-the manifest's progress fields. The recorder writes ``checkpoint.json`` atomically after each
+agent's mutable state and the world state (``world``, scenarios with state) of each
+replica, the engine's step counter, the executor's counters and the manifest's progress
+fields. The recorder writes ``checkpoint.json`` atomically after each
 step's event shard; an event shard with a step above the checkpoint's step was written by a
 process that died before committing it and is deleted on resume.
 
