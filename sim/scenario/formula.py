@@ -65,11 +65,8 @@ from dataclasses import dataclass
 
 from sim.scenario.fields import MAX_MAGNITUDE
 from sim.scenario.formula_names import (
-    AGENT_UPDATE_NAMES,
     BASE_NAMES,
     DEAL_NAMES,
-    UPDATE_NAMES,
-    WORLD_NAMES,
     condition_names,
     dotted,
     formula_names,
@@ -78,9 +75,8 @@ from sim.scenario.formula_names import (
     update_names,
 )
 
-__all__ = ["AGENT_UPDATE_NAMES", "BASE_NAMES", "DEAL_NAMES", "MAX_DEPTH", "MAX_RESULT",
-           "UPDATE_NAMES", "WORLD_NAMES", "Formula", "FormulaError", "condition_names",
-           "formula_names", "is_plain_name", "state_names", "update_names"]
+__all__ = ["BASE_NAMES", "DEAL_NAMES", "MAX_DEPTH", "MAX_RESULT", "Formula", "FormulaError",
+           "condition_names", "formula_names", "is_plain_name", "state_names", "update_names"]
 
 _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
