@@ -179,3 +179,13 @@ def test_formulas_read_dotted_names_round_and_text() -> None:
                 'state.lake["x"]'):
         with pytest.raises(FormulaError):
             Formula.parse(bad, texts={"my.choice"})
+
+
+def test_a_stop_with_one_explicit_round_loads_back_from_the_run(tmp_path: Path) -> None:
+    # rounds: 1 equals the default; the run's scenario.yaml must still write it, or the
+    # stop condition would be refused when a resume loads the file back.
+    path = tmp_path / "one.yaml"
+    path.write_text(COMMONS.read_text().replace("rounds: 10", "rounds: 1"))
+    run_dir = _run(path, tmp_path)
+    assert load_scenario(run_dir / "scenario.yaml").spec.rounds == 1
+    assert load_run(run_dir).manifest["steps_completed"] == 2

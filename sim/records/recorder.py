@@ -158,6 +158,11 @@ class Recorder:
         # Values equal to their defaults are left out: the file loads back to the same spec
         # (and hash), which resume relies on, and checks of options set explicitly stay quiet.
         resolved = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        on_state = spec.stop is not None or any(
+            e.while_ is not None and e.while_.state is not None for e in spec.flow or [])
+        if on_state and "rounds" not in resolved:
+            # a condition on state needs 'rounds' written (even 1) for the file to load back
+            resolved = {"name": resolved.pop("name"), "rounds": spec.rounds, **resolved}
         atomic_write(path / "scenario.yaml",
                      lambda p: p.write_text(yaml.safe_dump(resolved, sort_keys=False)))
         recorder.files["scenario.yaml"] = sha256_file(path / "scenario.yaml")
