@@ -63,6 +63,7 @@ class LiveRun:
                                                  for n, s in _TABLES.items()}
         self.agents = pl.DataFrame(schema=AGENT_SCHEMA)
         self.network = pl.DataFrame(schema=NETWORK_SCHEMA)
+        self._checkpoint: tuple[int, dict[str, Any] | None] | None = None
         self.refresh()
 
     @property
@@ -114,8 +115,13 @@ class LiveRun:
         return True
 
     def checkpoint(self) -> dict[str, Any] | None:
-        """The parsed ``checkpoint.json`` (the agents' state after its step), or None."""
-        file = self.path / "checkpoint.json"
-        if not file.is_file():
-            return None
-        return json.loads(file.read_text())
+        """The parsed ``checkpoint.json`` (the agents' state after its step), or None.
+
+        Read once per committed step: it holds every agent's memory and can be large.
+        """
+        with self._lock:
+            if self._checkpoint is None or self._checkpoint[0] != self.committed:
+                file = self.path / "checkpoint.json"
+                self._checkpoint = (self.committed, json.loads(file.read_text())
+                                    if file.is_file() else None)
+            return self._checkpoint[1]

@@ -137,6 +137,8 @@ def agent_card(live: LiveRun, replica: int, agent: str, step: int) -> dict[str, 
 
 def _memory(live: LiveRun, replica: int, agent: str, step: int) -> dict[str, Any] | None:
     """The agent's memory from the checkpoint, when the checkpoint is of exactly ``step``."""
+    if step != live.committed:
+        return None
     checkpoint = live.checkpoint()
     if checkpoint is None or int(checkpoint.get("step", -1)) != step:
         return None
