@@ -50,7 +50,8 @@ def add_run_flags(run: argparse.ArgumentParser, sub: Any) -> None:
                      help="watch the run in the browser (prints the address); the page "
                      "stays up after the run until Ctrl-C")
     run.add_argument("--control", action="store_true",
-                     help="with --view: pause, step once and stop the run from the page")
+                     help="with --view: pause, step once, resume and stop the run from the "
+                     "page; the run starts paused before step 1 (press resume or step)")
     run.add_argument("--view-port", type=int, default=0, metavar="N",
                      help="with --view: TCP port on 127.0.0.1 (default: a free one)")
     _max_nodes(run)
@@ -134,7 +135,7 @@ def live_view(args: argparse.Namespace, spec: Any, config: Any,
 
     fresh = run_dir is None
     path = run_dir if run_dir is not None else Recorder.new_dir(config, spec)
-    control = RunControl() if args.control else None
+    control = RunControl(paused=True) if args.control else None
     handle = start_view(path, args.view_port, control=control,
                         max_nodes=max(1, args.max_nodes))
     print(f"traitlab view: {handle.url}/" + ("  (controls on)" if control else ""),

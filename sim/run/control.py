@@ -46,12 +46,13 @@ class RunControl:
 
     Args:
         inner: hooks to call first at every point (default: none).
+        paused: start paused, so the run waits before its first step (until step or resume).
     """
 
-    def __init__(self, inner: RunHooks = NO_HOOKS) -> None:
+    def __init__(self, inner: RunHooks = NO_HOOKS, *, paused: bool = False) -> None:
         self._inner = inner
         self._cond = threading.Condition()
-        self._paused = False
+        self._paused = paused
         self._credits = 0  # steps allowed to start while paused
         self._stopping = False
         self._waiting_at: int | None = None  # the step the run waits before, if it waits
