@@ -190,3 +190,38 @@ def test_cli_refuses_bad_view_input(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "--control needs --view" in capsys.readouterr().err
     assert main(["run", "--resume", str(tmp_path), "--view"]) == 2
     assert "traitlab view RUN_DIR" in capsys.readouterr().err
+
+
+def test_view_command_prints_its_address_serves_and_stops_on_ctrl_c(pd_run: Path) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from sim.cli import main; sys.exit(main())",
+         "view", str(pd_run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the first line, printed before serving
+        match = re.fullmatch(r"traitlab view: (http://127\.0\.0\.1:\d+/)  \(Ctrl-C to stop\)\n",
+                             line)
+        assert match, line
+        for _ in range(100):  # uvicorn starts after the address is printed
+            try:
+                meta = httpx.get(match.group(1) + "api/meta", timeout=5).json()
+                break
+            except httpx.TransportError:
+                threading.Event().wait(0.1)
+        assert meta["committed"] == 12
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert proc.stderr is not None and proc.stderr.read() == "view stopped.\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

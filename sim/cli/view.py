@@ -81,6 +81,8 @@ def main(args: argparse.Namespace) -> int:
     check_run_dir(args.run_dir)
     try:
         serve_view(args.run_dir, args.port, max_nodes=max(1, args.max_nodes))
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the signal
+        print("view stopped.", file=sys.stderr)
     except OSError as exc:
         raise RunError(f"--port {args.port}: cannot listen on 127.0.0.1: "
                        f"{exc.strerror or exc}. Fix: pick another port or leave --port out."
