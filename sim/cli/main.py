@@ -79,8 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-replicas", type=int, default=None, metavar="N",
                      help="with --executor ray: model replicas (default: one per GPU, else 1)")
     from sim.cli.sweep import add_parser as add_sweep_parser
+    from sim.cli.view import add_run_flags
 
     add_sweep_parser(sub, fmt)
+    add_run_flags(run, sub)  # and ``traitlab view``
 
     validate = sub.add_parser("validate", help="check scenario files",
                               epilog=_VALIDATE_EXAMPLE, formatter_class=fmt)
@@ -207,6 +209,8 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             from sim.cli.serve import main as serve_main
 
             return serve_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "view":
+            return args.handler(args)
         if args.command == "validity":
             from sim.cli.validity import main as validity_main
 
@@ -255,6 +259,7 @@ def _validate(files: Sequence[Path]) -> int:
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.cli.api_flags import api_settings, replay
+    from sim.cli.view import live_view
     from sim.run.runner import run_scenario
     from sim.scenario.loader import load_scenario
     from sim.scenario.spec import RunConfig
@@ -272,33 +277,35 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if not args.ray_address:  # a remote cluster's workers may hold the model, not this host
         _check_model(config)
     executor = _ray_executor(args, config)
-    try:
-        if args.quiet:
-            outcome = run_scenario(loaded, config, command=["traitlab", *argv],
-                                   executor=executor)
-            print(outcome.path)
-            return 0
-        from sim.cli.progress import RunProgress
+    with live_view(args, loaded.spec, config) as view:
+        try:
+            if args.quiet:
+                outcome = run_scenario(loaded, config, command=["traitlab", *argv],
+                                       executor=executor, **view.kwargs)
+                print(outcome.path)
+                return view.linger()
+            from sim.cli.progress import RunProgress
 
-        total = _planned_steps(loaded, config)
-        with RunProgress(total=total, title=loaded.spec.name) as progress:
-            progress.status({"hf": "loading model", "openai": "asking the server"}.get(
-                config.backend, "starting"))
-            started = time.perf_counter()
-            outcome = run_scenario(loaded, config, callbacks=[progress.update],
-                                   command=["traitlab", *argv], executor=executor)
-    finally:
-        if executor is not None:
-            from sim.executors.ray import shutdown_ray
+            total = _planned_steps(loaded, config)
+            with RunProgress(total=total, title=loaded.spec.name) as progress:
+                progress.status({"hf": "loading model", "openai": "asking the server"}.get(
+                    config.backend, "starting"))
+                started = time.perf_counter()
+                outcome = run_scenario(loaded, config, callbacks=[progress.update],
+                                       command=["traitlab", *argv], executor=executor,
+                                       **view.kwargs)
+        finally:
+            if executor is not None:
+                from sim.executors.ray import shutdown_ray
 
-            executor.close()
-            if executor.owns_ray:
-                shutdown_ray()
-    from analysis.io import load_run
-    from sim.cli.progress import print_summary
+                executor.close()
+                if executor.owns_ray:
+                    shutdown_ray()
+        from analysis.io import load_run
+        from sim.cli.progress import print_summary
 
-    print_summary(load_run(outcome.path), time.perf_counter() - started)
-    return 0
+        print_summary(load_run(outcome.path), time.perf_counter() - started)
+        return view.linger()
 
 
 def _check_model(config: RunConfig) -> None:
@@ -329,8 +336,9 @@ def _ray_executor(args: argparse.Namespace, config: RunConfig) -> Any:
 def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.run.runner import resumable, resume_run
 
-    if args.scenario is not None:
-        raise RunError("pass either a scenario file or --resume RUN_DIR, not both.")
+    if args.scenario is not None or args.view:
+        raise RunError("pass either a scenario file or --resume RUN_DIR, not both (watch a "
+                       "resumed run with traitlab view RUN_DIR in another terminal).")
     manifest = resumable(args.resume)
     command = ["traitlab", *argv]
     if args.quiet:
