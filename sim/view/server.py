@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sim.run.control import RunControl
-from sim.serve.server import ServerHandle, _bind, _uvicorn, start_app
+from sim.serve.server import ServerHandle, bind_socket, start_app, uvicorn_server
 from sim.view.app import ViewState, build_app
 from sim.view.layout import MAX_NODES
 
@@ -25,10 +25,10 @@ HOST = "127.0.0.1"
 def serve_view(run_dir: str | Path, port: int = 0, *, max_nodes: int = MAX_NODES,
                out: TextIO = sys.stdout) -> None:
     """Serve the view of ``run_dir`` until Ctrl-C (port 0: a free port); prints the address."""
-    sock = _bind(HOST, port, out)
+    sock = bind_socket(HOST, port, out)
     print(f"traitlab view: http://{HOST}:{sock.getsockname()[1]}/  (Ctrl-C to stop)",
           file=out, flush=True)
-    server = _uvicorn(build_app(ViewState(run_dir, max_nodes=max_nodes)))
+    server = uvicorn_server(build_app(ViewState(run_dir, max_nodes=max_nodes)))
     server.run(sockets=[sock])  # type: ignore[attr-defined]
 
 
