@@ -53,11 +53,13 @@ def _strip(annotation: Any) -> Any:
         return annotation
 
 
-def path_problem(dotted: str, raw: Mapping[str, Any]) -> tuple[str, str] | None:
+def path_problem(dotted: str, raw: Mapping[str, Any], *, scenario: str = "the scenario",
+                 verb: str = "set") -> tuple[str, str] | None:
     """Why a dotted path names no field of the scenario format, as ``(message, fix)``.
 
     ``None`` when the path is fine. ``raw`` is the scenario's data: list indices must exist
-    in it and a stage's fields are those of its ``kind``.
+    in it and a stage's fields are those of its ``kind``. ``scenario`` and ``verb`` word the
+    message (a sweep varies its "base scenario").
     """
     parts = dotted.split(".")
     if not all(parts):
@@ -86,7 +88,7 @@ def path_problem(dotted: str, raw: Mapping[str, Any]) -> tuple[str, str] | None:
                         f"use a position such as {done}.0.")
             size = len(data) if isinstance(data, list) else 0
             if int(part) >= size:
-                return (f"{done} has {size} entries in the scenario; index {part} is out of "
+                return (f"{done} has {size} entries in {scenario}; index {part} is out of "
                         "range.", f"use an index below {size}.")
             data = data[int(part)]
             annotation = typing.get_args(annotation)[0]
@@ -98,7 +100,7 @@ def path_problem(dotted: str, raw: Mapping[str, Any]) -> tuple[str, str] | None:
             data = data.get(part) if isinstance(data, Mapping) else None
         else:
             return (f"{done} is a single value; it has no field '{part}'.",
-                    f"set {done} itself.")
+                    f"{verb} {done} itself.")
     return None
 
 

@@ -27,7 +27,7 @@ def check_path(dotted: str, raw: dict[str, Any], root: yaml.Node, source: str,
     Raises:
         ScenarioError: at the path's key in the sweep file.
     """
-    problem = path_problem(dotted, raw)
+    problem = path_problem(dotted, raw, scenario="the base scenario", verb="vary")
     if problem is not None:
         line, column = _locate(root, where, key=True)
         raise ScenarioError(problem[0], file=source, line=line, column=column, field=dotted,
