@@ -222,3 +222,11 @@ def test_a_restored_replica_continues_with_the_same_draws() -> None:
     chat, play = rows[0], rows[1]
     assert [r["partners"] for r in chat if r["kind"] == "message"][:1] == \
         [r["partners"] for r in play if r["kind"] == "choice"][:1]
+
+
+def test_shards_written_before_the_trimmed_column_load_with_nulls(tmp_path: Path) -> None:
+    run_dir = run_scenario(_pd({"by": "ego"}), RunConfig(backend="scripted", out=tmp_path)).path
+    first = sorted((run_dir / "events").glob("step-*.parquet"))[0]
+    pl.read_parquet(first).drop("trimmed").write_parquet(first)  # as an older version wrote it
+    events = load_run(run_dir).events
+    assert events.height > 0 and events["trimmed"].null_count() == events.height
