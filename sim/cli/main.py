@@ -37,6 +37,7 @@ EPILOG = """examples:
 _RUN_EXAMPLE = """example:
   traitlab run scenarios/prisoners_dilemma.yaml --seed 1 --out runs/
   traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --steps 3
+  traitlab run scenarios/prisoners_dilemma.yaml --set rounds=3 --set population.size=8
   traitlab run scenarios/prisoners_dilemma.yaml --model ~/models/my-hf-folder --dtype float32
   traitlab run --resume runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # after a crash
   traitlab run scenarios/prisoners_dilemma.yaml --backend openai --base-url http://127.0.0.1:8000/v1
@@ -70,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="continue a crashed or interrupted run in its own directory "
                           "(with the run's own scenario and settings)")
     _add_run_settings(run)
+    run.add_argument("--set", action="append", default=[], dest="overrides", metavar="PATH=VALUE",
+                     help="set a scenario field by its dotted path (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local: the model in this process (default); ray: model replicas "
@@ -262,15 +265,21 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.cli.view import live_view
     from sim.run.runner import run_scenario
     from sim.scenario.loader import load_scenario
+    from sim.scenario.overrides import apply_overrides
     from sim.scenario.spec import RunConfig
 
     if args.replay is not None:
         return replay(args, argv)
     if args.resume is not None:
+        if args.overrides:
+            raise RunError("--set changes a scenario, but a resumed run keeps its own. Fix: "
+                           "drop --set, or start a new run with it.")
         return _resume(args, argv)
     if args.scenario is None:
         raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")
     loaded = load_scenario(args.scenario)
+    if args.overrides:
+        loaded = apply_overrides(loaded, args.overrides)
     api = api_settings(args)
     config = RunConfig(api=api, **{name: getattr(args, name) for name in RunConfig.model_fields
                                    if hasattr(args, name)})

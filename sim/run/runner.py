@@ -90,14 +90,16 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         info = executor.info
     with _closing(owned):
         return _start(loaded.spec, config, backend, executor, info, path, callbacks, command,
-                      hooks)
+                      hooks, loaded.overrides)
 
 
 def _start(spec: ScenarioSpec, config: RunConfig, backend: Backend | None, executor: Any,
            info: Any, path: Path | None, callbacks: Sequence[Callable[[StepReport], None]],
-           command: list[str] | None, hooks: RunHooks) -> RunOutcome:
+           command: list[str] | None, hooks: RunHooks,
+           overrides: dict[str, Any] | None = None) -> RunOutcome:
     """Write the run's header and population, then drive it (the rest of run_scenario)."""
-    recorder = Recorder.create(config, spec, info, command=command, hooks=hooks, path=path)
+    recorder = Recorder.create(config, spec, info, command=command, hooks=hooks, path=path,
+                               overrides=overrides)
     _describe_server(recorder, backend)
     if backend is not None:
         prepare_run_conditioning(spec, backend, recorder.path)
