@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ValidationError
 
+from sim.cli import examples
 from sim.errors import RunError, ScenarioErrors, TraitLabError
 
 if TYPE_CHECKING:
@@ -23,49 +24,16 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-EPILOG = """examples:
-  traitlab run scenarios/prisoners_dilemma.yaml                  # embedded SmolLM2, seed 0
-  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 3 --steps 4
-  traitlab validate scenarios/*.yaml
-  traitlab schema > scenario.schema.json
-  traitlab show runs/prisoners-dilemma/<time>-<id>
-  traitlab analyze runs/prisoners-dilemma --html report.html
-  traitlab sweep scenarios/sweeps/pd_agreeableness.yaml          # cells on Ray, batched
-  traitlab serve --port 8000                                     # an OpenAI-compatible server
-"""
-
-_RUN_EXAMPLE = """example:
-  traitlab run scenarios/prisoners_dilemma.yaml --seed 1 --out runs/
-  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --steps 3
-  traitlab run scenarios/prisoners_dilemma.yaml --set rounds=3 --set population.size=8
-  traitlab run scenarios/prisoners_dilemma.yaml --model ~/models/my-hf-folder --dtype float32
-  traitlab run --resume runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # after a crash
-  traitlab run scenarios/prisoners_dilemma.yaml --backend openai --base-url http://127.0.0.1:8000/v1
-  traitlab run --replay runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # no server needed
-exit codes: 0 done, 2 bad input, 3 stopped by --max-cost (resumable), 130 interrupted
-"""
-_VALIDATE_EXAMPLE = "example:\n  traitlab validate scenarios/*.yaml\n"
-_SCHEMA_EXAMPLE = ("example:\n"
-                   "  traitlab schema > scenario.schema.json   # for YAML editor completion\n")
-_SHOW_EXAMPLE = ("example:\n"
-                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --limit 40\n"
-                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --prompts\n")
-_ANALYZE_EXAMPLE = """example:
-  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 1 --out runs/
-  traitlab analyze runs/prisoners-dilemma/20261123T101500Z-1a2b3c --html report.html
-  traitlab analyze runs/prisoners-dilemma      # a sweep: every run below, intervals over runs
-"""
-
-
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="traitlab", formatter_class=fmt, epilog=EPILOG,
+        prog="traitlab", formatter_class=fmt, epilog=examples.EPILOG,
         description="Social simulations of personality-conditioned LLM agents, batched.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a scenario", epilog=_RUN_EXAMPLE, formatter_class=fmt)
+    run = sub.add_parser("run", help="run a scenario", epilog=examples.RUN_EXAMPLE,
+                         formatter_class=fmt)
     run.add_argument("scenario", type=Path, nargs="?", help="scenario YAML file")
     run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                      help="continue a crashed or interrupted run in its own directory "
@@ -88,13 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     add_run_flags(run, sub)  # and ``traitlab view``
 
     validate = sub.add_parser("validate", help="check scenario files",
-                              epilog=_VALIDATE_EXAMPLE, formatter_class=fmt)
+                              epilog=examples.VALIDATE_EXAMPLE, formatter_class=fmt)
     validate.add_argument("files", type=Path, nargs="+")
 
     sub.add_parser("schema", help="print the JSON Schema of the scenario format",
-                   epilog=_SCHEMA_EXAMPLE, formatter_class=fmt)
+                   epilog=examples.SCHEMA_EXAMPLE, formatter_class=fmt)
 
-    show = sub.add_parser("show", help="print a run's transcript", epilog=_SHOW_EXAMPLE,
+    show = sub.add_parser("show", help="print a run's transcript", epilog=examples.SHOW_EXAMPLE,
                           formatter_class=fmt)
     show.add_argument("run_dir", type=Path)
     show.add_argument("--limit", type=int, default=200,
@@ -103,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="print the distinct prompts the agents were shown, with their hashes")
 
     analyze = sub.add_parser("analyze", help="analyse a run or a sweep of runs",
-                             epilog=_ANALYZE_EXAMPLE, formatter_class=fmt)
+                             epilog=examples.ANALYZE_EXAMPLE, formatter_class=fmt)
     analyze.add_argument("path", type=Path, metavar="RUN_OR_SWEEP_DIR",
                          help="a run directory, or a folder with run directories below it")
     analyze.add_argument("--html", type=Path, default=None,
