@@ -184,6 +184,7 @@ class Agent(mesa.Agent):
         ctx: dict[str, Any] = {"role": self.role(round_),
                                "partner.role": partner.role(round_) if partner else None}
         ctx.update({f"my.{k}": f"{v:g}" for k, v in self.private.items()})
+        ctx.update(self.model.world.template_fields(self.index))
         for sid in {k for p in partners for k in p.last_choice} | set(self.last_choice):
             ctx[f"my.{sid}"] = self.last_choice.get(sid)
             ctx[f"partner.{sid}"] = partner.last_choice.get(sid) if partner else None

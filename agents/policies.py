@@ -119,7 +119,7 @@ class _Always(Policy):
 class _Random(Policy):
     def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
                       ) -> list[float]:
-        if spec.option is None:
+        if spec.option is None or len(options) == 1:  # one option: a bound left only it
             return _uniform(options)
         p = float(spec.p if spec.p is not None else DEFAULT_P)
         rest = (1.0 - p) / (len(options) - 1)

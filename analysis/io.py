@@ -21,6 +21,7 @@ from sim.records.schemas import (
     EVENT_SCHEMA,
     NETWORK_SCHEMA,
     PROMPT_SCHEMA,
+    STATE_SCHEMA,
     SURVEY_SCHEMA,
 )
 
@@ -45,6 +46,9 @@ class Run:
             :data:`sim.records.schemas.PROMPT_SCHEMA`): join on ``prompt_hash`` to see what
             an event's agent was told; ``messages`` is JSON. Empty for runs recorded before
             prompts were stored.
+        state: the world state after every step, one row per variable (see
+            :data:`sim.records.schemas.STATE_SCHEMA`; empty with those columns when the
+            scenario declares no state).
     """
 
     path: Path
@@ -55,6 +59,7 @@ class Run:
     network: pl.DataFrame
     surveys: pl.DataFrame
     prompts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROMPT_SCHEMA))
+    state: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STATE_SCHEMA))
 
     @property
     def run_id(self) -> str:
@@ -70,7 +75,10 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
 def _scan_shards(path: Path, folder: str, schema: dict[str, Any]) -> pl.LazyFrame:
     """The per-step shards ``path/folder/step-*.parquet`` as one frame, with ``run_id``."""
     shards = sorted((path / folder).glob("step-*.parquet"))
-    lazy = pl.scan_parquet(shards) if shards else pl.DataFrame(schema=schema).lazy()
+    # Columns added in a later version read as null in shards written before it (a run
+    # from an older version, or one resumed across versions), instead of failing the scan.
+    lazy = (pl.scan_parquet(shards, schema=schema, missing_columns="insert") if shards
+            else pl.DataFrame(schema=schema).lazy())
     return lazy.with_columns(pl.lit(path.name).alias("run_id"))
 
 
@@ -102,6 +110,7 @@ def load_run(path: str | Path) -> Run:
         network=read("network.parquet", NETWORK_SCHEMA),
         surveys=_scan_shards(path, "surveys", SURVEY_SCHEMA).collect(),
         prompts=_scan_shards(path, "prompts", PROMPT_SCHEMA).collect(),
+        state=_scan_shards(path, "state", STATE_SCHEMA).collect(),
     )
 
 

@@ -72,6 +72,43 @@ EXPECTED: dict[str, Expected] = {
     "unknown_stage_kind.yaml": Expected(
         8, "stages.0.kind", "'choise'",
         r"unknown stage kind 'choise'\. Fix: did you mean 'choice'\? use one of: choice, dialogue"),
+    "state_unknown_name.yaml": Expected(
+        14, "stages.0.update.state.lake", "'state.lak - total_value'",
+        r"formula 'state\.lak - total_value' uses unknown name\(s\) state\.lak; known: .*"
+        r"state\.lake, total_payoff, total_value\. Fix: see 'State' in scenarios/README\.md"),
+    "state_template_unknown.yaml": Expected(
+        11, "stages.0.prompt", "{state.lak}",
+        r"unknown template field \{state\.lak\}; allowed: .*\{state\.lake\}\. Fix: use only"),
+    "state_initial_out_of_bounds.yaml": Expected(
+        7, "state.lake.initial", "120",
+        r"initial 120 is outside the bounds \[0, 100\]\. Fix: write an initial value within"),
+    "state_min_above_max.yaml": Expected(
+        7, "state.lake.min", "100", r"min 100 is above max 0\. Fix: swap min and max\."),
+    "state_update_cycle.yaml": Expected(
+        15, "stages.0.update.state.lake", "state.fish",
+        r"the update of state\.lake reads state\.fish, which a later update of this stage "
+        r"changes: .* Fix: move the update of state\.fish before state\.lake's"),
+    "state_stop_without_rounds.yaml": Expected(
+        7, "stop", None,
+        r"a condition on state needs a round limit: .* Fix: write rounds: N"),
+    "state_categorical_initial.yaml": Expected(
+        7, "state.regime.initial", "'opne'",
+        r"initial 'opne' is not one of the variable's values\. Fix: did you mean 'open'\? "
+        r"use one of: open, closed\."),
+    "state_categorical_literal.yaml": Expected(
+        15, "stages.0.update.state.lake", "'shut'",
+        r"'shut' is not a value of state\.regime\. Fix: use one of: open, closed\."),
+    "state_update_undeclared.yaml": Expected(
+        14, "stages.0.update.my.state.welth", "'my.state.welth'",
+        r"update of an undeclared variable 'my\.state\.welth'\. Fix: did you mean 'wealth'\? "
+        r"declare it under agent_state:"),
+    "state_categorical_bounds.yaml": Expected(
+        7, "state.regime", None,
+        r"a categorical variable \(values: \[\.\.\.\]\) has no min or max\. Fix: remove min"),
+    "state_text_without_values.yaml": Expected(
+        7, "state.regime.initial", "'open'",
+        r"initial 'open' is text, but the variable has no values: \[\.\.\.\]\. Fix: write a "
+        r"number, or declare values: \[open, \.\.\.\]\."),
     "flow_cycle.yaml": Expected(
         22, "flow.2", "chat -> play -> chat",
         r"the flow has a cycle within a round \(chat -> play -> chat\)\. Fix: rounds repeat"),
@@ -79,8 +116,8 @@ EXPECTED: dict[str, Expected] = {
         2, "population", None, r"required key 'population' is missing\. Fix: add 'population:'"),
     "bad_grouping.yaml": Expected(
         9, "stages.0.groups.by", "'random_pairz'",
-        r"should be 'all', 'random_pairs', 'groups_of', 'round_robin', 'neighbours', 'fixed' or "
-        r"'bipartite', "
+        r"should be 'all', 'random_pairs', 'groups_of', 'round_robin', 'neighbours', 'fixed', "
+        r"'bipartite', 'neighbour_sample' or 'ego', "
         r"got 'random_pairz'\. "
         r"Fix: did you mean 'random_pairs'\?"),
     "top_level_list.yaml": Expected(
@@ -160,6 +197,24 @@ EXPECTED: dict[str, Expected] = {
     "names_nobody.yaml": Expected(
         6, "population.names.1", "'Nobody'",
         r"the name 'Nobody' reads as 'nobody', the 'punish nobody' option of sanction stages"),
+    # grouping on a network and message stop rules
+    "groups_sample_without_network.yaml": Expected(
+        9, "stages.0.groups.by", "'neighbour_sample'",
+        r"groups\.by 'neighbour_sample' needs a network\. Fix: add a 'network:' section"),
+    "groups_ego_without_network.yaml": Expected(
+        9, "stages.0.groups.by", "'ego'",
+        r"groups\.by 'ego' needs a network\. Fix: add a 'network:' section"),
+    "groups_sample_k_zero.yaml": Expected(
+        10, "stages.0.groups.k", "k = 0",
+        r"k = 0: every agent must draw at least one neighbour\. Fix: use k: 1"),
+    "groups_k_without_sample.yaml": Expected(
+        9, "stages.0.groups.k", "random_pairs",
+        r"'k' is only used with by: neighbour_sample, but the stage groups by random_pairs\. "
+        r"Fix: remove 'k'"),
+    "stop_at_game_master.yaml": Expected(
+        9, "stages.0.stop_at", None,
+        r"stop_at trims generated messages, but this broadcast is the game master's fixed "
+        r"text\. Fix: remove stop_at, or set speaker: ROLE"),
     "network_self_loop.yaml": Expected(
         7, "network.edges.2", "[2, 2]",
         r"edge \[2, 2\] joins agent 2 to itself\. Fix: remove it"),

@@ -40,6 +40,8 @@ class StepReport:
     surveys: list[dict[str, Any]] = field(default_factory=list)
     prompts: dict[str, Request] = field(default_factory=dict)
     """Every distinct request the step sent, by :func:`prompt_hash` (what agents were told)."""
+    world: list[dict[str, Any]] = field(default_factory=list)
+    """The world state after the step, one row per variable and replica (``state`` table)."""
 
 
 @dataclass(slots=True)
@@ -239,7 +241,8 @@ class Engine:
         report = StepReport(step=self.steps_done, rows=[r for rows in outputs for r in rows],
                             seconds=seconds, stages=self._stages,
                             surveys=[r for s in stepping for r in s.take_side_rows()],
-                            prompts=dict(prompts or {}))
+                            prompts=dict(prompts or {}),
+                            world=[r for s in stepping for r in s.take_state_rows()])
         for callback in self.callbacks:
             callback(report)
         return report

@@ -27,6 +27,7 @@ from sim.engine.stages import (
     run_sanction,
     run_survey,
 )
+from sim.engine.world import World
 from sim.records.checkpoint import (
     flow_from_json,
     flow_to_json,
@@ -62,6 +63,7 @@ class Replica(mesa.Model):
         population: agents by index.
         network: the social network, if the scenario has one.
         state: the flow position, ``None`` once the run is over.
+        world: the world state (the scenario's ``state:`` and ``agent_state:`` variables).
         step_count: stages executed so far.
     """
 
@@ -86,7 +88,8 @@ class Replica(mesa.Model):
         ]
         condition_agents(self.population, spec)
         self.network = build_network(spec, self.stream(_NETWORK))
-        self.state: FlowState | None = self.graph.first()
+        self.world = World(spec, len(self.population))
+        self.state: FlowState | None = self.graph.first(self.world.holds)
         self.step_count = 0
         self._stages = {s.id: s for s in spec.stages}
         self._groupings: dict[tuple[int, str], Grouping] = {}
@@ -94,6 +97,7 @@ class Replica(mesa.Model):
         # survey stage (a side channel) leaves every later draw as it would be without it.
         self.seed_step = 0
         self.side_rows: list[dict[str, Any]] = []  # survey rows of the last step
+        self.state_rows: list[dict[str, Any]] = []  # world state after the last step
 
     def stream(self, *keys: int) -> np.random.Generator:
         """A named, independent RNG stream of this replica."""
@@ -121,6 +125,11 @@ class Replica(mesa.Model):
         rows, self.side_rows = self.side_rows, []
         return rows
 
+    def take_state_rows(self) -> list[dict[str, Any]]:
+        """The world-state rows after the last step, once (none without declared state)."""
+        rows, self.state_rows = self.state_rows, []
+        return rows
+
     def state_dict(self) -> dict[str, Any]:
         """Everything that changes while the replica runs, as JSON-ready data.
 
@@ -135,6 +144,7 @@ class Replica(mesa.Model):
             "seed_step": self.seed_step,
             "groupings": [grouping_to_json(k, g) for k, g in self._groupings.items()],
             "agents": [agent.state_dict() for agent in self.population],
+            **({"world": self.world.state_dict()} if self.world.declared else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -153,6 +163,8 @@ class Replica(mesa.Model):
         self._groupings = dict(grouping_from_json(g) for g in state["groupings"])
         for agent, agent_state in zip(self.population, state["agents"], strict=True):
             agent.load_state_dict(agent_state)
+        if "world" in state:
+            self.world.load_state_dict(state["world"])
 
     def plan_step(self) -> Plan:
         """Plan of the next stage execution; returns its event rows (common fields set)."""
@@ -170,7 +182,7 @@ class Replica(mesa.Model):
             seed_for=lambda *k: self.request_seed(key, *k),
             rng_for=lambda *k: self.stream(_CHOICES, key, *k),
             max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-            params=self.spec.params,
+            params=self.spec.params, world=self.world,
         )
         runner = _RUNNERS[type(stage)]
         rows: list[dict[str, Any]] = yield from runner(stage, ctx)  # type: ignore[arg-type]
@@ -182,5 +194,19 @@ class Replica(mesa.Model):
         self.seed_step = key
         self.step_count = step
         self._groupings = {k: v for k, v in self._groupings.items() if k[0] >= state.round}
-        self.state = self.graph.advance(state)
+        self._end_step(stage, rows, state, step)
         return rows
+
+    def _end_step(self, stage: Any, rows: list[dict[str, Any]], state: FlowState,
+                  step: int) -> None:
+        """Update the world, record it, and move the flow on (or stop the run)."""
+        keys = [a.key for a in self.population]
+        self.world.apply(getattr(stage, "update", {}), rows, state.round, keys)
+        if self.world.declared:
+            self.state_rows = [dict(r, replica=self.replica, step=step, round=state.round,
+                                    stage=stage.id) for r in self.world.rows(keys)]
+        stop = self.spec.stop
+        if stop is not None and self.world.holds(stop, state.round):
+            self.state = None
+            return
+        self.state = self.graph.advance(state, self.world.holds)

@@ -1,9 +1,10 @@
 """Checkpoints: everything a run needs to continue, or to be reopened, at any past step.
 
 Randomness is stateless (every draw comes from ``SeedSequence(seed, spawn_key=...)``), so a
-checkpoint holds no RNG state: only the flow position, the per-round grouping cache and every
-agent's mutable state of each replica, the engine's step counter, the executor's counters and
-the manifest's progress fields.
+checkpoint holds no RNG state: only the flow position, the per-round grouping cache, every
+agent's mutable state and the world state (``world``, scenarios with state) of each
+replica, the engine's step counter, the executor's counters and the manifest's progress
+fields.
 
 The recorder writes one document per step, ``checkpoints/step-NNNNNN.json`` (atomically,
 after the step's shards), from step 0 (before the first step) on. Each is small whatever the
@@ -53,6 +54,7 @@ __all__ = [
     "LEGACY_NAME",
     "SHARD_DIRS",
     "SNAPSHOT_EVERY",
+    "STATE_DIR",
     "CheckpointWriter",
     "checkpoint_steps",
     "doc_path",
@@ -77,7 +79,9 @@ FORMAT = 3
 SNAPSHOT_EVERY = 50
 # Folders of per-step parquet shards whose files the checkpoints hash and resume verifies.
 # A new kind of committed shard is one more name here.
-SHARD_DIRS = ("events", "surveys")
+STATE_DIR = "state"
+"""Shard folder of the world state (committed like event shards)."""
+SHARD_DIRS = ("events", "surveys", STATE_DIR)
 # Per-step shards written before the checkpoint but not hashed (each prompt is stored once).
 _UNHASHED_DIRS = ("prompts",)
 _SHARD = re.compile(r"^step-(\d+)\.parquet$")

@@ -32,6 +32,9 @@ RUN_FILES: dict[str, str] = {
                                    "run, in the shard of the step that first sent it, "
                                    "zstd-compressed: the `prompts` table, linked from "
                                    "events by `prompt_hash`",
+    "state/step-NNNNNN.parquet": "scenarios with `state:` or `agent_state:` only: the world "
+                                 "state after every step, one row per variable, the `state` "
+                                 "table",
     "checkpoints/step-NNNNNN.json": "one document per step from step 0 (before the first): "
                                     "everything needed to continue after a crash or to "
                                     "reopen the run at that step; see *checkpoints/*",

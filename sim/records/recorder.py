@@ -9,6 +9,7 @@ Every file is written atomically (a temporary file in the same directory, then
         events/step-000001.parquet ...
         surveys/step-000001.parquet ...  (survey stages: one row per administered item)
         prompts/step-000001.parquet ...  (each distinct request once, where it first appeared)
+        state/step-000001.parquet ...  (scenarios with world state: every variable after the step)
 
 After each step the event shard (and the step's survey and prompt shards) is written first,
 then the step's checkpoint document (see :mod:`sim.records.checkpoint`), then the manifest.
@@ -39,6 +40,7 @@ import yaml
 
 from sim.errors import RunError
 from sim.records.checkpoint import (
+    STATE_DIR,
     CheckpointWriter,
     run_settings,
     sha256_file,
@@ -52,6 +54,7 @@ from sim.records.schemas import (
     EVENT_SCHEMA,
     NETWORK_SCHEMA,
     PROMPT_SCHEMA,
+    STATE_SCHEMA,
     SURVEY_SCHEMA,
     frame,
 )
@@ -132,8 +135,12 @@ class Recorder:
     @classmethod
     def create(cls, config: RunConfig, spec: ScenarioSpec, model: ModelInfo,
                *, command: list[str] | None = None, hooks: RunHooks = NO_HOOKS,
-               path: Path | None = None) -> Recorder:
+               path: Path | None = None,
+               overrides: dict[str, Any] | None = None) -> Recorder:
         """Write a run's header into ``path`` (default: a fresh :meth:`new_dir`).
+
+        ``overrides``: dotted paths set on top of the scenario file (``--set``), recorded in
+        the manifest; ``scenario.yaml`` already holds their values.
 
         Raises:
             RunError: if the output directory cannot be created.
@@ -150,6 +157,8 @@ class Recorder:
             "tokens": {"prompt": 0, "new": 0, "cached": 0}, "failures": 0, "retries": 0,
             "timings": {"wall_s": 0.0, "model_s": 0.0, "steps": []}, "resumes": [],
         }
+        if overrides:
+            manifest["overrides"] = dict(overrides)
         surveys = [s.id for s in spec.stages if s.kind == "survey"]
         if surveys:
             manifest["surveys"] = {"dir": SURVEYS_DIR, "stages": surveys, "rows": 0}
@@ -157,6 +166,11 @@ class Recorder:
         # Values equal to their defaults are left out: the file loads back to the same spec
         # (and hash), which resume relies on, and checks of options set explicitly stay quiet.
         resolved = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        on_state = spec.stop is not None or any(
+            e.while_ is not None and e.while_.state is not None for e in spec.flow or [])
+        if on_state and "rounds" not in resolved:
+            # a condition on state needs 'rounds' written (even 1) for the file to load back
+            resolved = {"name": resolved.pop("name"), "rounds": spec.rounds, **resolved}
         atomic_write(path / "scenario.yaml",
                      lambda p: p.write_text(yaml.safe_dump(resolved, sort_keys=False)))
         recorder.files["scenario.yaml"] = sha256_file(path / "scenario.yaml")
@@ -226,8 +240,8 @@ class Recorder:
                     tokens: Mapping[str, int], model_seconds: float, failures: int,
                     retries: int = 0, state: dict[str, Any] | None = None,
                     surveys: list[dict[str, Any]] | None = None,
-                    prompts: Mapping[str, GenerateRequest | ScoreRequest] | None = None
-                    ) -> None:
+                    prompts: Mapping[str, GenerateRequest | ScoreRequest] | None = None,
+                    world: list[dict[str, Any]] | None = None) -> None:
         """Write one step's event shard, then its checkpoint, then the manifest's progress.
 
         A step's survey rows (``surveys``) go to their own shard beside the event shard,
@@ -248,12 +262,17 @@ class Recorder:
             prompts: the step's distinct requests by prompt hash; those not stored by an
                 earlier step go to ``prompts/step-NNNNNN.parquet`` (zstd), before the
                 checkpoint, so a resume keeps each prompt exactly once.
+            world: the world state after the step (``state`` rows), if the scenario has any;
+                its shard is committed like the event shard.
         """
         self._write_parquet(f"events/step-{step:06d}.parquet", frame(rows, EVENT_SCHEMA))
         if surveys:
             self._write_parquet(f"{SURVEYS_DIR}/step-{step:06d}.parquet",
                                 frame(surveys, SURVEY_SCHEMA))
             self.manifest["surveys"]["rows"] += len(surveys)
+        if world:
+            self._write_parquet(f"{STATE_DIR}/step-{step:06d}.parquet",
+                                frame(world, STATE_SCHEMA))
         new = prompt_rows(prompts or {}, self._prompts)
         if new:
             df = frame(new, PROMPT_SCHEMA)

@@ -49,6 +49,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "decided_by": pl.String,  # logprobs | constrained | parsed | policy | failed (choices)
     "shown_orders": pl.List(pl.List(pl.Int32)),  # every order scored (option_order)
     "order_probs": pl.List(pl.List(pl.Float64)),  # per order, canonical option probabilities
+    "trimmed": pl.Boolean,  # stop_at: sentence cut the message back to a sentence end
 }
 
 AGENT_SCHEMA: dict[str, Any] = {
@@ -113,6 +114,20 @@ PROMPT_SCHEMA: dict[str, Any] = {
 }
 """One row per distinct request of a run: ``prompts/step-*.parquet`` (first step it was sent)."""
 
+STATE_SCHEMA: dict[str, Any] = {
+    "replica": pl.Int32,
+    "step": pl.Int32,
+    "round": pl.Int32,
+    "stage": pl.String,
+    "scope": pl.String,  # global | agent
+    "agent": pl.String,  # agent key for scope agent, else null
+    "name": pl.String,
+    "value": pl.Float64,  # numeric variables
+    "text": pl.String,  # categorical variables
+    "refused": pl.Boolean,  # this step's update left the bounds of an on_bound: refuse variable
+}
+"""World state after every step: ``state/step-*.parquet`` (scenarios that declare state)."""
+
 INTERVIEW_SCHEMA: dict[str, Any] = {
     "replica": pl.Int32,
     "step": pl.Int32,
@@ -170,6 +185,10 @@ EVENT_DOCS: dict[str, str] = {
                     "`shuffled`: one); null when the order is fixed",
     "order_probs": "per order of `shown_orders`, the option probabilities in canonical order "
                    "(normalised within the order); `option_probs` is their mean",
+    "trimmed": "message and broadcast rows of a stage with `stop_at: sentence`: true when "
+               "the token limit cut the message and it was trimmed back to its last complete "
+               "sentence (`.`, `!` or `?`, with closing quotes); false when it ended on its "
+               "own or held no complete sentence; null for other rows and stages",
 }
 """One line per column of :data:`EVENT_SCHEMA`."""
 
@@ -239,6 +258,21 @@ PROMPT_DOCS: dict[str, str] = {
 }
 """One line per column of :data:`PROMPT_SCHEMA`."""
 
+STATE_DOCS: dict[str, str] = {
+    "replica": "replica index, as in the events",
+    "step": "the step after which the state is recorded (one row per variable and step)",
+    "round": "scenario round of that step",
+    "stage": "the stage executed at that step (its `update:` already applied)",
+    "scope": "`global` (a `state:` variable) or `agent` (an `agent_state:` variable)",
+    "agent": "agent key for `agent` scope; null for `global`",
+    "name": "the variable's name as declared",
+    "value": "its value, for a numeric variable (null for a categorical one)",
+    "text": "its value, for a categorical variable (null for a numeric one)",
+    "refused": "true when this step's update would have left the bounds of an "
+               "`on_bound: refuse` variable and was not applied",
+}
+"""One line per column of :data:`STATE_SCHEMA`."""
+
 INTERVIEW_DOCS: dict[str, str] = {
     "replica": "replica of the interviewed agent",
     "step": "the step at whose end the agent was interviewed (`--at`; 0: before the first)",
@@ -261,13 +295,14 @@ TABLES: dict[str, tuple[str, dict[str, Any]]] = {
     "network": ("network.parquet", NETWORK_SCHEMA),
     "surveys": ("surveys/step-NNNNNN.parquet", SURVEY_SCHEMA),
     "prompts": ("prompts/step-NNNNNN.parquet", PROMPT_SCHEMA),
+    "state": ("state/step-NNNNNN.parquet", STATE_SCHEMA),
     "interviews": ("interviews/<id>.parquet", INTERVIEW_SCHEMA),
 }
 """Every table of a run directory: name -> (file, schema)."""
 
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     "events": EVENT_DOCS, "agents": AGENT_DOCS, "network": NETWORK_DOCS, "surveys": SURVEY_DOCS,
-    "prompts": PROMPT_DOCS, "interviews": INTERVIEW_DOCS,
+    "prompts": PROMPT_DOCS, "state": STATE_DOCS, "interviews": INTERVIEW_DOCS,
 }
 """Every table's column descriptions, keyed like :data:`TABLES` (checked by tests/test_docs.py)."""
 

@@ -4,11 +4,16 @@ Every round walks from the virtual node ``start`` to ``end``; the run repeats ro
 ``1..rounds``. Out of a node, the first edge (in file order) whose conditions hold for the
 current round is taken; a node with no applicable edge ends the round. Within a round the
 stages form a DAG, so a round always terminates.
+
+A ``while: {state: ...}`` condition is asked of a ``holds(formula, round)`` callable that the
+replica passes (its world state); without one (counting steps ahead of a run) it counts as
+true, so :meth:`ScenarioGraph.num_steps` is an upper bound for flows on state.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import networkx as nx
@@ -19,6 +24,8 @@ from sim.scenario.spec import EdgeSpec, ScenarioSpec
 __all__ = ["FlowState", "ScenarioGraph", "edge_applies"]
 
 START, END = "start", "end"
+Holds = Callable[[str, int], bool]
+"""Whether a state condition (a formula) holds in a round."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +36,7 @@ class FlowState:
     stage: str
 
 
-def edge_applies(edge: EdgeSpec, round_: int) -> bool:
+def edge_applies(edge: EdgeSpec, round_: int, holds: Holds | None = None) -> bool:
     """Whether ``edge``'s conditions hold in round ``round_`` (1-based)."""
     if edge.every is not None and (round_ - 1 < edge.offset
                                    or (round_ - 1 - edge.offset) % edge.every):
@@ -40,6 +47,9 @@ def edge_applies(edge: EdgeSpec, round_: int) -> bool:
         if edge.while_.round_lt is not None and not round_ < edge.while_.round_lt:
             return False
         if edge.while_.round_le is not None and not round_ <= edge.while_.round_le:
+            return False
+        if edge.while_.state is not None and holds is not None \
+                and not holds(edge.while_.state, round_):
             return False
     return True
 
@@ -90,30 +100,33 @@ class ScenarioGraph:
                 )
         return cls(graph, edges, spec.rounds)
 
-    def _next(self, node: str, round_: int) -> str:
+    def _next(self, node: str, round_: int, holds: Holds | None = None) -> str:
         for edge in self._edges.get(node, ()):
-            if edge_applies(edge, round_):
+            if edge_applies(edge, round_, holds):
                 return edge.to
         return END
 
-    def first(self) -> FlowState | None:
+    def first(self, holds: Holds | None = None) -> FlowState | None:
         """The first stage of the run, or ``None`` if no round executes any stage."""
-        return self._enter(1)
+        return self._enter(1, holds)
 
-    def _enter(self, round_: int) -> FlowState | None:
+    def _enter(self, round_: int, holds: Holds | None = None) -> FlowState | None:
         while round_ <= self.rounds:
-            stage = self._next(START, round_)
+            stage = self._next(START, round_, holds)
             if stage != END:
                 return FlowState(round_, stage)
             round_ += 1
         return None
 
-    def advance(self, state: FlowState) -> FlowState | None:
-        """The state after ``state``'s stage has executed; ``None`` when the run is over."""
-        stage = self._next(state.stage, state.round)
+    def advance(self, state: FlowState, holds: Holds | None = None) -> FlowState | None:
+        """The state after ``state``'s stage has executed; ``None`` when the run is over.
+
+        ``holds``: the replica's answer to ``while: {state: ...}`` conditions.
+        """
+        stage = self._next(state.stage, state.round, holds)
         if stage != END:
             return FlowState(state.round, stage)
-        return self._enter(state.round + 1)
+        return self._enter(state.round + 1, holds)
 
     def num_steps(self) -> int:
         """How many stage executions a full run has."""

@@ -4,8 +4,11 @@ A formula is one arithmetic expression in Python syntax, parsed with :mod:`ast` 
 checked against a whitelist: numbers, named variables, ``+ - * / // % **``, comparisons
 (true = 1, false = 0), ``and`` / ``or`` / ``not``, ``a if cond else b`` and the functions
 ``min(a, b, ...)``, ``max(a, b, ...)`` (two or more arguments), ``abs(x)``, ``round(x)`` and
-``round(x, digits)``. Anything else (attributes, subscripts, other calls, strings, lambdas) is
-refused when the scenario is loaded.
+``round(x, digits)``. Names may be dotted (``state.lake``, ``my.state.wealth``). A string
+constant may appear only as one side of ``==`` or ``!=`` whose other side is a *text* name (a
+categorical state variable or ``my.choice``): ``my.choice == "cooperate"``. Anything else
+(other attributes, subscripts, other calls, lambdas) is refused when the scenario is loaded.
+A categorical update is a *text formula*: a string, or ``"a" if cond else "b"`` (nested).
 
 Evaluation is total and bounded, so a formula never stops a run: division or modulo by zero
 gives 0, as does ``0 ** -1``; every intermediate result saturates at plus or minus
@@ -33,7 +36,23 @@ time and filled by :mod:`sim.engine.stages.formulas` at run time):
 - ``is_<role>``: 1 if a holds that role this round;
 - every private value name (a's own, 0 if it has none) and every scenario ``params`` name;
 - in dialogue stages with ``offers``: ``deal`` (1 if an offer was accepted) and ``price``
-  (the accepted offer, 0 without a deal).
+  (the accepted offer, 0 without a deal);
+- ``round`` (the current round; ``round(x)`` is still the function), ``rounds``, ``n_agents``
+  (population size), ``state.X`` for every global state variable and ``my.state.Y`` for
+  a's own per-agent state variables (their values before this stage's updates).
+
+World state (:mod:`sim.scenario.world`) adds formulas of its own:
+
+- ``stop:``, ``while: {state: ...}`` and a levels ``max_formula`` (:func:`condition_names`):
+  every scenario ``params`` name, ``round``, ``rounds``, ``n_agents`` and ``state.X``; a
+  ``max_formula`` also ``my.state.Y`` of the choosing agent;
+- a stage's ``update:`` (:func:`update_names`), evaluated once after the stage's rows exist:
+  the condition names plus the stage's outcomes over the whole population: ``total_value``
+  and ``mean_value`` (of the choices of every actor of the stage, numbers as above),
+  ``n_actors``, ``total_payoff`` and ``mean_payoff`` (over every agent, 0 for agents not
+  paid); an ``my.state.Y: ...`` update, evaluated for every agent, also sees ``my.state.Y``,
+  ``value``, ``acted``, ``payoff`` (the agent's own, 0 if none) and the text name
+  ``my.choice`` (its option in the stage, ``""`` if none).
 """
 
 from __future__ import annotations
@@ -45,14 +64,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from sim.scenario.fields import MAX_MAGNITUDE
-from sim.scenario.spec import ChoiceStage, DialogueStage, ScenarioSpec, StageBase
+from sim.scenario.formula_names import (
+    BASE_NAMES,
+    DEAL_NAMES,
+    condition_names,
+    dotted,
+    formula_names,
+    is_plain_name,
+    state_names,
+    update_names,
+)
 
 __all__ = ["BASE_NAMES", "DEAL_NAMES", "MAX_DEPTH", "MAX_RESULT", "Formula", "FormulaError",
-           "formula_names", "is_plain_name"]
-
-BASE_NAMES = ("value", "acted", "correct", "partner_value", "sum_values", "mean_values",
-              "others_sum", "n", "n_actors")
-DEAL_NAMES = ("deal", "price")
+           "condition_names", "formula_names", "is_plain_name", "state_names", "update_names"]
 
 _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -84,19 +108,26 @@ class Formula:
     Attributes:
         source: the text as written.
         names: the variables it reads.
+        literals: every ``(text name, string)`` pair it compares, and for a text formula
+            every string it can give (paired with ``""``).
     """
 
     source: str
     names: frozenset[str]
     _tree: ast.expr
+    literals: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
-    def parse(cls, source: str, allowed: Iterable[str] | None = None) -> Formula:
+    def parse(cls, source: str, allowed: Iterable[str] | None = None, *,
+              texts: Iterable[str] | None = (), text_result: bool = False) -> Formula:
         """Parse and check a formula.
 
         Args:
             source: the expression.
             allowed: the variable names it may use (``None``: any name).
+            texts: the names that hold text (compared to strings with ``==``/``!=`` only);
+                ``None``: any name may (a formula already checked at load time).
+            text_result: parse a text formula (a string, or ``"a" if c else "b"``).
 
         Raises:
             FormulaError: naming the offending piece and what is allowed.
@@ -115,7 +146,8 @@ class Formula:
             raise FormulaError(f"formula {source[:40]!r} nests deeper than {MAX_DEPTH} levels; "
                                "simplify it")
         names: set[str] = set()
-        _check(tree, names)
+        checker = _Checker(names, None if texts is None else frozenset(texts))
+        checker.text(tree) if text_result else checker.check(tree)
         _check_constant_parts(tree)
         if allowed is not None:
             allowed = set(allowed)
@@ -123,75 +155,131 @@ class Formula:
             if unknown:
                 raise FormulaError(f"formula {source!r} uses unknown name(s) "
                                    f"{', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
-        return cls(source, frozenset(names), tree)
+        return cls(source, frozenset(names), tree, frozenset(checker.literals))
 
-    def evaluate(self, values: Mapping[str, float]) -> float:
+    def evaluate(self, values: Mapping[str, float | str]) -> float:
         """The formula's value for the given variables (rounded to 9 decimals, no ``-0``).
 
         Always a finite number within :data:`MAX_RESULT` (see the module docstring).
         """
         return round(_eval(self._tree, values, strict=False), 9) + 0.0
 
-
-def is_plain_name(name: str) -> bool:
-    """Whether a stage id or role name can be a formula variable (a Python identifier)."""
-    return name.isidentifier()
-
-
-def formula_names(spec: ScenarioSpec, stage: StageBase) -> set[str]:
-    """Every name a formula of ``stage`` may use (see the module docstring)."""
-    names = set(BASE_NAMES) | set(spec.params)
-    for other in spec.stages:
-        if isinstance(other, ChoiceStage) and is_plain_name(other.id):
-            names |= {other.id, f"partner_{other.id}"}
-    names |= {f"is_{r.name}" for r in spec.roles if is_plain_name(r.name)}
-    names |= {k for r in spec.roles for k in r.private}
-    if isinstance(stage, DialogueStage):
-        names |= set(DEAL_NAMES)
-    return names
+    def evaluate_text(self, values: Mapping[str, float | str]) -> str:
+        """The string a text formula (parsed with ``text_result=True``) gives."""
+        node = self._tree
+        while isinstance(node, ast.IfExp):
+            node = node.body if _eval(node.test, values, strict=False) else node.orelse
+        assert isinstance(node, ast.Constant) and isinstance(node.value, str)
+        return node.value
 
 
-def _check(node: ast.AST, names: set[str]) -> None:
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-            raise FormulaError(f"only numbers may be written in a formula, not {node.value!r}")
-        if not abs(node.value) <= MAX_MAGNITUDE:  # also inf (1e999) and huge integers
-            shown = ast.unparse(node)[:40] if math.isfinite(node.value) else "inf"
-            raise FormulaError(f"the number {shown} is beyond "
-                               f"{MAX_MAGNITUDE:g}; write smaller numbers")
-    elif isinstance(node, ast.Name):
-        if node.id in _FUNCTIONS:
+class _Checker:
+    """Walks a formula's tree: collects names, refuses anything not on the whitelist."""
+
+    def __init__(self, names: set[str], texts: frozenset[str] | None) -> None:
+        self.names = names
+        self.texts = texts
+        self.literals: set[tuple[str, str]] = set()
+
+    def text(self, node: ast.expr) -> None:
+        """A text formula: a string, or a conditional between text formulas."""
+        if isinstance(node, ast.IfExp):
+            self.check(node.test)
+            self.text(node.body)
+            self.text(node.orelse)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            self.literals.add(("", node.value))
+        else:
+            raise FormulaError(f"'{ast.unparse(node)[:60]}' is not text; a categorical "
+                               'update is a string or "a" if condition else "b"')
+
+    def _name(self, node: ast.expr) -> str | None:
+        """The name ``node`` reads (plain or dotted), recorded."""
+        name = node.id if isinstance(node, ast.Name) else dotted(node)
+        if name is not None:
+            self.names.add(name)
+        return name
+
+    def _text_compare(self, node: ast.Compare) -> bool:
+        """Check a comparison that involves text; ``False`` if it involves none."""
+        parts = (node.left, *node.comparators)
+        strings = [p for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str)]
+        named = [self._name(p) for p in parts if isinstance(p, ast.Name | ast.Attribute)]
+        if not strings and (self.texts is None or not any(self._is_text(n) for n in named)):
+            return False
+        text_name = next((n for n in named if self._is_text(n)), None)
+        if len(parts) != 2 or not isinstance(node.ops[0], ast.Eq | ast.NotEq) \
+                or len(strings) != 1 or text_name is None:
+            raise FormulaError(f"'{ast.unparse(node)[:60]}' compares text; write "
+                               'NAME == "text" or NAME != "text" with a text name ('
+                               + (", ".join(sorted(self.texts or ())) or "none here") + ")")
+        self.literals.add((text_name, str(strings[0].value)))
+        return True
+
+    def check(self, node: ast.AST) -> None:
+        """A numeric formula (see the module docstring)."""
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                raise FormulaError(f"the text {node.value!r} may only be compared: "
+                                   f'NAME == "{node.value}"')
+            if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+                raise FormulaError(f"only numbers may be written in a formula, "
+                                   f"not {node.value!r}")
+            if not abs(node.value) <= MAX_MAGNITUDE:  # also inf (1e999) and huge integers
+                shown = ast.unparse(node)[:40] if math.isfinite(node.value) else "inf"
+                raise FormulaError(f"the number {shown} is beyond "
+                                   f"{MAX_MAGNITUDE:g}; write smaller numbers")
+        elif isinstance(node, ast.Name | ast.Attribute) and self._plain(node):
+            name = self._name(node)
+            if self.texts is not None and name in self.texts:
+                raise FormulaError(f"'{name}' is text; compare it: {name} == \"...\"")
+        elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            self.check(node.left)
+            self.check(node.right)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
+            self.check(node.operand)
+        elif isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+            if not self._text_compare(node):
+                for part in (node.left, *node.comparators):
+                    self.check(part)
+        elif isinstance(node, ast.BoolOp):
+            for part in node.values:
+                self.check(part)
+        elif isinstance(node, ast.IfExp):
+            for part in (node.test, node.body, node.orelse):
+                self.check(part)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in _FUNCTIONS and not node.keywords and node.args:
+            self._call(node, node.func.id)
+        else:
+            raise FormulaError(f"'{ast.unparse(node)}' is not allowed in a formula; use numbers, "
+                               "names, + - * / // % **, comparisons, and/or/not, "
+                               "x if c else y, min, max, abs, round")
+
+    def _is_text(self, name: str | None) -> bool:
+        return name is not None and (self.texts is None or name in self.texts)
+
+    def _plain(self, node: ast.Name | ast.Attribute) -> bool:
+        """A readable name: a dotted chain, or a plain name that is no function.
+
+        ``round`` alone is the round number (called, it is the function).
+        """
+        if isinstance(node, ast.Attribute):
+            return dotted(node) is not None
+        if node.id in _FUNCTIONS and node.id != "round":
             raise FormulaError(f"'{node.id}' is a function; call it: {node.id}(a, b)")
-        names.add(node.id)
-    elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        _check(node.left, names)
-        _check(node.right, names)
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
-        _check(node.operand, names)
-    elif isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
-        for part in (node.left, *node.comparators):
-            _check(part, names)
-    elif isinstance(node, ast.BoolOp):
-        for part in node.values:
-            _check(part, names)
-    elif isinstance(node, ast.IfExp):
-        for part in (node.test, node.body, node.orelse):
-            _check(part, names)
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-            and node.func.id in _FUNCTIONS and not node.keywords and node.args:
-        low, high = _ARITY[node.func.id]
+        return True
+
+    def _call(self, node: ast.Call, func: str) -> None:
+        low, high = _ARITY[func]
         if not low <= len(node.args) <= high:
             wanted = {"min": "two or more numbers: min(a, b)",
                       "max": "two or more numbers: max(a, b)", "abs": "one number: abs(x)",
-                      "round": "a number and optionally digits: round(x, 2)"}[node.func.id]
+                      "round": "a number and optionally digits: round(x, 2)"}[func]
             raise FormulaError(f"'{ast.unparse(node)[:60]}' has {len(node.args)} argument(s); "
-                               f"{node.func.id} takes {wanted}")
+                               f"{func} takes {wanted}")
         for part in node.args:
-            _check(part, names)
-    else:
-        raise FormulaError(f"'{ast.unparse(node)}' is not allowed in a formula; use numbers, "
-                           "names, + - * / // % **, comparisons, and/or/not, "
-                           "x if c else y, min, max, abs, round")
+            self.check(part)
 
 
 def _depth(tree: ast.AST) -> int:
@@ -207,6 +295,12 @@ def _depth(tree: ast.AST) -> int:
 
 def _check_constant_parts(node: ast.expr) -> None:
     """Refuse a part without names whose value would saturate: a mistake, not a payoff."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return
+    if isinstance(node, ast.Compare) and any(isinstance(p, ast.Constant)
+                                             and isinstance(p.value, str)
+                                             for p in (node.left, *node.comparators)):
+        return  # a text comparison (checked by _Checker): no number to saturate
     if not any(isinstance(n, ast.Name) for n in ast.walk(node)):
         try:
             _eval(node, {}, strict=True)
@@ -215,7 +309,7 @@ def _check_constant_parts(node: ast.expr) -> None:
                                "write smaller numbers") from None
         return
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.expr) and not isinstance(child, ast.Name):
+        if isinstance(child, ast.expr) and not isinstance(child, ast.Name | ast.Attribute):
             _check_constant_parts(child)
 
 
@@ -252,11 +346,21 @@ def _power(left: float, right: float, strict: bool) -> float:
         return -MAX_RESULT if negative else MAX_RESULT
 
 
-def _eval(node: ast.expr, values: Mapping[str, float], *, strict: bool) -> float:
+def _text_compare(node: ast.Compare, values: Mapping[str, float | str]) -> float:
+    """``NAME == "text"`` (or ``!=``), either way round: 1 or 0."""
+    a, b = (p.value if isinstance(p, ast.Constant)
+            else values[p.id if isinstance(p, ast.Name) else dotted(p)]  # type: ignore[index]
+            for p in (node.left, node.comparators[0]))
+    return float((a == b) == isinstance(node.ops[0], ast.Eq))
+
+
+def _eval(node: ast.expr, values: Mapping[str, float | str], *, strict: bool) -> float:
     if isinstance(node, ast.Constant):
         return float(node.value)
     if isinstance(node, ast.Name):
         return _bound(float(values[node.id]), strict)
+    if isinstance(node, ast.Attribute):
+        return _bound(float(values[dotted(node)]), strict)  # type: ignore[index,arg-type]
     if isinstance(node, ast.BinOp):
         left = _eval(node.left, values, strict=strict)
         right = _eval(node.right, values, strict=strict)
@@ -271,6 +375,9 @@ def _eval(node: ast.expr, values: Mapping[str, float], *, strict: bool) -> float
             return float(not value)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.Compare):
+        if any(isinstance(p, ast.Constant) and isinstance(p.value, str)
+               for p in (node.left, *node.comparators)):
+            return _text_compare(node, values)
         left = _eval(node.left, values, strict=strict)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval(comparator, values, strict=strict)

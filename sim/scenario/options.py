@@ -14,19 +14,27 @@ from typing import Annotated
 
 from pydantic import Field
 
-from sim.scenario.fields import Number, Strict
+from sim.scenario.fields import Formula, Number, Strict
 
-__all__ = ["MAX_LEVELS", "LevelsSpec", "level_count", "level_options", "option_value"]
+__all__ = ["MAX_LEVELS", "LevelsSpec", "level_count", "level_options", "offered_levels",
+           "option_value"]
 
 MAX_LEVELS = 64
 
 
 class LevelsSpec(Strict):
-    """Numeric options ``min, min + step, ..., max`` (at most 64 of them)."""
+    """Numeric options ``min, min + step, ..., max`` (at most 64 of them).
+
+    ``max_formula``: a formula (of ``state.X``, ``my.state.Y``, params, ``round``,
+    ``n_agents``) evaluated for every choosing agent each round; only the levels at or below
+    its value are offered that round (at least ``min``, so a choice always has an option).
+    The offered levels are a prefix of the full grid, recorded in the row's ``options``.
+    """
 
     min: Number
     max: Number
     step: Annotated[Number, Field(gt=0.0)] = 1.0
+    max_formula: Formula | None = None
 
 
 def level_count(levels: LevelsSpec) -> int:
@@ -50,3 +58,9 @@ def option_value(options: Sequence[str], index: int) -> float:
         return float(options[index])
     except ValueError:
         return float(index)
+
+
+def offered_levels(options: Sequence[str], bound: float) -> list[str]:
+    """The levels at or below ``bound`` (a prefix of ``options``; at least the first)."""
+    kept = [o for o in options if float(o) <= bound + 1e-9]
+    return kept or list(options[:1])

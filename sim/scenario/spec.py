@@ -29,6 +29,7 @@ from sim.scenario.stages import (
     StageSpec,
     SurveyStage,
 )
+from sim.scenario.world import StateVarSpec
 
 __all__ = [
     "BigFiveSpec",
@@ -59,6 +60,7 @@ __all__ = [
     "Slug",
     "StageBase",
     "StageSpec",
+    "StateVarSpec",
     "Strict",
     "SurveyStage",
     "Unit",
@@ -221,10 +223,15 @@ class RoleSpec(Strict):
 
 
 class WhileSpec(Strict):
-    """A typed loop condition on the round number (exactly one bound)."""
+    """A typed loop condition: on the round number (at most one bound) and/or on world state.
+
+    ``state``: a formula of ``state.X``, params and ``round`` (:mod:`sim.scenario.world`);
+    the edge applies only while it is true (checked when the flow leaves the edge's source).
+    """
 
     round_lt: Annotated[int, Field(ge=1)] | None = None
     round_le: Annotated[int, Field(ge=1)] | None = None
+    state: Formula | None = None
 
 
 class EdgeSpec(Strict):
@@ -248,7 +255,9 @@ class ScenarioSpec(Strict):
     """A whole scenario: population, network, stages and the flow between them.
 
     ``roles``: who plays which part; ``alternate_roles``: the two roles swap every round
-    (round 2, 4, ...); ``params``: named constants that formulas may use.
+    (round 2, 4, ...); ``params``: named constants that formulas may use. ``state``,
+    ``agent_state``: world-state variables, global and per agent; ``stop``: a formula that
+    ends the run once true (:mod:`sim.scenario.world`).
     """
 
     name: Slug
@@ -261,6 +270,9 @@ class ScenarioSpec(Strict):
     roles: list[RoleSpec] = Field(default=[])
     alternate_roles: bool = False
     params: dict[Name, Number] = Field(default={})
+    state: dict[Name, StateVarSpec] = Field(default={})
+    agent_state: dict[Name, StateVarSpec] = Field(default={})
+    stop: Formula | None = None
 
 
 class RunConfig(Strict):

@@ -18,7 +18,7 @@ from sim.errors import ScenarioError
 from sim.scenario.stages import STAGE_KINDS
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "STARTER", "locate", "read_mapping",
-           "read_text_file"]
+           "read_text_file", "read_value"]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
@@ -105,6 +105,15 @@ def read_mapping(text: str, source: str, *, what: str, size_fix: str,
         raise ScenarioError(f"the top level must be a mapping, got {type(data).__name__}.",
                             file=source, line=root.start_mark.line + 1, fix=starter + ".")
     return root, data
+
+
+def read_value(text: str, source: str) -> Any:
+    """One YAML value (a number, text, a list or a mapping), within the loader's limits.
+
+    Raises:
+        ScenarioError: bad YAML, a tag, a non-decimal number form, or over a limit.
+    """
+    return _construct(_compose(text, source), source)
 
 
 def _compose(text: str, source: str) -> yaml.Node:
@@ -290,16 +299,23 @@ def _key_node(node: yaml.Node, key: str) -> yaml.Node | None:
 
 
 def locate(root: yaml.Node, path: list[str], *, key: bool = False) -> tuple[int, int]:
-    """Line and column of the node at ``path`` (its key when ``key``), or its nearest parent."""
-    node = root
-    for i, part in enumerate(path):
+    """Line and column of the node at ``path`` (its key when ``key``), or its nearest parent.
+
+    A key that itself holds dots (``update: {state.lake: ...}``) is matched by joining parts.
+    """
+    node, i = root, 0
+    while i < len(path):
+        part = path[i]
         if part in STAGE_KINDS and _child(node, part) is None:
+            i += 1
             continue  # pydantic's discriminator tag, not a YAML key
-        if i == len(path) - 1 and key and (k := _key_node(node, part)) is not None:
+        j = next((j for j in range(i + 1, len(path) + 1)
+                  if _child(node, ".".join(path[i:j])) is not None), None)
+        if j is None:
+            break
+        part = ".".join(path[i:j])
+        if j == len(path) and key and (k := _key_node(node, part)) is not None:
             node = k
             break
-        child = _child(node, part)
-        if child is None:
-            break
-        node = child
+        node, i = _child(node, part), j  # type: ignore[assignment]
     return node.start_mark.line + 1, node.start_mark.column + 1

@@ -14,6 +14,7 @@ from sim.requests import GenerateRequest, ScoreRequest, ScoreResult
 
 if TYPE_CHECKING:
     from agents.agent import Agent
+    from sim.engine.world import World
     from sim.executors.local import Request, Result
 
 __all__ = ["Plan", "StageContext", "decided_by", "event_row", "prompt_hash"]
@@ -37,6 +38,8 @@ class StageContext:
         params: the scenario's named constants (for formulas).
         side: side-channel rows (survey answers) that are no events; the simulation hands
             them to the recorder for the run's ``surveys/`` shards.
+        world: the replica's world state (read by formulas and bounded options; updated
+            by the replica after the stage, never by a runner).
     """
 
     agents: Sequence[Agent]
@@ -49,6 +52,7 @@ class StageContext:
     temperature: float
     params: Mapping[str, float] = field(default_factory=dict)
     side: list[dict[str, Any]] = field(default_factory=list)
+    world: World | None = None
 
     def acts(self, agent: Agent, actors: Sequence[str] | None) -> bool:
         """Whether an agent acts in a stage with these ``actors`` roles (``None``: all)."""

@@ -20,11 +20,11 @@ from sim.engine.stages.base import (
 )
 from sim.engine.stages.formulas import member_values, parsed, payoff_for
 from sim.requests import ScoreResult
-from sim.scenario.options import option_value
+from sim.scenario.options import offered_levels, option_value
 from sim.scenario.spec import ChoiceStage, PayoffSpec
 
-__all__ = ["canonical_logprobs", "group_payoff", "option_probabilities", "run_choice",
-           "shown_order", "shown_orders"]
+__all__ = ["canonical_logprobs", "group_payoff", "offered_options", "option_probabilities",
+           "run_choice", "shown_order", "shown_orders"]
 
 
 def option_probabilities(logprobs: Sequence[float]) -> list[float]:
@@ -44,28 +44,43 @@ def _decide(stage: ChoiceStage, probs: list[float], rng: np.random.Generator) ->
 _SHUFFLE = 1  # rng_for key suffix of the option order (decisions use the bare keys)
 
 
-def shown_order(stage: ChoiceStage, ctx: StageContext, agent: int, group: int
-                ) -> list[int] | None:
+def offered_options(stage: ChoiceStage, ctx: StageContext, agent: int) -> list[str]:
+    """The options offered to one agent this round.
+
+    All of the stage's choices, or, under a levels ``max_formula``, the levels at or below
+    its value for this agent and world state (a prefix of the choices, so an option's index
+    is the same in both).
+    """
+    levels = stage.levels
+    if levels is None or levels.max_formula is None or ctx.world is None:
+        return stage.choices
+    bound = parsed(levels.max_formula).evaluate(ctx.world.names(ctx.round, agent))
+    return offered_levels(stage.choices, bound)
+
+
+def shown_order(stage: ChoiceStage, ctx: StageContext, agent: int, group: int,
+                count: int | None = None) -> list[int] | None:
     """The canonical option indices in the order one request shows them.
 
     ``None`` for a ``fixed`` order; otherwise a permutation drawn from the request's own
-    seeded stream, so every agent and round sees its own order.
+    seeded stream, so every agent and round sees its own order. ``count``: how many options
+    are offered (default: all of the stage's).
     """
     if stage.order == "fixed":
         return None
     rng = ctx.rng_for(agent, group, _SHUFFLE)
-    return [int(i) for i in rng.permutation(len(stage.choices))]
+    return [int(i) for i in rng.permutation(count or len(stage.choices))]
 
 
-def shown_orders(stage: ChoiceStage, ctx: StageContext, agent: int, group: int
-                 ) -> list[list[int] | None]:
+def shown_orders(stage: ChoiceStage, ctx: StageContext, agent: int, group: int,
+                 count: int | None = None) -> list[list[int] | None]:
     """Every order one agent's choice is scored in: one, or k for ``balanced``.
 
     ``balanced`` turns the request's seeded permutation into a cyclic Latin square: order
     ``r`` shows option ``base[(j + r) % k]`` at position ``j``, so across the k orders every
     option stands in every position exactly once.
     """
-    base = shown_order(stage, ctx, agent, group)
+    base = shown_order(stage, ctx, agent, group, count)
     if stage.order != "balanced" or base is None:
         return [base]
     k = len(base)
@@ -103,11 +118,12 @@ def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
     options = stage.choices
     slots = [(g, a) for g, members in enumerate(groups) for a in members
              if ctx.acts(agents[a], stage.actors)]
-    orders = {(g, a): shown_orders(stage, ctx, a, g) for g, a in slots}
+    offer = {(g, a): offered_options(stage, ctx, a) for g, a in slots}
+    orders = {(g, a): shown_orders(stage, ctx, a, g, len(offer[g, a])) for g, a in slots}
     asked = [(g, a, order) for g, a in slots for order in orders[g, a]]
     requests = [
         agents[a].choice_request(stage, [agents[b] for b in groups[g] if b != a],
-                                 ctx.round, ctx.rounds, order,
+                                 ctx.round, ctx.rounds, order, options=offer[g, a],
                                  canonical_policy=stage.order == "balanced")
         for g, a, order in asked
     ]
@@ -146,7 +162,7 @@ def run_choice(stage: ChoiceStage, ctx: StageContext) -> Plan:
         rows.append(event_row(
             agent, kind="choice", group=f"g{g:03d}", partners=partners,
             choice=options[mine] if mine is not None else None, choice_index=mine,
-            options=list(options), option_probs=probs_of.get((g, a), []),
+            options=list(offer[g, a]), option_probs=probs_of.get((g, a), []),
             shown_order=orders[g, a][0], payoff=payoff,
             **_order_columns(orders[g, a], per_order[g, a]), prompt_hash=prompt_hash(request),
             prompt_tokens=result.num_prompt_tokens,

@@ -22,20 +22,21 @@ __all__ = ["member_values", "parsed", "payoff_for"]
 @lru_cache(maxsize=256)
 def parsed(source: str) -> Formula:
     """A formula parsed once (checked against its names at load time)."""
-    return Formula.parse(source)
+    return Formula.parse(source, texts=None)
 
 
 def member_values(agent: Agent, members: Sequence[Agent], values: Mapping[int, float],
                   round_: int, params: Mapping[str, float], *,
                   correct: bool = False, extra: Mapping[str, float] | None = None
-                  ) -> dict[str, float]:
+                  ) -> dict[str, float | str]:
     """The named values of one group member (``values``: agent index -> value of actors)."""
     spec = agent.model.spec
     others = [m for m in members if m is not agent]
     partner = others[0] if others else None
     total = sum(values.values())
     mine = values.get(agent.index, 0.0)
-    out: dict[str, float] = dict(params)
+    out: dict[str, float | str] = dict(params)
+    out.update(agent.model.world.names(round_, agent.index))  # round, state.X, my.state.Y
     out.update({k: 0.0 for r in spec.roles for k in r.private})
     out.update(agent.private)
     role = agent.role(round_)
@@ -54,7 +55,7 @@ def member_values(agent: Agent, members: Sequence[Agent], values: Mapping[int, f
     return out
 
 
-def payoff_for(payoff: PayoffSpec, role: str | None, names: Mapping[str, float]
+def payoff_for(payoff: PayoffSpec, role: str | None, names: Mapping[str, float | str]
                ) -> float | None:
     """A formula payoff for one member (``None``: its role has no formula)."""
     formula = payoff.formula

@@ -16,6 +16,7 @@ from sim.scenario.validate.network import check_network
 from sim.scenario.validate.population import check_population
 from sim.scenario.validate.roles import check_roles
 from sim.scenario.validate.stages import check_stages
+from sim.scenario.validate.world import check_world
 
 __all__ = ["check_scenario", "scenario_problems"]
 
@@ -28,7 +29,7 @@ def scenario_problems(spec: ScenarioSpec) -> list[ScenarioError]:
     matrix is not measured against options that are missing).
     """
     return [*check_population(spec), *check_roles(spec), *check_network(spec),
-            *check_stages(spec), *check_flow(spec)]
+            *check_stages(spec), *check_flow(spec), *check_world(spec)]
 
 
 def check_scenario(spec: ScenarioSpec) -> None:

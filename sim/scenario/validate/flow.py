@@ -28,10 +28,13 @@ def check_flow(spec: ScenarioSpec) -> Problems:
                     f"flow edge {key} unknown stage '{value}'.", field=f"flow.{i}.{key}",
                     value=value, fix=f"{did_you_mean(value, valid)}known: {', '.join(valid)}.",
                 )
-        if edge.while_ is not None and (edge.while_.round_lt is None) == \
-                (edge.while_.round_le is None):
+        bounds = 0 if edge.while_ is None else \
+            (edge.while_.round_lt is not None) + (edge.while_.round_le is not None)
+        if edge.while_ is not None and (bounds > 1 or bounds + (edge.while_.state is not None)
+                                        == 0):
             found = True
-            yield ScenarioError("'while' needs exactly one of round_lt or round_le.",
+            yield ScenarioError("'while' needs exactly one of round_lt or round_le (and/or "
+                                "state).",
                                 field=f"flow.{i}.while", fix="write while: {round_lt: 10}.")
     if not found:
         try:

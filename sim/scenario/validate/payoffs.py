@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from sim.errors import ScenarioError
-from sim.scenario.formula import Formula, FormulaError, formula_names
+from sim.scenario.formula import Formula, FormulaError, formula_names, state_names
 from sim.scenario.spec import ChoiceStage, DialogueStage, PayoffSpec, ScenarioSpec
 from sim.scenario.validate.roles import check_role_ref
 from sim.scenario.validate.suggest import Problems
 
 __all__ = ["PAIRWISE", "check_choice_payoff", "check_dialogue_payoff"]
 
-PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed", "bipartite")
+PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed", "bipartite",
+            "neighbour_sample", "ego")
 """Grouping rules whose groups are pairs (or small groups) a payoff matrix can score."""
 
 
@@ -20,7 +21,7 @@ def check_choice_payoff(stage: ChoiceStage, spec: ScenarioSpec, where: str) -> P
     if stage.payoff is not None:
         yield from _check_payoff(stage, stage.payoff, spec, names, where)
     for key, source in stage.outcomes.items():
-        yield from _check_formula_text(source, names, f"{where}.outcomes.{key}")
+        yield from _check_formula_text(source, names, f"{where}.outcomes.{key}", spec)
 
 
 def _check_payoff(stage: ChoiceStage, payoff: PayoffSpec, spec: ScenarioSpec, names: set[str],
@@ -75,9 +76,10 @@ def _check_matrix(stage: ChoiceStage, matrix: list[list[float]], where: str) -> 
         )
 
 
-def _check_formula_text(source: str, names: set[str], field: str) -> Problems:
+def _check_formula_text(source: str, names: set[str], field: str, spec: ScenarioSpec
+                        ) -> Problems:
     try:
-        Formula.parse(source, names)
+        Formula.parse(source, names, texts=state_names(spec, agent=True)[1])
     except FormulaError as exc:
         yield ScenarioError(str(exc) + ".", field=field, value=source,
                             fix="see 'Formulas' in scenarios/README.md.")
@@ -87,8 +89,9 @@ def _check_payoff_formula(payoff: PayoffSpec, spec: ScenarioSpec, names: set[str
                           where: str) -> Problems:
     formula = payoff.formula
     if isinstance(formula, str):
-        yield from _check_formula_text(formula, names, f"{where}.payoff.formula")
+        yield from _check_formula_text(formula, names, f"{where}.payoff.formula", spec)
     elif formula is not None:
         for role, source in formula.items():
             yield from check_role_ref(role, spec, f"{where}.payoff.formula.{role}")
-            yield from _check_formula_text(source, names, f"{where}.payoff.formula.{role}")
+            yield from _check_formula_text(source, names, f"{where}.payoff.formula.{role}",
+                                           spec)
