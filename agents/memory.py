@@ -84,6 +84,10 @@ class Memory:
 
     moments: list[Moment] = field(default_factory=list)
     total: int = 0
+    # id -> (moment, its dict): a moment is frozen, so its dict is built once, not at every
+    # checkpoint (the moment is kept with it so that an id is never mistaken after reuse).
+    _dicts: dict[int, tuple[Moment, dict[str, Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def add(self, moment: Moment) -> None:
         """Remember a moment (forgetting the oldest beyond :data:`MEMORY_LIMIT`)."""
@@ -93,8 +97,19 @@ class Memory:
             del self.moments[0]
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"total": n, "moments": [...]}``: the kept moments as JSON-ready dicts."""
-        return {"total": self.total, "moments": [m.to_dict() for m in self.moments]}
+        """``{"total": n, "moments": [...]}``: the kept moments as JSON-ready dicts.
+
+        A moment's dict is the same object at every call while the moment is kept: read it,
+        never change it.
+        """
+        known, dicts, out = self._dicts, {}, []
+        for moment in self.moments:
+            hit = known.get(id(moment))
+            data = hit[1] if hit is not None and hit[0] is moment else moment.to_dict()
+            dicts[id(moment)] = (moment, data)
+            out.append(data)
+        self._dicts = dicts
+        return {"total": self.total, "moments": out}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Replace the moments with those of :meth:`state_dict`."""

@@ -7,9 +7,10 @@ Usage::
 Runs ``bench/pd_pair.yaml`` (two scripted agents, a chat then a move each round) with a
 million rounds, stopped after ``--steps`` steps, as a normal recorded run. Each step's
 checkpoint (the engine's state dict plus the chain document written from it) is timed
-separately from the step itself. Prints the mean checkpoint time over steps 5-15 and over the
-last 11 steps, then the median time to reopen the run (:func:`sim.run.reopen.reopen`: verify,
-rebuild the engine state, build the engine) at step 10, 1,000 and 1,049 (the worst case: 49
+separately from the step itself. Prints the median checkpoint time over steps 5-25, 500-520
+(agents' memory is full, 100 moments, from about step 100 on) and the last 21 steps, then the
+median time to reopen the run (:func:`sim.run.reopen.reopen`: verify, rebuild the engine
+state, build the engine; 15 times each) at step 10, 1,000 and 1,049 (the worst case: 49
 deltas after the last full document), and the ratios. The last line is the JSON of the
 figures.
 """
@@ -65,7 +66,7 @@ def _timed_run(steps: int, out: Path) -> tuple[Path, dict[int, float]]:
     return outcome.path, seconds
 
 
-def _reopen_seconds(run_dir: Path, step: int, repeats: int = 7) -> float:
+def _reopen_seconds(run_dir: Path, step: int, repeats: int = 15) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -82,14 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="ckpt-bench-"))
     run_dir, seconds = _timed_run(args.steps, out)
-    early = statistics.mean(seconds[s] for s in range(5, 16))
-    late = statistics.mean(seconds[s] for s in range(args.steps - 10, args.steps + 1))
+    early = statistics.median(seconds[s] for s in range(5, 26))
+    middle = statistics.median(seconds[s] for s in range(500, 521))
+    late = statistics.median(seconds[s] for s in range(args.steps - 20, args.steps + 1))
     reopen_at = {k: _reopen_seconds(run_dir, k) for k in (10, 1000, 1049)}
     figures = {
         "steps": args.steps,
-        "checkpoint_ms_step_5_15": round(early * 1e3, 3),
-        f"checkpoint_ms_step_{args.steps - 10}_{args.steps}": round(late * 1e3, 3),
+        "checkpoint_ms_step_5_25": round(early * 1e3, 3),
+        f"checkpoint_ms_step_{args.steps - 20}_{args.steps}": round(late * 1e3, 3),
+        "checkpoint_ms_step_500_520": round(middle * 1e3, 3),
         "checkpoint_late_vs_early": round(late / early, 2),
+        "checkpoint_late_vs_500": round(late / middle, 2),
         **{f"reopen_ms_at_{k}": round(v * 1e3, 2) for k, v in reopen_at.items()},
         "reopen_1000_vs_10": round(reopen_at[1000] / reopen_at[10], 2),
         "reopen_1049_vs_10": round(reopen_at[1049] / reopen_at[10], 2),
