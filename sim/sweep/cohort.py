@@ -252,11 +252,13 @@ def _saved_cells(jobs: list[dict[str, Any]], stage_dir: Path) -> dict[str, _Save
 
 def _reopen(job: dict[str, Any], saved: _Saved, step: int, run_config: dict[str, Any],
             executor: LocalExecutor, hooks: RunHooks) -> _CellRun | None:
-    """Continue a staging cell from its checkpoint at ``step`` (``None``: it has none)."""
+    """Continue a staging cell from its checkpoint at ``step`` (``None``: unusable).
+
+    A cell with no checkpoint at ``step`` (one that had started over after a failure, out of
+    step with the others) continues from its own last one.
+    """
     prev = saved.path.parent.parent / PREV
-    if saved.step != step:
-        if saved.prev != step:
-            return None
+    if saved.step != step and saved.prev == step:
         os.replace(prev / CHECKPOINT_NAME, saved.path / CHECKPOINT_NAME)
     spec = ScenarioSpec.model_validate(job["scenario"])
     try:
