@@ -75,7 +75,10 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
 def _scan_shards(path: Path, folder: str, schema: dict[str, Any]) -> pl.LazyFrame:
     """The per-step shards ``path/folder/step-*.parquet`` as one frame, with ``run_id``."""
     shards = sorted((path / folder).glob("step-*.parquet"))
-    lazy = pl.scan_parquet(shards) if shards else pl.DataFrame(schema=schema).lazy()
+    # Columns added in a later version read as null in shards written before it (a run
+    # from an older version, or one resumed across versions), instead of failing the scan.
+    lazy = (pl.scan_parquet(shards, schema=schema, missing_columns="insert") if shards
+            else pl.DataFrame(schema=schema).lazy())
     return lazy.with_columns(pl.lit(path.name).alias("run_id"))
 
 

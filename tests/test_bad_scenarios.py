@@ -116,8 +116,8 @@ EXPECTED: dict[str, Expected] = {
         2, "population", None, r"required key 'population' is missing\. Fix: add 'population:'"),
     "bad_grouping.yaml": Expected(
         9, "stages.0.groups.by", "'random_pairz'",
-        r"should be 'all', 'random_pairs', 'groups_of', 'round_robin', 'neighbours', 'fixed' or "
-        r"'bipartite', "
+        r"should be 'all', 'random_pairs', 'groups_of', 'round_robin', 'neighbours', 'fixed', "
+        r"'bipartite', 'neighbour_sample' or 'ego', "
         r"got 'random_pairz'\. "
         r"Fix: did you mean 'random_pairs'\?"),
     "top_level_list.yaml": Expected(
@@ -197,6 +197,24 @@ EXPECTED: dict[str, Expected] = {
     "names_nobody.yaml": Expected(
         6, "population.names.1", "'Nobody'",
         r"the name 'Nobody' reads as 'nobody', the 'punish nobody' option of sanction stages"),
+    # grouping on a network and message stop rules
+    "groups_sample_without_network.yaml": Expected(
+        9, "stages.0.groups.by", "'neighbour_sample'",
+        r"groups\.by 'neighbour_sample' needs a network\. Fix: add a 'network:' section"),
+    "groups_ego_without_network.yaml": Expected(
+        9, "stages.0.groups.by", "'ego'",
+        r"groups\.by 'ego' needs a network\. Fix: add a 'network:' section"),
+    "groups_sample_k_zero.yaml": Expected(
+        10, "stages.0.groups.k", "k = 0",
+        r"k = 0: every agent must draw at least one neighbour\. Fix: use k: 1"),
+    "groups_k_without_sample.yaml": Expected(
+        9, "stages.0.groups.k", "random_pairs",
+        r"'k' is only used with by: neighbour_sample, but the stage groups by random_pairs\. "
+        r"Fix: remove 'k'"),
+    "stop_at_game_master.yaml": Expected(
+        9, "stages.0.stop_at", None,
+        r"stop_at trims generated messages, but this broadcast is the game master's fixed "
+        r"text\. Fix: remove stop_at, or set speaker: ROLE"),
     "network_self_loop.yaml": Expected(
         7, "network.edges.2", "[2, 2]",
         r"edge \[2, 2\] joins agent 2 to itself\. Fix: remove it"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ValidationError
 
+from sim.cli import examples
 from sim.errors import RunError, ScenarioErrors, TraitLabError
 
 if TYPE_CHECKING:
@@ -23,53 +24,23 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-EPILOG = """examples:
-  traitlab run scenarios/prisoners_dilemma.yaml                  # embedded SmolLM2, seed 0
-  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 3 --steps 4
-  traitlab validate scenarios/*.yaml
-  traitlab schema > scenario.schema.json
-  traitlab show runs/prisoners-dilemma/<time>-<id>
-  traitlab analyze runs/prisoners-dilemma --html report.html
-  traitlab sweep scenarios/sweeps/pd_agreeableness.yaml          # cells on Ray, batched
-  traitlab serve --port 8000                                     # an OpenAI-compatible server
-"""
-
-_RUN_EXAMPLE = """example:
-  traitlab run scenarios/prisoners_dilemma.yaml --seed 1 --out runs/
-  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --steps 3
-  traitlab run scenarios/prisoners_dilemma.yaml --model ~/models/my-hf-folder --dtype float32
-  traitlab run --resume runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # after a crash
-  traitlab run scenarios/prisoners_dilemma.yaml --backend openai --base-url http://127.0.0.1:8000/v1
-  traitlab run --replay runs/prisoners-dilemma/20261123T101500Z-1a2b3c   # no server needed
-exit codes: 0 done, 2 bad input, 3 stopped by --max-cost (resumable), 130 interrupted
-"""
-_VALIDATE_EXAMPLE = "example:\n  traitlab validate scenarios/*.yaml\n"
-_SCHEMA_EXAMPLE = ("example:\n"
-                   "  traitlab schema > scenario.schema.json   # for YAML editor completion\n")
-_SHOW_EXAMPLE = ("example:\n"
-                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --limit 40\n"
-                 "  traitlab show runs/prisoners-dilemma/20261123T101500Z-1a2b3c --prompts\n")
-_ANALYZE_EXAMPLE = """example:
-  traitlab run scenarios/prisoners_dilemma.yaml --backend scripted --seed 1 --out runs/
-  traitlab analyze runs/prisoners-dilemma/20261123T101500Z-1a2b3c --html report.html
-  traitlab analyze runs/prisoners-dilemma      # a sweep: every run below, intervals over runs
-"""
-
-
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="traitlab", formatter_class=fmt, epilog=EPILOG,
+        prog="traitlab", formatter_class=fmt, epilog=examples.EPILOG,
         description="Social simulations of personality-conditioned LLM agents, batched.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a scenario", epilog=_RUN_EXAMPLE, formatter_class=fmt)
+    run = sub.add_parser("run", help="run a scenario", epilog=examples.RUN_EXAMPLE,
+                         formatter_class=fmt)
     run.add_argument("scenario", type=Path, nargs="?", help="scenario YAML file")
     run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                      help="continue a crashed or interrupted run in its own directory "
                           "(with the run's own scenario and settings)")
     _add_run_settings(run)
+    run.add_argument("--set", action="append", default=[], dest="overrides", metavar="PATH=VALUE",
+                     help="set a scenario field by its dotted path (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local: the model in this process (default); ray: model replicas "
@@ -79,17 +50,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-replicas", type=int, default=None, metavar="N",
                      help="with --executor ray: model replicas (default: one per GPU, else 1)")
     from sim.cli.sweep import add_parser as add_sweep_parser
+    from sim.cli.view import add_run_flags
 
     add_sweep_parser(sub, fmt)
+    add_run_flags(run, sub)  # and ``traitlab view``
 
     validate = sub.add_parser("validate", help="check scenario files",
-                              epilog=_VALIDATE_EXAMPLE, formatter_class=fmt)
+                              epilog=examples.VALIDATE_EXAMPLE, formatter_class=fmt)
     validate.add_argument("files", type=Path, nargs="+")
 
     sub.add_parser("schema", help="print the JSON Schema of the scenario format",
-                   epilog=_SCHEMA_EXAMPLE, formatter_class=fmt)
+                   epilog=examples.SCHEMA_EXAMPLE, formatter_class=fmt)
 
-    show = sub.add_parser("show", help="print a run's transcript", epilog=_SHOW_EXAMPLE,
+    show = sub.add_parser("show", help="print a run's transcript", epilog=examples.SHOW_EXAMPLE,
                           formatter_class=fmt)
     show.add_argument("run_dir", type=Path)
     show.add_argument("--limit", type=int, default=200,
@@ -98,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="print the distinct prompts the agents were shown, with their hashes")
 
     analyze = sub.add_parser("analyze", help="analyse a run or a sweep of runs",
-                             epilog=_ANALYZE_EXAMPLE, formatter_class=fmt)
+                             epilog=examples.ANALYZE_EXAMPLE, formatter_class=fmt)
     analyze.add_argument("path", type=Path, metavar="RUN_OR_SWEEP_DIR",
                          help="a run directory, or a folder with run directories below it")
     analyze.add_argument("--html", type=Path, default=None,
@@ -207,6 +180,8 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             from sim.cli.serve import main as serve_main
 
             return serve_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "view":
+            return args.handler(args)
         if args.command == "validity":
             from sim.cli.validity import main as validity_main
 
@@ -255,50 +230,59 @@ def _validate(files: Sequence[Path]) -> int:
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.cli.api_flags import api_settings, replay
+    from sim.cli.view import live_view
     from sim.run.runner import run_scenario
     from sim.scenario.loader import load_scenario
+    from sim.scenario.overrides import apply_overrides
     from sim.scenario.spec import RunConfig
 
     if args.replay is not None:
         return replay(args, argv)
     if args.resume is not None:
+        if args.overrides:
+            raise RunError("--set changes a scenario, but a resumed run keeps its own. Fix: "
+                           "drop --set, or start a new run with it.")
         return _resume(args, argv)
     if args.scenario is None:
         raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")
     loaded = load_scenario(args.scenario)
+    if args.overrides:
+        loaded = apply_overrides(loaded, args.overrides)
     api = api_settings(args)
     config = RunConfig(api=api, **{name: getattr(args, name) for name in RunConfig.model_fields
                                    if hasattr(args, name)})
     if not args.ray_address:  # a remote cluster's workers may hold the model, not this host
         _check_model(config)
     executor = _ray_executor(args, config)
-    try:
-        if args.quiet:
-            outcome = run_scenario(loaded, config, command=["traitlab", *argv],
-                                   executor=executor)
-            print(outcome.path)
-            return 0
-        from sim.cli.progress import RunProgress
+    with live_view(args, loaded.spec, config) as view:
+        try:
+            if args.quiet:
+                outcome = run_scenario(loaded, config, command=["traitlab", *argv],
+                                       executor=executor, **view.kwargs)
+                print(outcome.path)
+                return view.linger()
+            from sim.cli.progress import RunProgress
 
-        total = _planned_steps(loaded, config)
-        with RunProgress(total=total, title=loaded.spec.name) as progress:
-            progress.status({"hf": "loading model", "openai": "asking the server"}.get(
-                config.backend, "starting"))
-            started = time.perf_counter()
-            outcome = run_scenario(loaded, config, callbacks=[progress.update],
-                                   command=["traitlab", *argv], executor=executor)
-    finally:
-        if executor is not None:
-            from sim.executors.ray import shutdown_ray
+            total = _planned_steps(loaded, config)
+            with RunProgress(total=total, title=loaded.spec.name) as progress:
+                progress.status({"hf": "loading model", "openai": "asking the server"}.get(
+                    config.backend, "starting"))
+                started = time.perf_counter()
+                outcome = run_scenario(loaded, config, callbacks=[progress.update],
+                                       command=["traitlab", *argv], executor=executor,
+                                       **view.kwargs)
+        finally:
+            if executor is not None:
+                from sim.executors.ray import shutdown_ray
 
-            executor.close()
-            if executor.owns_ray:
-                shutdown_ray()
-    from analysis.io import load_run
-    from sim.cli.progress import print_summary
+                executor.close()
+                if executor.owns_ray:
+                    shutdown_ray()
+        from analysis.io import load_run
+        from sim.cli.progress import print_summary
 
-    print_summary(load_run(outcome.path), time.perf_counter() - started)
-    return 0
+        print_summary(load_run(outcome.path), time.perf_counter() - started)
+        return view.linger()
 
 
 def _check_model(config: RunConfig) -> None:
@@ -329,8 +313,9 @@ def _ray_executor(args: argparse.Namespace, config: RunConfig) -> Any:
 def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.run.runner import resumable, resume_run
 
-    if args.scenario is not None:
-        raise RunError("pass either a scenario file or --resume RUN_DIR, not both.")
+    if args.scenario is not None or args.view:
+        raise RunError("pass either a scenario file or --resume RUN_DIR, not both (watch a "
+                       "resumed run with traitlab view RUN_DIR in another terminal).")
     manifest = resumable(args.resume)
     command = ["traitlab", *argv]
     if args.quiet:

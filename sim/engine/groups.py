@@ -20,7 +20,8 @@ from sim.scenario.spec import GroupingSpec
 
 __all__ = ["RULES", "Grouping", "cache_key", "form_groups", "stream_key"]
 
-RULES = ("all", "random_pairs", "neighbours", "groups_of", "round_robin", "fixed", "bipartite")
+RULES = ("all", "random_pairs", "neighbours", "groups_of", "round_robin", "fixed", "bipartite",
+         "neighbour_sample", "ego")
 """Every ``by`` value; the index of a rule with no options is its stream key (stable)."""
 
 
@@ -87,7 +88,8 @@ def form_groups(spec: GroupingSpec, size: int, network: nx.Graph | None,
     Args:
         spec: how to group.
         size: number of agents (indices ``0..size-1``).
-        network: the social network (needed for ``neighbours``).
+        network: the social network (needed for ``neighbours``, ``neighbour_sample`` and
+            ``ego``).
         rng: the stream of :func:`stream_key` (the same every round for kept draws).
         round_: the 1-based round (selects the rotation of ``round_robin``).
         roles: every agent's role (needed for ``bipartite`` and ``among``).
@@ -114,11 +116,51 @@ def form_groups(spec: GroupingSpec, size: int, network: nx.Graph | None,
     if spec.by == "fixed":
         return _fixed(spec.groups or [], size)
     if network is None:
-        raise ValueError("grouping by neighbours needs a network")
+        raise ValueError(f"grouping by {spec.by} needs a network")
+    if spec.by == "neighbour_sample":
+        return _neighbour_sample(network, size, spec.k or 1, rng)
+    if spec.by == "ego":
+        return _ego(network, size)
     edges = tuple(sorted((min(a, b), max(a, b)) for a, b in network.edges() if a != b))
     linked = {n for edge in edges for n in edge}  # a self-loop links an agent to nobody
     alone = tuple(n for n in range(size) if n not in linked)
     return Grouping(groups=edges, sitting_out=alone)
+
+
+def _near(network: nx.Graph, agent: int) -> list[int]:
+    """An agent's network neighbours in index order (a self-loop is no neighbour)."""
+    return sorted(int(b) for b in network.adj.get(agent, ()) if b != agent)
+
+
+def _neighbour_sample(network: nx.Graph, size: int, k: int, rng: np.random.Generator
+                      ) -> Grouping:
+    """Each agent, in index order, draws ``min(k, degree)`` distinct neighbours; one pair each.
+
+    The draws come from one stream in agent order, so the same seed and round give the same
+    pairs. Pairs list the initiator first, its drawn partners in index order.
+    """
+    pairs: list[tuple[int, int]] = []
+    for agent in range(size):
+        near = _near(network, agent)
+        if not near:
+            continue
+        drawn = rng.choice(len(near), size=min(k, len(near)), replace=False)
+        pairs.extend((agent, near[int(j)]) for j in sorted(drawn))
+    paired = {x for pair in pairs for x in pair}
+    return Grouping(groups=tuple(pairs),
+                    sitting_out=tuple(a for a in range(size) if a not in paired))
+
+
+def _ego(network: nx.Graph, size: int) -> Grouping:
+    """One group per agent with neighbours: the agent first, then its neighbours."""
+    groups, alone = [], []
+    for agent in range(size):
+        near = _near(network, agent)
+        if near:
+            groups.append((agent, *near))
+        else:
+            alone.append(agent)
+    return Grouping(groups=tuple(groups), sitting_out=tuple(alone))
 
 
 def _chunks(order: list[int], k: int, *, merge: bool) -> Grouping:

@@ -133,8 +133,12 @@ class Recorder:
     @classmethod
     def create(cls, config: RunConfig, spec: ScenarioSpec, model: ModelInfo,
                *, command: list[str] | None = None, hooks: RunHooks = NO_HOOKS,
-               path: Path | None = None) -> Recorder:
+               path: Path | None = None,
+               overrides: dict[str, Any] | None = None) -> Recorder:
         """Write a run's header into ``path`` (default: a fresh :meth:`new_dir`).
+
+        ``overrides``: dotted paths set on top of the scenario file (``--set``), recorded in
+        the manifest; ``scenario.yaml`` already holds their values.
 
         Raises:
             RunError: if the output directory cannot be created.
@@ -151,6 +155,8 @@ class Recorder:
             "tokens": {"prompt": 0, "new": 0, "cached": 0}, "failures": 0, "retries": 0,
             "timings": {"wall_s": 0.0, "model_s": 0.0, "steps": []}, "resumes": [],
         }
+        if overrides:
+            manifest["overrides"] = dict(overrides)
         surveys = [s.id for s in spec.stages if s.kind == "survey"]
         if surveys:
             manifest["surveys"] = {"dir": SURVEYS_DIR, "stages": surveys, "rows": 0}

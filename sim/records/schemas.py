@@ -49,6 +49,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "decided_by": pl.String,  # logprobs | constrained | parsed | policy | failed (choices)
     "shown_orders": pl.List(pl.List(pl.Int32)),  # every order scored (option_order)
     "order_probs": pl.List(pl.List(pl.Float64)),  # per order, canonical option probabilities
+    "trimmed": pl.Boolean,  # stop_at: sentence cut the message back to a sentence end
     "intervention": pl.String,  # the id of the intervention an `intervention` row records
 }
 
@@ -171,6 +172,10 @@ EVENT_DOCS: dict[str, str] = {
                     "`shuffled`: one); null when the order is fixed",
     "order_probs": "per order of `shown_orders`, the option probabilities in canonical order "
                    "(normalised within the order); `option_probs` is their mean",
+    "trimmed": "message and broadcast rows of a stage with `stop_at: sentence`: true when "
+               "the token limit cut the message and it was trimmed back to its last complete "
+               "sentence (`.`, `!` or `?`, with closing quotes); false when it ended on its "
+               "own or held no complete sentence; null for other rows and stages",
     "intervention": "`intervention` rows: the intervention's id (its `stage` is the stage about "
                     "to run, its `step` that stage's step; `agent` is null); null for others",
 }

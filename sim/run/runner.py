@@ -50,7 +50,8 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
                  callbacks: Sequence[Callable[[StepReport], None]] = (),
                  command: list[str] | None = None,
                  executor: Any = None,
-                 hooks: RunHooks = NO_HOOKS) -> RunOutcome:
+                 hooks: RunHooks = NO_HOOKS,
+                 run_dir: Path | None = None) -> RunOutcome:
     """Run a scenario to the end (or ``config.steps``) and write its run directory.
 
     Args:
@@ -64,6 +65,9 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
             not opened.
         hooks: called at the named points of the run (:mod:`sim.records.hooks`; tests
             use them to kill or fail a run at an exact place).
+        run_dir: an empty directory from :meth:`Recorder.new_dir` to write the run into, for
+            a caller that must know the path before the run starts (the live view); default:
+            a fresh one.
 
     Raises:
         ScenarioError: if the scenario is invalid.
@@ -74,10 +78,10 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         scenario = LoadedScenario(spec=scenario, path="<spec>",
                                   raw=scenario.model_dump(mode="json", by_alias=True))
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
-    path, owned = None, None
+    path, owned = run_dir, None
     if executor is None:
         if backend is None and config.backend == "openai":
-            path, backend = _open_in_new_dir(loaded.spec, config)
+            path, backend = _open_in_new_dir(loaded.spec, config, path)
             owned = backend
         backend = backend or open_backend(config)
         executor = LocalExecutor(backend)
@@ -86,14 +90,16 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         info = executor.info
     with _closing(owned):
         return _start(loaded.spec, config, backend, executor, info, path, callbacks, command,
-                      hooks)
+                      hooks, loaded.overrides)
 
 
 def _start(spec: ScenarioSpec, config: RunConfig, backend: Backend | None, executor: Any,
            info: Any, path: Path | None, callbacks: Sequence[Callable[[StepReport], None]],
-           command: list[str] | None, hooks: RunHooks) -> RunOutcome:
+           command: list[str] | None, hooks: RunHooks,
+           overrides: dict[str, Any] | None = None) -> RunOutcome:
     """Write the run's header and population, then drive it (the rest of run_scenario)."""
-    recorder = Recorder.create(config, spec, info, command=command, hooks=hooks, path=path)
+    recorder = Recorder.create(config, spec, info, command=command, hooks=hooks, path=path,
+                               overrides=overrides)
     _describe_server(recorder, backend)
     if backend is not None:
         prepare_run_conditioning(spec, backend, recorder.path)
@@ -222,13 +228,14 @@ def _closing(backend: Any) -> Iterator[None]:
             backend.close()
 
 
-def _open_in_new_dir(spec: ScenarioSpec, config: RunConfig) -> tuple[Path, Backend]:
+def _open_in_new_dir(spec: ScenarioSpec, config: RunConfig,
+                     path: Path | None = None) -> tuple[Path, Backend]:
     """A fresh run directory and a server backend that stores its responses there.
 
     The server is probed before anything else is written, and steering it cannot do is refused;
     on failure the empty directory is removed.
     """
-    path = Recorder.new_dir(config, spec)
+    path = path if path is not None else Recorder.new_dir(config, spec)
     try:
         backend = open_backend(config, path)
         check_server_steering(spec, backend)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class LoadedScenario:
-    """A validated scenario with where it came from and its raw data (for sweeps)."""
+    """A validated scenario with where it came from and its raw data (for sweeps).
+
+    ``overrides``: the dotted paths set on top of the file (``traitlab run --set``), with
+    their values; empty for a scenario as written.
+    """
 
     spec: ScenarioSpec
     path: str
     raw: dict[str, Any]
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def spec_hash(spec: ScenarioSpec) -> str:

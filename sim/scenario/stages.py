@@ -39,15 +39,25 @@ class GroupingSpec(Strict):
     ``fixed``: the explicit ``groups`` of agent indices (agents in none sit out);
     ``bipartite``: pairs across the two ``roles`` rotate so that every cross pair meets once
     in as many rounds as the larger role has members (its extra members sit out).
+    ``neighbour_sample``: every agent with at least one network neighbour initiates one
+    pair game with each of ``k`` (default 1) neighbours drawn without replacement (all of
+    them when it has fewer); pairs list the initiator first, agents in index order; an
+    agent may be in several pairs (its own and those its neighbours initiate; two
+    neighbours who draw each other play twice); agents in no pair sit out (recorded).
+    ``ego``: one group per agent with at least one neighbour: the agent (first) and all its
+    neighbours, in index order; an agent with no neighbours sits out. In a broadcast the
+    ego speaks and its neighbours hear it.
     ``among``: only agents whose role is listed are grouped (the others sit out).
-    ``redraw`` (``random_pairs`` and ``groups_of``): ``round`` re-draws every round,
+    ``redraw`` (``random_pairs``, ``groups_of``, ``neighbour_sample``): ``round`` re-draws
+    every round,
     ``never`` keeps the round-1 draw for the whole run. Options that a rule does not use are
     refused by :mod:`sim.scenario.validate`.
     """
 
     by: Literal["all", "random_pairs", "groups_of", "round_robin", "neighbours", "fixed",
-                "bipartite"] = "all"
+                "bipartite", "neighbour_sample", "ego"] = "all"
     size: int | None = None
+    k: int | None = None
     remainder: Literal["sit_out", "merge"] = "sit_out"
     redraw: Literal["round", "never"] = "round"
     groups: list[list[int]] | None = None
@@ -136,11 +146,16 @@ class ChoiceStage(StageBase):
 
 
 class DialogueStage(StageBase):
-    """Agents of each group speak in turn; turn ``k`` of every group forms one wave."""
+    """Agents of each group speak in turn; turn ``k`` of every group forms one wave.
+
+    ``stop_at: sentence``: a message that the token limit cut is trimmed back to its last
+    complete sentence (rows record ``trimmed``); default: kept as generated.
+    """
 
     kind: Literal["dialogue"]
     turns: Annotated[int, Field(ge=1, le=100)] = 4
     max_new_tokens: Annotated[int, Field(ge=1, le=2048)] | None = None
+    stop_at: Literal["sentence"] | None = None
     lead: Slug | None = None
     offers: bool = False
     stop: Literal["accept"] | None = None
@@ -152,13 +167,16 @@ class BroadcastStage(StageBase):
     """One message to each group.
 
     The ``prompt`` itself, said by the game master, or, with ``speaker: ROLE``, a message
-    the group's member of that role writes in answer to the ``prompt``.
+    the group's member of that role writes in answer to the ``prompt``. With
+    ``groups: {by: ego}`` every ego writes a message to its neighbours (``speaker: ROLE``
+    limits the speakers to egos of that role). ``stop_at``: as in dialogue stages.
     """
 
     kind: Literal["broadcast"]
     speaker: Slug | None = None
     max_new_tokens: Annotated[int, Field(ge=1, le=2048)] | None = None
     update: Updates = Field(default={})
+    stop_at: Literal["sentence"] | None = None
 
 
 class SanctionStage(StageBase):

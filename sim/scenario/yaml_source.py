@@ -18,7 +18,7 @@ from sim.errors import ScenarioError
 from sim.scenario.stages import STAGE_KINDS
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "STARTER", "locate", "read_mapping",
-           "read_text_file"]
+           "read_text_file", "read_value"]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
@@ -105,6 +105,15 @@ def read_mapping(text: str, source: str, *, what: str, size_fix: str,
         raise ScenarioError(f"the top level must be a mapping, got {type(data).__name__}.",
                             file=source, line=root.start_mark.line + 1, fix=starter + ".")
     return root, data
+
+
+def read_value(text: str, source: str) -> Any:
+    """One YAML value (a number, text, a list or a mapping), within the loader's limits.
+
+    Raises:
+        ScenarioError: bad YAML, a tag, a non-decimal number form, or over a limit.
+    """
+    return _construct(_compose(text, source), source)
 
 
 def _compose(text: str, source: str) -> yaml.Node:

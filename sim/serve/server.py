@@ -19,7 +19,8 @@ from sim.closing import Closing
 from sim.serve.app import build_app
 from sim.serve.ops import ServedModel
 
-__all__ = ["ServerHandle", "is_loopback", "loopback_warning", "serve", "start_app", "start_server"]
+__all__ = ["ServerHandle", "bind_socket", "is_loopback", "loopback_warning", "serve", "start_app",
+           "start_server", "uvicorn_server"]
 
 
 def is_loopback(host: str) -> bool:
@@ -43,7 +44,8 @@ def loopback_warning(host: str) -> str | None:
     )
 
 
-def _bind(host: str, port: int, out: TextIO) -> socket.socket:
+def bind_socket(host: str, port: int, out: TextIO) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free one), warning off loopback."""
     warning = loopback_warning(host)
     if warning:
         print(warning, file=out, flush=True)
@@ -56,10 +58,11 @@ def _bind(host: str, port: int, out: TextIO) -> socket.socket:
 
 
 def _server(backend: Backend, window_ms: float, model_name: str | None) -> object:
-    return _uvicorn(build_app(ServedModel(backend, model_name), window_ms=window_ms))
+    return uvicorn_server(build_app(ServedModel(backend, model_name), window_ms=window_ms))
 
 
-def _uvicorn(app: Any) -> object:
+def uvicorn_server(app: Any) -> object:
+    """A quiet uvicorn server for an ASGI app (graceful shutdown bounded to 5 s)."""
     import uvicorn
 
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto",
@@ -86,7 +89,7 @@ def serve(
         model_name: the name ``/v1/models`` lists (default: the backend's model id).
         out: where the start line and warnings go.
     """
-    sock = _bind(host, port, out)
+    sock = bind_socket(host, port, out)
     bound = sock.getsockname()[1]
     print(f"traitlab serve: http://{_url_host(host)}:{bound}/v1 (wave window {window_ms} ms)",
           file=out, flush=True)
@@ -157,7 +160,7 @@ def start_server(
 
     The backend is used only from the server's worker thread while it runs.
     """
-    sock = _bind(host, port, out)
+    sock = bind_socket(host, port, out)
     handle = ServerHandle(_server(backend, window_ms, model_name), sock, host)
     handle.wait_started()
     return handle
@@ -166,7 +169,7 @@ def start_server(
 def start_app(app: Any, host: str = "127.0.0.1", port: int = 0,
               *, out: TextIO = sys.stderr) -> ServerHandle:
     """Start any ASGI app under uvicorn in a background thread (tests' proxies use it)."""
-    handle = ServerHandle(_uvicorn(app), _bind(host, port, out), host)
+    handle = ServerHandle(uvicorn_server(app), bind_socket(host, port, out), host)
     handle.wait_started()
     return handle
 

@@ -48,6 +48,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from sim.errors import ScenarioError
 from sim.scenario.fields import Number
 from sim.scenario.loader import LoadedScenario, load_scenario, read_mapping
+from sim.scenario.overrides import culprit
 from sim.scenario.pydantic_errors import fix_for as _fix_for
 from sim.scenario.pydantic_errors import message_for as _message_for
 from sim.scenario.pydantic_errors import short as _short
@@ -359,7 +360,7 @@ def _check_cell(cell: Cell, spec: SweepSpec, base: LoadedScenario, root: yaml.No
         bad = ".".join(loc)
     except ScenarioError as exc:
         message, fix, bad = exc.message.rstrip("."), exc.fix or "", exc.field or ""
-    dotted = _culprit(bad, cell.params)
+    dotted = culprit(bad, cell.params)
     where = _value_location(spec, dotted, cell.params[dotted]) if dotted else ["vary"]
     line, column = _locate(root, where)
     value = cell.params.get(dotted) if dotted else None
@@ -370,17 +371,6 @@ def _check_cell(cell: Cell, spec: SweepSpec, base: LoadedScenario, root: yaml.No
         f"{text}.", file=source, line=line,
         column=column, field=dotted or bad or None, value=value,
         fix=fix or "use a value the scenario accepts (see `traitlab schema`).")
-
-
-def _culprit(bad: str, params: dict[str, Any]) -> str | None:
-    """The varied path an error concerns: equal, a prefix of it, or under it."""
-    best = None
-    for dotted in params:
-        related = (bad == dotted or bad.startswith(dotted + ".") or dotted.startswith(bad + ".")
-                   or (bad and bad.rsplit(".", 1)[0] == dotted.rsplit(".", 1)[0]))
-        if related and (best is None or len(dotted) > len(best)):
-            best = dotted
-    return best or (next(iter(params)) if params else None)
 
 
 def _value_location(spec: SweepSpec, dotted: str, value: Any) -> list[str]:

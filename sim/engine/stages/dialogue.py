@@ -17,15 +17,46 @@ from sim.engine.offers import detect_act, extract_offer
 from sim.engine.stages.base import Plan, StageContext, event_row, prompt_hash, sit_out_rows
 from sim.engine.stages.formulas import member_values, payoff_for
 from sim.requests import GenerateResult, SamplingParams
-from sim.scenario.spec import DialogueStage
+from sim.scenario.spec import BroadcastStage, DialogueStage
 
-__all__ = ["clean_message", "run_dialogue", "speaking_order"]
+__all__ = ["clean_message", "message_text", "run_dialogue", "speaking_order",
+           "trim_to_sentence"]
+
+# A sentence ends at . ! or ? (repeated: "...", "?!"), then any closing quotes or brackets,
+# then a space or the end: "3.5" and "e.g.," do not end one.
+_SENTENCE_END = re.compile(r"""[.!?]+["'\u201d\u2019\u00bb)\]]*(?=\s|$)""")
 
 
 def clean_message(text: str, speaker: str) -> str:
     """Tidy generated text: collapse whitespace, drop a leading ``Name:`` the model added."""
     text = " ".join(text.split())
     return re.sub(rf"^{re.escape(speaker)}\s*:\s*", "", text)
+
+
+def trim_to_sentence(text: str) -> tuple[str, bool]:
+    """The text up to the end of its last complete sentence, and whether anything was cut.
+
+    Text that ends a sentence, or holds no complete sentence, is returned whole.
+    """
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if not ends or ends[-1] == len(text):
+        return text, False
+    return text[:ends[-1]], True
+
+
+def message_text(stage: DialogueStage | BroadcastStage, result: GenerateResult,
+                 speaker: str) -> tuple[str, bool | None]:
+    """A generated message as partners hear it, and its ``trimmed`` flag.
+
+    With ``stop_at: sentence`` a message the token limit cut (``finish_reason == "length"``)
+    ends at its last complete sentence; ``trimmed`` is ``None`` without a stop rule.
+    """
+    text = clean_message(result.text, speaker)
+    if stage.stop_at is None:
+        return text, None
+    if result.finish_reason != "length":
+        return text, False
+    return trim_to_sentence(text)
 
 
 def speaking_order(stage: DialogueStage, ctx: StageContext, members: tuple[int, ...]
@@ -86,7 +117,7 @@ def run_dialogue(stage: DialogueStage, ctx: StageContext) -> Plan:
             assert isinstance(result, GenerateResult)
             agent = agents[a]
             failed = result.error is not None
-            text = "" if failed else clean_message(result.text, agent.name)
+            text, trimmed = ("", None) if failed else message_text(stage, result, agent.name)
             offer = None
             if not failed:
                 transcripts[g].append((agent.name, text))
@@ -99,6 +130,7 @@ def run_dialogue(stage: DialogueStage, ctx: StageContext) -> Plan:
                 prompt_hash=prompt_hash(request), prompt_tokens=result.num_prompt_tokens,
                 new_tokens=result.num_new_tokens,
                 status="failed" if failed else "ok", error=result.error,
+                **({} if stage.stop_at is None else {"trimmed": trimmed}),
             ))
     for g, members in enumerate(groups):
         for a in members:

@@ -7,14 +7,18 @@ from sim.scenario.spec import GroupingSpec, ScenarioSpec
 from sim.scenario.validate.roles import role_size
 from sim.scenario.validate.suggest import Problems
 
-__all__ = ["MAX_GROUP", "OPTION_RULES", "check_grouping"]
+__all__ = ["MAX_GROUP", "NETWORK_RULES", "OPTION_RULES", "check_grouping"]
+
+NETWORK_RULES = ("neighbours", "neighbour_sample", "ego")
+"""Grouping rules that read the social network."""
 
 MAX_GROUP = 1_000
 """Largest group a stage may form: every member's record lists its partners, so one step of
 a group of g writes g * (g - 1) partner entries (a million at this bound)."""
 
 OPTION_RULES = {"size": ("groups_of",), "remainder": ("groups_of",),
-                "redraw": ("random_pairs", "groups_of"), "groups": ("fixed",),
+                "redraw": ("random_pairs", "groups_of", "neighbour_sample"),
+                "k": ("neighbour_sample",), "groups": ("fixed",),
                 "roles": ("bipartite",),
                 "among": ("all", "random_pairs", "groups_of", "round_robin")}
 """Each grouping option and the ``by`` rules that use it."""
@@ -31,10 +35,16 @@ def check_grouping(groups: GroupingSpec, spec: ScenarioSpec, where: str) -> Prob
                 fix=f"remove '{key}' or set {uses}.",
             )
     n = spec.population.size
-    if groups.by == "neighbours" and spec.network is None:
-        yield ScenarioError("groups.by 'neighbours' needs a network.", field=f"{where}.by",
-                            value="neighbours",
+    if groups.by in NETWORK_RULES and spec.network is None:
+        yield ScenarioError(f"groups.by '{groups.by}' needs a network.", field=f"{where}.by",
+                            value=groups.by,
                             fix="add a 'network:' section or group by random_pairs.")
+    if groups.k is not None and groups.k < 1:
+        yield ScenarioError(
+            f"k = {groups.k}: every agent must draw at least one neighbour.",
+            field=f"{where}.k", value=groups.k,
+            fix="use k: 1 (one random neighbour per round) or more; an agent with fewer "
+                "neighbours plays all of them.")
     if groups.by == "groups_of":
         if groups.size is None:
             yield ScenarioError("groups.by 'groups_of' needs a 'size'.", field=where,

@@ -10,7 +10,8 @@ from sim.scenario.validate.suggest import Problems
 
 __all__ = ["PAIRWISE", "check_choice_payoff", "check_dialogue_payoff"]
 
-PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed", "bipartite")
+PAIRWISE = ("random_pairs", "groups_of", "round_robin", "neighbours", "fixed", "bipartite",
+            "neighbour_sample", "ego")
 """Grouping rules whose groups are pairs (or small groups) a payoff matrix can score."""
 
 

@@ -91,7 +91,7 @@ def check_stage_roles(stage: StageBase, spec: ScenarioSpec, where: str) -> Probl
         yield ScenarioError("groups.by 'bipartite' needs two 'roles'.", field=f"{where}.groups",
                             fix="add roles: [buyer, seller].")
     if isinstance(stage, BroadcastStage) and stage.speaker is None \
-            and stage.max_new_tokens is not None:
+            and stage.max_new_tokens is not None and groups.by != "ego":
         yield ScenarioError("'max_new_tokens' is only used with a 'speaker'.",
                             field=f"{where}.max_new_tokens",
-                            fix="remove it or add speaker: ROLE.")
+                            fix="remove it or add speaker: ROLE (or groups: {by: ego}).")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from sim.errors import ScenarioError
 from sim.scenario.options import MAX_LEVELS, level_count
-from sim.scenario.spec import ChoiceStage, DialogueStage, ScenarioSpec, SurveyStage
+from sim.scenario.spec import (
+    BroadcastStage,
+    ChoiceStage,
+    DialogueStage,
+    ScenarioSpec,
+    SurveyStage,
+)
 from sim.scenario.validate.grouping import check_grouping
 from sim.scenario.validate.payoffs import check_choice_payoff, check_dialogue_payoff
 from sim.scenario.validate.prompts import check_prompt
@@ -43,6 +49,17 @@ def check_stages(spec: ScenarioSpec) -> Problems:
             yield from _check_choice(stage, spec, where)
         elif isinstance(stage, DialogueStage):
             yield from _check_dialogue(stage, spec, where)
+        elif isinstance(stage, BroadcastStage):
+            yield from _check_broadcast(stage, where)
+
+
+def _check_broadcast(stage: BroadcastStage, where: str) -> Problems:
+    if stage.stop_at is not None and stage.speaker is None and stage.groups.by != "ego":
+        yield ScenarioError(
+            "stop_at trims generated messages, but this broadcast is the game master's "
+            "fixed text.", field=f"{where}.stop_at", value=stage.stop_at,
+            fix="remove stop_at, or set speaker: ROLE (or groups: {by: ego}) so that agents "
+                "write the message.")
 
 
 def _check_choice(stage: ChoiceStage, spec: ScenarioSpec, where: str) -> Problems:
