@@ -88,11 +88,12 @@ class Interventions:
                         item.when is not None and holds(item.when, round_)):
                     out.append(item)
                     self.fired.append(item.id)
-        for item in self.pending:
+        # Taken in one swap: a control thread may queue while the run thread plans.
+        pending, self.pending = self.pending, []
+        for item in pending:
             out.append(item)
             if item.id not in self.fired:
                 self.fired.append(item.id)
-        self.pending = []
         return out
 
     def state_dict(self) -> dict[str, Any]:
