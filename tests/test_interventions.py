@@ -121,6 +121,24 @@ def test_when_fires_once_at_the_first_round_start_its_condition_holds(tmp_path: 
     assert _lake(run_dir) == [30.0, 30.0, 18.0, 16.0, 8.0]
 
 
+def test_a_set_honours_bounds_and_a_refused_set_is_in_its_steps_state_rows(
+        tmp_path: Path) -> None:
+    # Agent 0's catches are 15 at the start of round 3 (22 was refused in round 2); a set to
+    # 21 leaves max 20 and is refused (on_bound: refuse), the stage's update then adds 4: 19.
+    text = COMMONS.read_text().replace(
+        "      state.lake: state.lake + 12\n      params.cap: 16\n      my.state.wealth: 0\n",
+        "      my.state.catches: 21\n")
+    run_dir = _run(_variant(tmp_path, text), tmp_path)
+    assert _lake(run_dir) == [30.0, 30.0, 18.0, 12.0, 6.0]  # the commons without a restock
+    catches = load_run(run_dir).state.filter(pl.col("name") == "catches", pl.col("step") == 4)
+    assert catches.sort("agent").select("agent", "value", "refused").rows() == [
+        ("a000", 19.0, True), ("a001", 19.0, False), ("a002", 19.0, False)]
+    spec = load_scenario(COMMONS).spec
+    replica = Replica(spec, seed=0)
+    replica.world.assign("state.lake", "state.lake + 100", 1)  # clamped to max 60
+    assert replica.world.shared["lake"] == 60.0 and not replica.world.refused
+
+
 SWAP = """
 interventions:
   - id: moratorium
