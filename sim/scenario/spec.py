@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sim.requests import SamplingParams
 from sim.scenario.api_settings import OpenAISettings
 from sim.scenario.fields import Conditioning, Formula, Name, Number, Slug, Strict, Unit
+from sim.scenario.intervention_spec import InterventionSpec, PolicySwapSpec
 from sim.scenario.options import LevelsSpec
 from sim.scenario.stages import (
     BroadcastStage,
@@ -42,6 +43,7 @@ __all__ = [
     "EdgeSpec",
     "Formula",
     "GroupingSpec",
+    "InterventionSpec",
     "LevelsSpec",
     "MbtiSpec",
     "Name",
@@ -151,6 +153,11 @@ class PolicySpec(Strict):
     base: Unit | None = None
 
 
+# An intervention may swap a cohort's policy: its model is completed now that PolicySpec exists.
+PolicySwapSpec.model_rebuild(_types_namespace={"PolicySpec": PolicySpec})
+InterventionSpec.model_rebuild(_types_namespace={"PolicySpec": PolicySpec})
+
+
 class CohortSpec(Strict):
     """A sub-population (by count or fraction of the population, assigned in order)."""
 
@@ -257,7 +264,8 @@ class ScenarioSpec(Strict):
     ``roles``: who plays which part; ``alternate_roles``: the two roles swap every round
     (round 2, 4, ...); ``params``: named constants that formulas may use. ``state``,
     ``agent_state``: world-state variables, global and per agent; ``stop``: a formula that
-    ends the run once true (:mod:`sim.scenario.world`).
+    ends the run once true (:mod:`sim.scenario.world`); ``interventions``: changes to the
+    running world at a round or on a condition (:mod:`sim.scenario.intervention_spec`).
     """
 
     name: Slug
@@ -273,6 +281,7 @@ class ScenarioSpec(Strict):
     state: dict[Name, StateVarSpec] = Field(default={})
     agent_state: dict[Name, StateVarSpec] = Field(default={})
     stop: Formula | None = None
+    interventions: Annotated[list[InterventionSpec], Field(max_length=256)] = Field(default=[])
 
 
 class RunConfig(Strict):
