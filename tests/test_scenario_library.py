@@ -30,7 +30,8 @@ from tests.support.library_checks import CHECKS, quiz_scores
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 LIBRARY = ("public_goods", "ultimatum", "speed_dating", "negotiation", "classroom", "dictator",
-           "trust", "beauty_contest")
+           "trust", "beauty_contest", "commons")
+STATEFUL = ("commons",)
 
 
 def _raw(name: str) -> dict[str, Any]:
@@ -59,6 +60,13 @@ def _everyone(raw: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
 def test_scenario_outcomes_are_consistent(tmp_path, name, seed):
     run = _run(tmp_path, _raw(name), seed=seed)
     assert CHECKS[name](run.events, run.agents, run.scenario) == []
+
+
+@pytest.mark.parametrize("name", STATEFUL)
+def test_state_follows_the_scenarios_update_rules(tmp_path, name):
+    run = _run(tmp_path, _raw(name), seed=1)
+    assert not run.state.is_empty()
+    assert CHECKS[name](run.events, run.agents, run.scenario, state=run.state) == []
 
 
 def test_full_contribution_group_of_four_earns_32_each(tmp_path):

@@ -1,8 +1,9 @@
 """Outcome checks of the scenario library, read from a recorded run.
 
 Each check takes a run's ``events`` and ``agents`` frames (and the scenario as a dict, as
-:func:`analysis.io.load_run` gives it) and returns the list of problems it found (empty: the
-run's outcomes are consistent). The tests run every scenario on the scripted backend and
+:func:`analysis.io.load_run` gives it; the checks of scenarios with world state also take
+its ``state`` frame) and returns the list of problems it found (empty: the run's outcomes
+are consistent). The tests run every scenario on the scripted backend and
 call these; a researcher can call them on any run of a scenario built the same way.
 """
 
@@ -19,6 +20,7 @@ __all__ = [
     "check_beauty_contest",
     "check_bipartite_rotation",
     "check_classroom",
+    "check_commons",
     "check_dictator",
     "check_negotiation",
     "check_public_goods",
@@ -254,7 +256,51 @@ def check_beauty_contest(events: pl.DataFrame, agents: pl.DataFrame,
     return problems
 
 
-CHECKS: dict[str, Callable[[pl.DataFrame, pl.DataFrame, Mapping[str, Any]], list[str]]] = {
+def _before(state: pl.DataFrame, name: str, initial: float,
+            agent: str | None = None) -> pl.DataFrame:
+    """A state variable's value before and after every step, per replica (and agent)."""
+    rows = state.filter(pl.col("name") == name)
+    rows = rows.filter(pl.col("agent") == agent) if agent is not None \
+        else rows.filter(pl.col("scope") == "global")
+    return rows.sort("replica", "step").with_columns(
+        before=pl.col("value").shift(1, fill_value=initial).over("replica"))
+
+
+def check_commons(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any],
+                  state: pl.DataFrame | None = None, stage: str = "fish") -> list[str]:
+    """Payoff = catch, within the offered levels; with ``state``, the lake's rule and the stop.
+
+    After each catch the lake is ``min(capacity, 2 * (lake - total catch))`` (at least 0),
+    and no step follows one that left it below ``collapse``.
+    """
+    params = scenario.get("params", {})
+    problems = []
+    fish = _rows(events, stage)
+    for row in fish.iter_rows(named=True):
+        if row["payoff"] is None or abs(row["payoff"] - row["value"]) > _TOL:
+            problems.append(f"step {row['step']} {row['agent']}: payoff {row['payoff']} "
+                            f"!= catch {row['value']}")
+        if row["value"] > max(float(o) for o in row["options"]):
+            problems.append(f"step {row['step']} {row['agent']}: caught {row['value']} "
+                            "above the offered levels")
+    if state is None:
+        return problems
+    totals = fish.group_by("replica", "step").agg(total=pl.col("value").sum())
+    lake = _before(state, "lake", scenario["state"]["lake"]["initial"]).join(
+        totals, on=["replica", "step"], how="left").with_columns(pl.col("total").fill_null(0))
+    for row in lake.iter_rows(named=True):
+        expected = max(0.0, min(params["capacity"], 2 * (row["before"] - row["total"]))) \
+            if row["stage"] == stage else row["before"]
+        if abs(row["value"] - expected) > _TOL:
+            problems.append(f"replica {row['replica']} step {row['step']}: lake {row['value']}"
+                            f" != {expected}")
+        if row["before"] < params["collapse"]:
+            problems.append(f"replica {row['replica']} step {row['step']}: ran on after the "
+                            "lake collapsed")
+    return problems
+
+
+CHECKS: dict[str, Callable[..., list[str]]] = {
     "public_goods": check_public_goods,
     "ultimatum": check_ultimatum,
     "speed_dating": check_speed_dating,
@@ -263,5 +309,6 @@ CHECKS: dict[str, Callable[[pl.DataFrame, pl.DataFrame, Mapping[str, Any]], list
     "dictator": check_dictator,
     "trust": check_trust,
     "beauty_contest": check_beauty_contest,
+    "commons": check_commons,
 }
 """The outcome check of each scenario file (by file stem)."""
