@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 import yaml
 
 from analysis.io import Run, load_run
@@ -100,3 +101,30 @@ def test_prompts_show_the_stock_and_the_fishers_wealth(tmp_path):
     assert any(t.startswith("Month 4 of 12. The lake holds 10 tonnes. You have caught 15 "
                             "tonnes so far.") for t in texts)  # sustainable: 10 + 4 + 1
     assert any("Month 3 of 12. The lake now holds 16 tonnes of fish." in t for t in texts)
+
+
+def test_report_has_state_sections_with_the_hand_computed_collapse(tmp_path):
+    from analysis.report import analyze_run
+
+    report = analyze_run(_fleet(tmp_path, (3, "greedy"), (2, "sustainable")))
+    km = report.tables["Time to collapse"]
+    assert km.select("round", "at_risk", "collapsed", "survival").rows() == [(4, 1, 1, 0.0)]
+    kept = report.tables["Sustainability · lake"].row(0, named=True)
+    assert (kept["rounds_survived"], kept["mean_stock"]) == (3, (40 + 16 + 10 + 4) / 4)
+    over = report.tables["Over-use · fish on lake"]
+    # month 1: 80 of 50; month 2: 32 of 20; month 3: 11 of 8; month 4: 8 of 5.
+    assert over["ratio"].to_list() == pytest.approx([1.6, 1.6, 11 / 8, 1.6])
+    assert over["over_share"].to_list() == [0.6] * 4
+    gini = report.tables["Inequality of per-agent state (Gini)"]["mean"].to_list()
+    # month 1 wealth 20, 20, 20, 10, 10: sum |xi - xj| = 2 * 6 * 10 = 120; / (2 * 25 * 16)
+    assert gini[0] == pytest.approx(0.15)
+    assert "World state trajectories" in report.tables
+
+
+def test_report_of_a_run_without_state_has_no_state_sections(tmp_path):
+    from analysis.report import analyze_run
+
+    run = load_run(run_scenario(SCENARIOS / "trust.yaml", RunConfig(
+        backend="scripted", seed=0, out=tmp_path, steps=2)).path)
+    assert not any(k.startswith(("World state", "Time to", "Over-use"))
+                   for k in analyze_run(run).tables)
