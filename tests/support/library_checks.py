@@ -26,6 +26,7 @@ __all__ = [
     "check_public_goods",
     "check_speed_dating",
     "check_trust",
+    "check_trust_reputation",
     "check_ultimatum",
     "quiz_scores",
 ]
@@ -300,6 +301,40 @@ def check_commons(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[
     return problems
 
 
+def check_trust_reputation(events: pl.DataFrame, agents: pl.DataFrame,
+                           scenario: Mapping[str, Any], state: pl.DataFrame | None = None,
+                           back: str = "return") -> list[str]:
+    """The trust game's payoffs; with ``state``, each image and wealth after every step.
+
+    After the ``back`` stage a trustee's image moves by +1 (it returned at least ``fair``
+    percent) or -1, within -5..5; everyone's wealth grows by the step's payoffs.
+    """
+    problems = check_trust(events, agents, scenario)
+    if state is None:
+        return problems
+    fair = scenario["params"]["fair"]
+    steps = events.group_by("replica", "step", "agent").agg(
+        paid=pl.col("payoff").fill_null(0).sum(),
+        returned=pl.col("value").filter(pl.col("stage") == back, pl.col("kind") == "choice")
+        .first())
+    for key in agents["agent"].to_list():
+        for name, initial in (("image", 0.0), ("wealth", 0.0)):
+            rows = _before(state, name, initial, agent=key).join(
+                steps.filter(pl.col("agent") == key), on=["replica", "step"], how="left")
+            for row in rows.iter_rows(named=True):
+                if name == "wealth":
+                    expected = row["before"] + (row["paid"] or 0.0)
+                elif row["returned"] is None:
+                    expected = row["before"]
+                else:
+                    move = 1 if row["returned"] >= fair else -1
+                    expected = min(5.0, max(-5.0, row["before"] + move))
+                if abs(row["value"] - expected) > _TOL:
+                    problems.append(f"replica {row['replica']} step {row['step']} {key}: "
+                                    f"{name} {row['value']} != {expected}")
+    return problems
+
+
 CHECKS: dict[str, Callable[..., list[str]]] = {
     "public_goods": check_public_goods,
     "ultimatum": check_ultimatum,
@@ -310,5 +345,6 @@ CHECKS: dict[str, Callable[..., list[str]]] = {
     "trust": check_trust,
     "beauty_contest": check_beauty_contest,
     "commons": check_commons,
+    "trust_reputation": check_trust_reputation,
 }
 """The outcome check of each scenario file (by file stem)."""
