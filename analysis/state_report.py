@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["state_sections"]
 
-_UPDATE_NAMES = {"total_value", "mean_value", "n_actors", "round", "rounds", "n_agents"}
+_UPDATE_NAMES = {"total_value", "mean_value", "n_actors", "rounds", "n_agents"}
 
 
 def state_sections(report: Report, runs: Sequence[Run]) -> None:
