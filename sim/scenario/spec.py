@@ -134,10 +134,17 @@ class PolicySpec(Strict):
     slope 0).
     ``share`` and ``follow`` play numeric options (``levels``) by ``p`` (see
     :mod:`agents.policies`).
+    ``sustainable`` and ``greedy`` harvest a commons whose offered levels are bounded by the
+    stock (``max_formula``): ``sustainable`` plays the largest offered level at or below
+    ``p`` (default 0.5) times the highest offered one, so harvesters offered at most
+    ``stock / n`` each take at most ``p`` of the stock together (with ``p = 0.5`` a stock
+    that doubles after the catch never falls); ``greedy`` plays the highest offered level.
+    On options that are not numbers both play ``option`` (default: the first, the last).
     """
 
     name: Literal["always", "random", "tit_for_tat", "grim_trigger", "naming_game",
-                  "threshold", "haggle", "trait_linked", "share", "follow"]
+                  "threshold", "haggle", "trait_linked", "share", "follow", "sustainable",
+                  "greedy"]
     option: str | None = None
     p: Unit | None = None
     cooperate: str | None = None
