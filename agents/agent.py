@@ -185,6 +185,10 @@ class Agent(mesa.Agent):
                                "partner.role": partner.role(round_) if partner else None}
         ctx.update({f"my.{k}": f"{v:g}" for k, v in self.private.items()})
         ctx.update(self.model.world.template_fields(self.index))
+        if partner is not None:  # the partner's own variables, under partner.state.Y
+            ctx.update({f"partner.{k.removeprefix('my.')}": v for k, v in
+                        self.model.world.template_fields(partner.index).items()
+                        if k.startswith("my.state.")})
         for sid in {k for p in partners for k in p.last_choice} | set(self.last_choice):
             ctx[f"my.{sid}"] = self.last_choice.get(sid)
             ctx[f"partner.{sid}"] = partner.last_choice.get(sid) if partner else None

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.persona import TRAITS
+from agents.persona import TRAITS, render_persona
 from agents.steering import big_five_coefficients, mbti_coefficients
 from sim.scenario.spec import PopulationSpec, ScenarioSpec
 
-__all__ = ["condition_agents", "method_of", "needs_steering"]
+__all__ = ["condition_agent", "condition_agents", "method_of", "needs_steering"]
 
 
 def method_of(population: PopulationSpec, cohort: str | None) -> str:
@@ -26,9 +26,10 @@ def method_of(population: PopulationSpec, cohort: str | None) -> str:
 
 
 def needs_steering(spec: ScenarioSpec) -> bool:
-    """True when any agent is conditioned by steering (``steering`` or ``both``)."""
+    """True when any agent is, or an intervention may make it, conditioned by steering."""
     pop = spec.population
-    methods = {pop.conditioning, *(c.conditioning for c in pop.cohorts if c.conditioning)}
+    methods = {pop.conditioning, *(c.conditioning for c in pop.cohorts if c.conditioning),
+               *(i.conditioning.conditioning for i in spec.interventions if i.conditioning)}
     return bool(methods & {"steering", "both"})
 
 
@@ -41,15 +42,23 @@ def condition_agents(agents: Sequence[Any], spec: ScenarioSpec) -> None:
     Scripted agents are left alone.
     """
     pop = spec.population
-    strengths = dict.fromkeys(TRAITS, float(pop.steering_strength))
     for agent in agents:
-        if agent.policy is not None:
-            continue
-        method = method_of(pop, agent.cohort)
-        persona = agent.persona
-        if method in ("none", "steering"):
-            agent.set_persona_text(f"You are {persona.name}." + (
-                f" {persona.background}" if persona.background else ""))
-        if method in ("steering", "both"):
-            agent.steering = (mbti_coefficients(persona.mbti, strengths) if persona.mbti
-                              else big_five_coefficients(persona.big_five, strengths))
+        if agent.policy is None:
+            condition_agent(agent, method_of(pop, agent.cohort), pop.steering_strength)
+
+
+def condition_agent(agent: Any, method: str, strength: float) -> None:
+    """Set one language-model agent's persona text and steering for a conditioning method.
+
+    Used at the start and when an intervention changes a cohort's conditioning mid-run.
+    """
+    persona = agent.persona
+    if method in ("none", "steering"):
+        agent.set_persona_text(f"You are {persona.name}." + (
+            f" {persona.background}" if persona.background else ""))
+    else:
+        agent.set_persona_text(render_persona(persona))
+    strengths = dict.fromkeys(TRAITS, float(strength))
+    agent.steering = () if method not in ("steering", "both") else (
+        mbti_coefficients(persona.mbti, strengths) if persona.mbti
+        else big_five_coefficients(persona.big_five, strengths))

@@ -16,7 +16,11 @@ MEMORY_LIMIT = 100
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Moment:
-    """One remembered event: a decision round or a conversation."""
+    """One remembered event: a decision round, a conversation or an announcement.
+
+    ``announced``: the text of a game master's announcement (an intervention's); the moment's
+    ``stage`` is then the intervention's id.
+    """
 
     round: int
     stage: str
@@ -27,12 +31,17 @@ class Moment:
     matched: bool | None = None
     said: str | None = None
     heard: tuple[str, ...] = ()
+    announced: str | None = None
 
     def render(self) -> str:
         """One line, e.g. ``Round 3 (play) with Sage: you chose defect, they chose ...``.
 
-        A coordination round adds ``(match)`` or ``(no match)`` after the choices.
+        A coordination round adds ``(match)`` or ``(no match)`` after the choices; an
+        announcement reads ``Round 5: the game master announced "..."`` (whole, on one line).
         """
+        if self.announced is not None:
+            text = " ".join(self.announced.split())
+            return f'Round {self.round}: the game master announced "{text}".'
         who = ", ".join(self.partners) or "nobody"
         line = f"Round {self.round} ({self.stage}) with {who}:"
         if self.my_choice is not None:
@@ -52,8 +61,9 @@ class Moment:
         return line
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (tuples become lists)."""
-        out = {name: getattr(self, name) for name in _FIELD_NAMES}
+        """JSON-ready fields (tuples become lists; ``announced`` only when set)."""
+        out = {name: getattr(self, name) for name in _FIELD_NAMES
+               if name != "announced" or self.announced is not None}
         for name in _TUPLE_FIELDS:
             out[name] = list(out[name])
         return out

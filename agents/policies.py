@@ -33,6 +33,14 @@ Policies (``PolicySpec.name``):
         partner's latest number in this stage (before any, the middle of the range), ``t``
         ``option`` (default: the lowest); a conditional cooperator, or a level-k guesser in a
         beauty contest. On other options plays ``cooperate`` (default: the first).
+    sustainable: a commons harvester. On numeric options plays the largest offered level at
+        or below ``p`` (default 0.5) times the highest offered level (the lowest offered
+        level if none is). In a stage whose levels are bounded by the stock shared among the
+        ``n`` harvesters (``max_formula: state.stock / n_agents``) every catch is then at most
+        ``p * stock / n``, so together they take at most ``p`` of the stock: with ``p = 0.5``
+        a stock that doubles after the catch (``min(cap, 2 * (stock - total_value))``) never
+        falls, whatever its level. On other options plays ``option`` (default: the first).
+    greedy: plays the highest offered level (on other options ``option``, default: the last).
 
 ``cooperate`` / ``defect`` of the reactive policies default to the stage's first and second
 options. The scalar defaults below apply where the spec leaves a field unset (``None``).
@@ -227,6 +235,29 @@ class _Follow(Policy):
         return _nearest(p * reference + (1 - p) * anchor, options, numbers)
 
 
+class _Sustainable(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        numbers = _numbers(options)
+        if numbers is None:
+            return _play(spec.option if spec.option in options else options[0], options)
+        p = float(spec.p if spec.p is not None else DEFAULT_P)
+        limit = p * max(numbers)
+        within = [i for i, x in enumerate(numbers) if x <= limit]
+        pick = max(within, key=numbers.__getitem__) if within \
+            else min(range(len(numbers)), key=numbers.__getitem__)
+        return _play(options[pick], options)
+
+
+class _Greedy(Policy):
+    def probabilities(self, spec: PolicySpec, facts: PolicyFacts, options: Sequence[str]
+                      ) -> list[float]:
+        numbers = _numbers(options)
+        if numbers is None:
+            return _play(spec.option if spec.option in options else options[-1], options)
+        return _play(options[max(range(len(numbers)), key=numbers.__getitem__)], options)
+
+
 class _Haggle(Policy):
     def message(self, spec: PolicySpec, facts: PolicyFacts) -> str | None:
         return haggle_message(spec, facts)
@@ -243,6 +274,8 @@ POLICIES: Mapping[str, Policy] = {
     "trait_linked": _TraitLinked(),
     "share": _Share(),
     "follow": _Follow(),
+    "sustainable": _Sustainable(),
+    "greedy": _Greedy(),
 }
 """Every scripted policy by ``PolicySpec.name``."""
 

@@ -12,7 +12,9 @@
   measure per cell, named by the swept parameter values;
 - dialogue stage: alignment effects against shuffle and cross surrogates
   (:mod:`analysis.alignment`), degenerate surrogates flagged instead of drawn;
-- surveys present: trait trajectories and drift tests (:mod:`analysis.drift`).
+- surveys present: trait trajectories and drift tests (:mod:`analysis.drift`);
+- world state recorded: trajectories, inequality, collapse, sustainability, over-use and
+  intervention alignment (:mod:`analysis.state_report`).
 
 A sweep (a directory whose subdirectories hold run directories) is analysed as one data set:
 frames are concatenated (every row keeps its ``run_id``) and bootstrap intervals resample runs.
@@ -41,6 +43,7 @@ from analysis.io import Run, load_run, read_cell
 from analysis.oejts import oejts_types
 from analysis.provenance import header
 from analysis.report_html import print_report, render_html
+from analysis.state_report import state_sections
 from analysis.stats import RUN_KEYS
 from sim.errors import RunError
 
@@ -303,6 +306,7 @@ def analyze_runs(runs: Sequence[Run], *, seed: int = 0, n_boot: int = 200) -> Re
             _alignment(report, events, sid, rng, n_boot)
             sections.outcomes(report, events, sid, rng, n_boot)
     _position(report, events, rng, n_boot)
+    state_sections(report, runs)
     surveys = [r.surveys for r in runs if not r.surveys.is_empty()]
     if surveys:
         all_surveys = pl.concat(surveys, how="diagonal_relaxed")

@@ -218,6 +218,58 @@ EXPECTED: dict[str, Expected] = {
     "network_self_loop.yaml": Expected(
         7, "network.edges.2", "[2, 2]",
         r"edge \[2, 2\] joins agent 2 to itself\. Fix: remove it"),
+    "intervention_agent_out_of_range.yaml": Expected(
+        26, "interventions.0.to.agents.1", "4",
+        r"agent 4 is not in a population of 4\. Fix: use agent indices 0 to 3\."),
+    "intervention_changes_nothing.yaml": Expected(
+        23, "interventions.0", "'quota'",
+        r"intervention 'quota' changes nothing\. Fix: add set, announce, policy"),
+    "intervention_duplicate_id.yaml": Expected(
+        26, "interventions.1.id", "'quota'",
+        r"duplicate intervention id 'quota' \(also interventions\.0\)\. Fix: give every"),
+    "intervention_edge_out_of_range.yaml": Expected(
+        26, "interventions.0.edges.remove.0", "[1, 4]",
+        r"edge \[1, 4\] names an agent outside the population of 4\. Fix: use agent indices"),
+    "intervention_edge_self_loop.yaml": Expected(
+        26, "interventions.0.edges.add.0", "[3, 3]",
+        r"edge \[3, 3\] joins agent 3 to itself\. Fix: remove it"),
+    "intervention_edges_without_network.yaml": Expected(
+        25, "interventions.0.edges", None,
+        r"edges change the social network, but the scenario has none\. Fix: declare network"),
+    "intervention_no_trigger.yaml": Expected(
+        23, "interventions.0", "'quota'",
+        r"intervention 'quota' has no trigger\. Fix: add at: \{round: N\} or when: "),
+    "intervention_round_beyond.yaml": Expected(
+        24, "interventions.0.at.round", "7",
+        r"round 7 is beyond the run's 5 round\(s\): the intervention would never fire\. "
+        r"Fix: use a round from 1 to 5, or raise rounds"),
+    "intervention_set_text_number.yaml": Expected(
+        25, "interventions.0.set.state.regime", "3",
+        r"'state\.regime' holds text; 3 is a number\. Fix: write one of: open, closed"),
+    "intervention_set_undeclared.yaml": Expected(
+        25, "interventions.0.set.params.cpa", "'params.cpa'",
+        r"set of an undeclared name 'params\.cpa'\. Fix: did you mean 'cap'\? declare it "
+        r"under params: \(known: cap\)"),
+    "intervention_to_two.yaml": Expected(
+        26, "interventions.0.to", None,
+        r"'to' names exactly one of role, cohort or agents\. Fix: write to: \{role: R\}"),
+    "intervention_to_without_effect.yaml": Expected(
+        26, "interventions.0.to", None,
+        r"'to' chooses who an announcement or a my\.state set reaches; this intervention has "
+        r"neither\. Fix: add announce: or a my\.state set, or remove 'to'"),
+    "intervention_two_triggers.yaml": Expected(
+        25, "interventions.0.when", None,
+        r"an intervention has one trigger: 'at' or 'when', not both\. Fix: remove 'when'"),
+    "intervention_unknown_cohort.yaml": Expected(
+        25, "interventions.0.policy.cohort", "'greddy'",
+        r"unknown cohort 'greddy'\. Fix: did you mean 'greedy'\? known cohorts: greedy"),
+    "intervention_unknown_role.yaml": Expected(
+        26, "interventions.0.to.role", "'fishers'",
+        r"unknown role 'fishers'\. Fix: did you mean 'fisher'\? known roles: fisher"),
+    "intervention_when_unknown.yaml": Expected(
+        24, "interventions.0.when", "'state.lak < 30'",
+        r"formula 'state\.lak < 30' uses unknown name\(s\) state\.lak; known: .*state\.lake"
+        r".* Fix: see 'Interventions' in scenarios/README\.md"),
 }
 
 

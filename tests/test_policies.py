@@ -201,3 +201,40 @@ def test_steering_scenario_on_scripted_backend_is_refused(tmp_path):
         update={"conditioning": "steering"})})
     with pytest.raises(RunError, match="needs the hf backend"):
         run_scenario(spec, RunConfig(backend="scripted", seed=0, out=tmp_path))
+
+
+def _pick(options: Sequence[str], **spec: Any) -> str:
+    probs = _probs(options=options, **spec)
+    assert sorted(probs) == [0.0] * (len(options) - 1) + [1.0]
+    return options[probs.index(1.0)]
+
+
+LEVELS_0_TO_20 = [str(x) for x in range(21)]
+
+
+@pytest.mark.parametrize(("highest", "catch"), [(20, "10"), (16, "8"), (7, "3"), (1, "0"),
+                                                (0, "0")])
+def test_sustainable_takes_at_most_half_of_the_highest_offered_level(highest, catch):
+    # Offered 0..h: the largest level at or below h / 2 (7 -> 3.5 -> 3; 1 -> 0.5 -> 0).
+    assert _pick(LEVELS_0_TO_20[:highest + 1], name="sustainable") == catch
+
+
+def test_sustainable_and_greedy_on_other_grids_and_options():
+    evens = ["0", "4", "8", "12"]  # h = 12, p = 0.5: 6 -> 4 (8 would be above)
+    assert _pick(evens, name="sustainable") == "4"
+    assert _pick(evens, name="sustainable", p=0.25) == "0"  # 3 -> 0
+    assert _pick(["5", "6", "7"], name="sustainable") == "5"  # none at or below 3.5: lowest
+    assert _pick(["8", "2", "5"], name="greedy") == "8"  # order of listing does not matter
+    assert _pick(LEVELS_0_TO_20[:13], name="greedy") == "12"
+    assert _pick(["hold", "fish"], name="greedy") == "fish"
+    assert _pick(["hold", "fish"], name="sustainable") == "hold"
+    assert _pick(["hold", "fish"], name="greedy", option="hold") == "hold"
+
+
+def test_sustainable_fishers_never_shrink_a_doubling_stock():
+    # Five fishers offered 0..floor(L / 5) each: together at most L / 2, so
+    # min(100, 2 * (L - total)) >= L for every stock L from 0 to the cap.
+    for lake in range(101):
+        offered = LEVELS_0_TO_20[:lake // 5 + 1]
+        total = 5 * int(_pick(offered, name="sustainable"))
+        assert min(100, 2 * (lake - total)) >= lake

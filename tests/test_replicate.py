@@ -168,7 +168,7 @@ def test_other_settings_in_the_folder_are_refused(scored):
 
 
 def test_killed_suite_resumes_to_the_same_scorecard(tmp_path, monkeypatch, scored):
-    """Killed inside the cohort: finished cells are kept, the rest rerun; same scorecard."""
+    """Killed inside the cohort: finished cells are kept, the rest continue; same scorecard."""
     from sim.engine import loop
 
     suite = load_suite().select(["dictator"])  # reads the ultimatum and dictator cells

@@ -30,7 +30,8 @@ from tests.support.library_checks import CHECKS, quiz_scores
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 LIBRARY = ("public_goods", "ultimatum", "speed_dating", "negotiation", "classroom", "dictator",
-           "trust", "beauty_contest")
+           "trust", "beauty_contest", "commons", "trust_reputation")
+STATEFUL = ("commons", "trust_reputation")
 
 
 def _raw(name: str) -> dict[str, Any]:
@@ -59,6 +60,13 @@ def _everyone(raw: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
 def test_scenario_outcomes_are_consistent(tmp_path, name, seed):
     run = _run(tmp_path, _raw(name), seed=seed)
     assert CHECKS[name](run.events, run.agents, run.scenario) == []
+
+
+@pytest.mark.parametrize("name", STATEFUL)
+def test_state_follows_the_scenarios_update_rules(tmp_path, name):
+    run = _run(tmp_path, _raw(name), seed=1)
+    assert not run.state.is_empty()
+    assert CHECKS[name](run.events, run.agents, run.scenario, state=run.state) == []
 
 
 def test_full_contribution_group_of_four_earns_32_each(tmp_path):
@@ -333,3 +341,32 @@ def test_interrupted_library_run_resumes_to_identical_records(tmp_path, monkeypa
                                                       out=tmp_path / "b")).path).events
     order = ["step", "agent", "kind", "group"]
     assert_frame_equal(resumed.drop("run_id").sort(order), reference.drop("run_id").sort(order))
+
+
+def test_trust_reputation_images_follow_returns_and_reach_investors(tmp_path):
+    # 6 fair agents (share 0.5: send 5, return 50%) and 6 stingy ones (share 0.2: return
+    # 20%). Roles swap every round, so in 6 rounds each is trustee 3 times: +3 and -3.
+    raw = _raw("trust_reputation")
+    raw["population"]["cohorts"] = [{"count": 6, "policy": {"name": "share", "p": 0.5}},
+                                    {"count": 6, "policy": {"name": "share", "p": 0.2}}]
+    run = _run(tmp_path, raw)
+    last = run.state.filter(pl.col("name") == "image",
+                            pl.col("step") == run.state["step"].max()).sort("agent")
+    assert last["value"].to_list() == [3.0] * 6 + [-3.0] * 6
+    assert CHECKS["trust_reputation"](run.events, run.agents, run.scenario,
+                                      state=run.state) == []
+    stricter = {**run.scenario, "params": {**run.scenario["params"], "fair": 60}}
+    assert CHECKS["trust_reputation"](run.events, run.agents, stricter, state=run.state)
+    texts = [json.loads(m)[-1]["content"] for m in run.prompts["messages"]]
+    assert any("whose image score is 1." in t for t in texts)
+    assert any("whose image score is -2." in t for t in texts)
+    assert any("Your image score is -1." in t for t in texts)
+
+
+def test_partner_state_fields_must_name_a_declared_agent_variable():
+    raw = _raw("trust_reputation")
+    raw["stages"][0]["prompt"] = "Their standing: {partner.state.standing}."
+    with pytest.raises(ScenarioError, match=r"unknown template field \{partner.state."
+                       r"standing\}.*\{partner.state.image\}") as info:
+        check_scenario(_spec(raw))
+    assert info.value.field == "stages.0.prompt"

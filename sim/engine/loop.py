@@ -24,7 +24,7 @@ from sim.engine.stages.base import prompt_hash
 from sim.executors.local import Executor, ExecutorStats, Part, Request, Result
 from sim.records.checkpoint import load_stats, stats_to_json
 from sim.records.hooks import NO_HOOKS, RunHooks
-from sim.scenario.spec import RunConfig, ScenarioSpec
+from sim.scenario.spec import InterventionSpec, RunConfig, ScenarioSpec
 
 __all__ = ["Engine", "StepReport", "drive", "drive_engines"]
 
@@ -246,6 +246,19 @@ class Engine:
         for callback in self.callbacks:
             callback(report)
         return report
+
+    def intervene(self, item: str | InterventionSpec) -> None:
+        """Apply an intervention in every running replica at the next step boundary.
+
+        ``item``: a declared intervention's id or a checked spec (see
+        :meth:`~sim.engine.replica.Replica.intervene`); it is recorded as an ``intervention``
+        event row of the next step and checkpointed while it waits.
+
+        Raises:
+            RunError: the id names no intervention of the scenario.
+        """
+        for replica in self.running:
+            replica.intervene(item)
 
     def state_dict(self) -> dict[str, Any]:
         """The engine's state after its last step: counters and every replica's state."""

@@ -17,6 +17,7 @@ from agents.conditioning import condition_agents
 from agents.population import build_population
 from agents.roles import assign_roles, draw_private
 from sim.engine.groups import Grouping, cache_key, form_groups, stream_key
+from sim.engine.interventions import Interventions, apply_intervention
 from sim.engine.network import build_network
 from sim.engine.stages import (
     Plan,
@@ -39,6 +40,7 @@ from sim.scenario.spec import (
     BroadcastStage,
     ChoiceStage,
     DialogueStage,
+    InterventionSpec,
     SanctionStage,
     ScenarioSpec,
     SurveyStage,
@@ -64,6 +66,7 @@ class Replica(mesa.Model):
         network: the social network, if the scenario has one.
         state: the flow position, ``None`` once the run is over.
         world: the world state (the scenario's ``state:`` and ``agent_state:`` variables).
+        interventions: which interventions fired or wait, and what they changed.
         step_count: stages executed so far.
     """
 
@@ -89,6 +92,7 @@ class Replica(mesa.Model):
         condition_agents(self.population, spec)
         self.network = build_network(spec, self.stream(_NETWORK))
         self.world = World(spec, len(self.population))
+        self.interventions = Interventions(spec)
         self.state: FlowState | None = self.graph.first(self.world.holds)
         self.step_count = 0
         self._stages = {s.id: s for s in spec.stages}
@@ -120,6 +124,23 @@ class Replica(mesa.Model):
                                                roles=self.roles)
         return self._groupings[key]
 
+    def drop_groupings(self) -> None:
+        """Forget the groupings formed so far (the network changed: regroup on the new one)."""
+        self._groupings = {}
+
+    def intervene(self, item: str | InterventionSpec) -> InterventionSpec:
+        """Apply an intervention at the next step boundary, before the next stage runs.
+
+        ``item``: the id of one of the scenario's declared interventions, or a checked spec
+        (:func:`sim.scenario.interventions.load_interventions`). It is recorded like a
+        scheduled one and survives a checkpoint while it waits; a declared one applied this
+        way does not fire again on its own trigger.
+
+        Raises:
+            RunError: the id names no intervention of the scenario.
+        """
+        return self.interventions.queue(item)
+
     def take_side_rows(self) -> list[dict[str, Any]]:
         """The survey rows of the last step, once."""
         rows, self.side_rows = self.side_rows, []
@@ -145,6 +166,8 @@ class Replica(mesa.Model):
             "groupings": [grouping_to_json(k, g) for k, g in self._groupings.items()],
             "agents": [agent.state_dict() for agent in self.population],
             **({"world": self.world.state_dict()} if self.world.declared else {}),
+            **({"interventions": self.interventions.state_dict()}
+               if self.interventions.active else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -165,6 +188,8 @@ class Replica(mesa.Model):
             agent.load_state_dict(agent_state)
         if "world" in state:
             self.world.load_state_dict(state["world"])
+        if "interventions" in state:
+            self.interventions.restore(state["interventions"], self)
 
     def plan_step(self) -> Plan:
         """Plan of the next stage execution; returns its event rows (common fields set)."""
@@ -172,6 +197,10 @@ class Replica(mesa.Model):
         state = self.state
         step = self.step_count + 1
         stage = self._stages[state.stage]
+        self.world.begin_step()
+        # Interventions come before the stage (and before its groups are formed).
+        fired = [apply_intervention(self, item, state.round, self.interventions)
+                 for item in self.interventions.due(state.round, self.world.holds)]
         survey = isinstance(stage, SurveyStage)
         key = self.seed_step + (0 if survey else 1)
         grouping = (Grouping(groups=(tuple(range(len(self.population))),)) if survey
@@ -182,10 +211,11 @@ class Replica(mesa.Model):
             seed_for=lambda *k: self.request_seed(key, *k),
             rng_for=lambda *k: self.stream(_CHOICES, key, *k),
             max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-            params=self.spec.params, world=self.world,
+            params=self.world.params, world=self.world,
         )
         runner = _RUNNERS[type(stage)]
         rows: list[dict[str, Any]] = yield from runner(stage, ctx)  # type: ignore[arg-type]
+        rows = fired + rows
         for row in rows:
             row.update(replica=self.replica, step=step, round=state.round, stage=stage.id)
         for row in ctx.side:

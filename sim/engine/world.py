@@ -71,6 +71,7 @@ class World:
         shared: global variables by name.
         agents: each agent's variables by name, by agent index.
         refused: ``(agent index or -1, name)`` of the updates refused in the last step.
+        params: the scenario's ``params`` as run-time values (an intervention may set them).
     """
 
     def __init__(self, spec: ScenarioSpec, n_agents: int) -> None:
@@ -79,6 +80,7 @@ class World:
         self.agents: list[dict[str, Value]] = [
             {k: _initial(v) for k, v in spec.agent_state.items()} for _ in range(n_agents)]
         self.refused: set[tuple[int, str]] = set()
+        self.params: dict[str, float] = dict(spec.params)
 
     @property
     def declared(self) -> bool:
@@ -90,7 +92,7 @@ class World:
 
         With ``agent``, also that agent's ``my.state.Y``.
         """
-        out: dict[str, Value] = dict(self.spec.params)
+        out: dict[str, Value] = dict(self.params)
         out.update(round=float(round_), rounds=float(self.spec.rounds),
                    n_agents=float(len(self.agents)))
         out.update({f"state.{k}": v for k, v in self.shared.items()})
@@ -113,7 +115,6 @@ class World:
     def apply(self, updates: Mapping[str, str], rows: Sequence[Mapping[str, Any]],
               round_: int, keys: Sequence[str]) -> None:
         """Apply a stage's ``update:`` in order (``keys``: agent keys by index)."""
-        self.refused = set()
         if not updates:
             return
         totals, own = stage_outcomes(rows, len(self.agents))
@@ -128,6 +129,30 @@ class World:
                           "value": 0.0, "acted": 0.0, "payoff": 0.0, "my.choice": "",
                           **own.get(keys[i], {})}
                 self._set(mine, i, self.spec.agent_state[name], name, source, values)
+
+    def begin_step(self) -> None:
+        """Forget the refusals of the last step (an intervention's and updates' come next)."""
+        self.refused = set()
+
+    def assign(self, target: str, source: str | float, round_: int,
+               agents: Sequence[int] | None = None) -> None:
+        """Set ``state.X``, ``my.state.Y`` (for ``agents``, default all) or ``params.Z``.
+
+        A formula sees what a condition sees (and ``my.state.Y`` for an agent's own); the
+        bounds and ``on_bound`` hold as for updates.
+        """
+        prefix, name = target.rsplit(".", 1)
+        if prefix == "params":
+            self.params[name] = float(source) if isinstance(source, float) \
+                else parsed(source).evaluate(self.names(round_))
+            return
+        text = source if isinstance(source, str) else repr(source)
+        if prefix == "state":
+            self._set(self.shared, -1, self.spec.state[name], name, text, self.names(round_))
+            return
+        for i in range(len(self.agents)) if agents is None else agents:
+            self._set(self.agents[i], i, self.spec.agent_state[name], name, text,
+                      self.names(round_, i))
 
     def _set(self, store: dict[str, Value], who: int, var: StateVarSpec, name: str,
              source: str, values: Mapping[str, Value]) -> None:

@@ -21,7 +21,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "step": pl.Int32,
     "round": pl.Int32,
     "stage": pl.String,
-    "kind": pl.String,  # choice | message | sit_out | outcome | broadcast | sanction
+    "kind": pl.String,  # choice, message, sit_out, outcome, broadcast, sanction, intervention
     "group": pl.String,
     "turn": pl.Int32,
     "agent": pl.String,
@@ -50,6 +50,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "shown_orders": pl.List(pl.List(pl.Int32)),  # every order scored (option_order)
     "order_probs": pl.List(pl.List(pl.Float64)),  # per order, canonical option probabilities
     "trimmed": pl.Boolean,  # stop_at: sentence cut the message back to a sentence end
+    "intervention": pl.String,  # the id of the intervention an `intervention` row records
 }
 
 AGENT_SCHEMA: dict[str, Any] = {
@@ -150,12 +151,14 @@ EVENT_DOCS: dict[str, str] = {
     "step": "step number, 1-based: one step is one stage execution of every replica",
     "round": "scenario round, 1-based",
     "stage": "the stage's `id` in the scenario",
-    "kind": "row kind: `choice`, `message`, `sit_out`, `outcome`, `broadcast` or `sanction`",
+    "kind": "row kind: `choice`, `message`, `sit_out`, `outcome`, `broadcast`, `sanction` or "
+            "`intervention` (one per replica and applied intervention, before the stage's rows)",
     "group": "group of the stage's grouping (`g000`, `g001`, ...; `-` for sit-out rows)",
     "turn": "turn within a dialogue group (0-based); 0 for other stages",
     "agent": "agent key (`a000`, `a001`, ...), as in `agents.parquet`",
     "partners": "keys of the other members of the agent's group in this stage",
-    "text": "the message or broadcast text (null for choices)",
+    "text": "the message or broadcast text, or an intervention's announcement (null for "
+            "choices)",
     "choice": "the option picked, as shown in the scenario (a sanction's target name)",
     "choice_index": "index of the chosen option in `options` (canonical order)",
     "options": "the stage's options in canonical (scenario) order",
@@ -189,6 +192,8 @@ EVENT_DOCS: dict[str, str] = {
                "the token limit cut the message and it was trimmed back to its last complete "
                "sentence (`.`, `!` or `?`, with closing quotes); false when it ended on its "
                "own or held no complete sentence; null for other rows and stages",
+    "intervention": "`intervention` rows: the intervention's id (its `stage` is the stage about "
+                    "to run, its `step` that stage's step; `agent` is null); null for others",
 }
 """One line per column of :data:`EVENT_SCHEMA`."""
 

@@ -53,6 +53,10 @@ def _steering_field(spec: ScenarioSpec) -> tuple[str, str]:
     for i, cohort in enumerate(pop.cohorts):
         if cohort.conditioning in ("steering", "both"):
             return f"population.cohorts[{i}].conditioning", cohort.conditioning
+    for i, item in enumerate(spec.interventions):
+        if item.conditioning is not None and item.conditioning.conditioning in ("steering",
+                                                                                "both"):
+            return f"interventions[{i}].conditioning", item.conditioning.conditioning
     return "population.conditioning", pop.conditioning  # pragma: no cover - needs_steering
 
 

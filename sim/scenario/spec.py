@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sim.requests import SamplingParams
 from sim.scenario.api_settings import OpenAISettings
 from sim.scenario.fields import Conditioning, Formula, Name, Number, Slug, Strict, Unit
+from sim.scenario.intervention_spec import InterventionSpec, PolicySwapSpec
 from sim.scenario.options import LevelsSpec
 from sim.scenario.stages import (
     BroadcastStage,
@@ -42,6 +43,7 @@ __all__ = [
     "EdgeSpec",
     "Formula",
     "GroupingSpec",
+    "InterventionSpec",
     "LevelsSpec",
     "MbtiSpec",
     "Name",
@@ -132,10 +134,17 @@ class PolicySpec(Strict):
     slope 0).
     ``share`` and ``follow`` play numeric options (``levels``) by ``p`` (see
     :mod:`agents.policies`).
+    ``sustainable`` and ``greedy`` harvest a commons whose offered levels are bounded by the
+    stock (``max_formula``): ``sustainable`` plays the largest offered level at or below
+    ``p`` (default 0.5) times the highest offered one, so harvesters offered at most
+    ``stock / n`` each take at most ``p`` of the stock together (with ``p = 0.5`` a stock
+    that doubles after the catch never falls); ``greedy`` plays the highest offered level.
+    On options that are not numbers both play ``option`` (default: the first, the last).
     """
 
     name: Literal["always", "random", "tit_for_tat", "grim_trigger", "naming_game",
-                  "threshold", "haggle", "trait_linked", "share", "follow"]
+                  "threshold", "haggle", "trait_linked", "share", "follow", "sustainable",
+                  "greedy"]
     option: str | None = None
     p: Unit | None = None
     cooperate: str | None = None
@@ -149,6 +158,11 @@ class PolicySpec(Strict):
                    "neuroticism"] | None = None
     slope: Annotated[float, Field(ge=-10.0, le=10.0)] | None = None
     base: Unit | None = None
+
+
+# An intervention may swap a cohort's policy: its model is completed now that PolicySpec exists.
+PolicySwapSpec.model_rebuild(_types_namespace={"PolicySpec": PolicySpec})
+InterventionSpec.model_rebuild(_types_namespace={"PolicySpec": PolicySpec})
 
 
 class CohortSpec(Strict):
@@ -257,7 +271,8 @@ class ScenarioSpec(Strict):
     ``roles``: who plays which part; ``alternate_roles``: the two roles swap every round
     (round 2, 4, ...); ``params``: named constants that formulas may use. ``state``,
     ``agent_state``: world-state variables, global and per agent; ``stop``: a formula that
-    ends the run once true (:mod:`sim.scenario.world`).
+    ends the run once true (:mod:`sim.scenario.world`); ``interventions``: changes to the
+    running world at a round or on a condition (:mod:`sim.scenario.intervention_spec`).
     """
 
     name: Slug
@@ -273,6 +288,7 @@ class ScenarioSpec(Strict):
     state: dict[Name, StateVarSpec] = Field(default={})
     agent_state: dict[Name, StateVarSpec] = Field(default={})
     stop: Formula | None = None
+    interventions: Annotated[list[InterventionSpec], Field(max_length=256)] = Field(default=[])
 
 
 class RunConfig(Strict):

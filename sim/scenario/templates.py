@@ -28,14 +28,15 @@ def library_fields(spec: ScenarioSpec) -> tuple[str, ...]:
 
     ``{role}``, ``{partner.role}``, ``{my.KEY}`` for private values, and ``{my.STAGE}``,
     ``{partner.STAGE}``, ``{partners.STAGE}`` (latest choices) for every choice or sanction
-    stage; ``{state.X}`` and ``{my.state.Y}`` for world-state variables (their values when
-    the prompt is written).
+    stage; ``{state.X}``, ``{my.state.Y}`` and ``{partner.state.Y}`` (the first partner's)
+    for world-state variables (their values when the prompt is written).
     """
     stages = [s.id for s in spec.stages if isinstance(s, ChoiceStage | SanctionStage)]
     private = sorted({k for r in spec.roles for k in r.private})
     return ("role", "partner.role", *(f"my.{k}" for k in private),
             *(f"{who}.{sid}" for sid in stages for who in ("my", "partner", "partners")),
-            *(f"state.{k}" for k in spec.state), *(f"my.state.{k}" for k in spec.agent_state))
+            *(f"state.{k}" for k in spec.state),
+            *(f"{who}.state.{k}" for k in spec.agent_state for who in ("my", "partner")))
 
 
 def stage_fields(spec: ScenarioSpec, stage: StageBase) -> tuple[str, ...]:

@@ -7,11 +7,13 @@ is not needed for one machine, so none is started. Layout of a suite folder::
     <out>/
         suite.json        the run settings, the benchmarks, each cell's status and time
         cells/<cell-id>/  one complete run directory per finished cell
-        .staging/         cells in progress (cleared when the suite starts or resumes)
+        .staging/         cells in progress, each recorded like a run with its checkpoint
 
-A cell directory appears in ``cells/`` by one rename when the cell completes, so after a
-kill the suite resumes by running the cells that are not there (from their start: a cell is
-the unit of resume, as in a sweep). The same settings and seed give the same records.
+A cell directory appears in ``cells/`` by one rename when the cell completes. After a kill
+the same command resumes: the finished cells are kept and the others continue from the last
+step that all of them committed, in the same cohort, so every batch the model sees from
+there on is the one an uninterrupted suite sent it (see :mod:`sim.sweep.cohort`), and the
+records and the scorecard are the same.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sim.backends.protocol import Backend
 from sim.errors import RunError
 from sim.records.recorder import atomic_write
 from sim.scenario.spec import RunConfig
-from sim.sweep.cohort import run_cohort
+from sim.sweep.cohort import CellHooks, run_cohort
 from sim.sweep.suite import Personas, Policies, Suite, cell_scenario
 
 __all__ = ["SUITE_FILE", "SuiteResult", "run_suite"]
@@ -85,7 +87,7 @@ def _open(out: Path, config: RunConfig, policies: Policies | None, suite: Suite,
 
 def run_suite(suite: Suite, config: RunConfig, out: str | Path, *,
               policies: Policies | None = None, backend: Backend | None = None,
-              personas: Personas = "uniform") -> SuiteResult:
+              personas: Personas = "uniform", hooks: CellHooks | None = None) -> SuiteResult:
     """Run the cells of ``suite`` that are not complete in ``out`` and record them.
 
     Args:
@@ -95,6 +97,7 @@ def run_suite(suite: Suite, config: RunConfig, out: str | Path, *,
         policies: run every cell with its scripted ``human`` or ``contrary`` population.
         personas: ``"norms"`` samples personas around human Big Five norms in every cell.
         backend: a backend to reuse (default: opened from ``config`` if a cell must run).
+        hooks: the hooks of each cell (:mod:`sim.records.hooks`; tests kill the suite there).
 
     Raises:
         RunError: ``out`` holds a suite run with other settings.
@@ -106,8 +109,7 @@ def run_suite(suite: Suite, config: RunConfig, out: str | Path, *,
     out.mkdir(parents=True, exist_ok=True)
     manifest = _open(out, config, policies, suite, cells, personas)
     root = out / "cells"
-    staging = out / ".staging"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = out / ".staging"  # kept: the unfinished cells continue from their checkpoints
     for cid in cells:
         if _complete(root / cid):
             manifest["cells"][cid]["status"] = "complete"
@@ -122,7 +124,7 @@ def run_suite(suite: Suite, config: RunConfig, out: str | Path, *,
                 for cid in pending]
         shared = config.model_dump(mode="json", exclude={"out", "seed"}, exclude_none=True)
         results = run_cohort(jobs, shared, str(staging), str(root), node="local",
-                             backend=backend)
+                             backend=backend, hooks=hooks, resume=True)
         for cid, result in results.items():
             manifest["cells"][cid] = {"status": result["status"], "seconds": result["seconds"],
                                       "error": result.get("error")}

@@ -1,8 +1,9 @@
 """Outcome checks of the scenario library, read from a recorded run.
 
 Each check takes a run's ``events`` and ``agents`` frames (and the scenario as a dict, as
-:func:`analysis.io.load_run` gives it) and returns the list of problems it found (empty: the
-run's outcomes are consistent). The tests run every scenario on the scripted backend and
+:func:`analysis.io.load_run` gives it; the checks of scenarios with world state also take
+its ``state`` frame) and returns the list of problems it found (empty: the run's outcomes
+are consistent). The tests run every scenario on the scripted backend and
 call these; a researcher can call them on any run of a scenario built the same way.
 """
 
@@ -19,11 +20,13 @@ __all__ = [
     "check_beauty_contest",
     "check_bipartite_rotation",
     "check_classroom",
+    "check_commons",
     "check_dictator",
     "check_negotiation",
     "check_public_goods",
     "check_speed_dating",
     "check_trust",
+    "check_trust_reputation",
     "check_ultimatum",
     "quiz_scores",
 ]
@@ -254,7 +257,85 @@ def check_beauty_contest(events: pl.DataFrame, agents: pl.DataFrame,
     return problems
 
 
-CHECKS: dict[str, Callable[[pl.DataFrame, pl.DataFrame, Mapping[str, Any]], list[str]]] = {
+def _before(state: pl.DataFrame, name: str, initial: float,
+            agent: str | None = None) -> pl.DataFrame:
+    """A state variable's value before and after every step, per replica (and agent)."""
+    rows = state.filter(pl.col("name") == name)
+    rows = rows.filter(pl.col("agent") == agent) if agent is not None \
+        else rows.filter(pl.col("scope") == "global")
+    return rows.sort("replica", "step").with_columns(
+        before=pl.col("value").shift(1, fill_value=initial).over("replica"))
+
+
+def check_commons(events: pl.DataFrame, agents: pl.DataFrame, scenario: Mapping[str, Any],
+                  state: pl.DataFrame | None = None, stage: str = "fish") -> list[str]:
+    """Payoff = catch, within the offered levels; with ``state``, the lake's rule and the stop.
+
+    After each catch the lake is ``min(capacity, 2 * (lake - total catch))`` (at least 0),
+    and no step follows one that left it below ``collapse``.
+    """
+    params = scenario.get("params", {})
+    problems = []
+    fish = _rows(events, stage)
+    for row in fish.iter_rows(named=True):
+        if row["payoff"] is None or abs(row["payoff"] - row["value"]) > _TOL:
+            problems.append(f"step {row['step']} {row['agent']}: payoff {row['payoff']} "
+                            f"!= catch {row['value']}")
+        if row["value"] > max(float(o) for o in row["options"]):
+            problems.append(f"step {row['step']} {row['agent']}: caught {row['value']} "
+                            "above the offered levels")
+    if state is None:
+        return problems
+    totals = fish.group_by("replica", "step").agg(total=pl.col("value").sum())
+    lake = _before(state, "lake", scenario["state"]["lake"]["initial"]).join(
+        totals, on=["replica", "step"], how="left").with_columns(pl.col("total").fill_null(0))
+    for row in lake.iter_rows(named=True):
+        expected = max(0.0, min(params["capacity"], 2 * (row["before"] - row["total"]))) \
+            if row["stage"] == stage else row["before"]
+        if abs(row["value"] - expected) > _TOL:
+            problems.append(f"replica {row['replica']} step {row['step']}: lake {row['value']}"
+                            f" != {expected}")
+        if row["before"] < params["collapse"]:
+            problems.append(f"replica {row['replica']} step {row['step']}: ran on after the "
+                            "lake collapsed")
+    return problems
+
+
+def check_trust_reputation(events: pl.DataFrame, agents: pl.DataFrame,
+                           scenario: Mapping[str, Any], state: pl.DataFrame | None = None,
+                           back: str = "return") -> list[str]:
+    """The trust game's payoffs; with ``state``, each image and wealth after every step.
+
+    After the ``back`` stage a trustee's image moves by +1 (it returned at least ``fair``
+    percent) or -1, within -5..5; everyone's wealth grows by the step's payoffs.
+    """
+    problems = check_trust(events, agents, scenario)
+    if state is None:
+        return problems
+    fair = scenario["params"]["fair"]
+    steps = events.group_by("replica", "step", "agent").agg(
+        paid=pl.col("payoff").fill_null(0).sum(),
+        returned=pl.col("value").filter(pl.col("stage") == back, pl.col("kind") == "choice")
+        .first())
+    for key in agents["agent"].to_list():
+        for name, initial in (("image", 0.0), ("wealth", 0.0)):
+            rows = _before(state, name, initial, agent=key).join(
+                steps.filter(pl.col("agent") == key), on=["replica", "step"], how="left")
+            for row in rows.iter_rows(named=True):
+                if name == "wealth":
+                    expected = row["before"] + (row["paid"] or 0.0)
+                elif row["returned"] is None:
+                    expected = row["before"]
+                else:
+                    move = 1 if row["returned"] >= fair else -1
+                    expected = min(5.0, max(-5.0, row["before"] + move))
+                if abs(row["value"] - expected) > _TOL:
+                    problems.append(f"replica {row['replica']} step {row['step']} {key}: "
+                                    f"{name} {row['value']} != {expected}")
+    return problems
+
+
+CHECKS: dict[str, Callable[..., list[str]]] = {
     "public_goods": check_public_goods,
     "ultimatum": check_ultimatum,
     "speed_dating": check_speed_dating,
@@ -263,5 +344,7 @@ CHECKS: dict[str, Callable[[pl.DataFrame, pl.DataFrame, Mapping[str, Any]], list
     "dictator": check_dictator,
     "trust": check_trust,
     "beauty_contest": check_beauty_contest,
+    "commons": check_commons,
+    "trust_reputation": check_trust_reputation,
 }
 """The outcome check of each scenario file (by file stem)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sim.errors import ScenarioError, ScenarioErrors
 from sim.scenario.spec import ScenarioSpec
 from sim.scenario.validate.flow import check_flow
+from sim.scenario.validate.interventions import check_interventions
 from sim.scenario.validate.network import check_network
 from sim.scenario.validate.population import check_population
 from sim.scenario.validate.roles import check_roles
@@ -29,7 +30,8 @@ def scenario_problems(spec: ScenarioSpec) -> list[ScenarioError]:
     matrix is not measured against options that are missing).
     """
     return [*check_population(spec), *check_roles(spec), *check_network(spec),
-            *check_stages(spec), *check_flow(spec), *check_world(spec)]
+            *check_stages(spec), *check_flow(spec), *check_world(spec),
+            *check_interventions(spec)]
 
 
 def check_scenario(spec: ScenarioSpec) -> None:
