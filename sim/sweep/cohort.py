@@ -17,7 +17,8 @@ the records of a resumed cohort equal to an uninterrupted one's. Two things ensu
 * every cell goes back to the *same* step, the last step that every unfinished cell committed.
   A kill between two cells' commits of step k leaves some cells at k and others at k - 1, so
   a cell ahead goes back to its checkpoint of step k - 1 (a run's checkpoints keep every
-  step, :mod:`sim.records.checkpoint`); the cohort then re-runs step k for all of them together, as before;
+  step, :mod:`sim.records.checkpoint`); the cohort then re-runs step k for all of them
+  together, as before;
 * a cell that finished is gone from the cohort from its last step on, in both runs; a cell is
   published only after every cell has committed that step, so a finished cell never belongs
   to a step that is re-run.
