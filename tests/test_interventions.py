@@ -22,10 +22,6 @@ wealth: 15, 15, 22, 0 + 7 = 7, 11; the others': 15, 15, 22, 29, 33.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -45,7 +41,7 @@ from sim.run.runner import resume_run, run_scenario
 from sim.scenario.interventions import load_interventions
 from sim.scenario.loader import load_scenario, parse_scenario
 from sim.scenario.spec import RunConfig
-from tests.conftest import ROOT
+from tests.support.faults import killed_runs
 
 DATA = Path(__file__).parent / "data"
 COMMONS = DATA / "commons_interventions.yaml"
@@ -278,20 +274,7 @@ KILLS = {"before-step:4": 3, "after-shard:4": 3, "after-checkpoint:4": 4, "finis
 def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Runs SIGKILLed around the intervention's step (one process each, started at once)."""
     root = tmp_path_factory.mktemp("killed")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    procs = {}
-    for point in KILLS:
-        out = root / point.replace(":", "-")
-        procs[point] = (out, subprocess.Popen(
-            [sys.executable, "-m", "tests.support.faults", "kill", point, "run", str(COMMONS),
-             "--backend", "scripted", "--seed", "0", "--quiet", "--out", str(out)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    dirs = {}
-    for point, (out, proc) in procs.items():
-        _stdout, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == -signal.SIGKILL, (point, stderr.decode()[-2000:])
-        (dirs[point],) = (out / "commons-interventions").iterdir()
-    return dirs
+    return killed_runs(root, COMMONS, KILLS, ["--backend", "scripted", "--seed", "0"])
 
 
 def _shards(run_dir: Path, folder: str) -> pl.DataFrame:

@@ -9,10 +9,6 @@ together so that the module stays well under a minute.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +22,8 @@ from sim.records.checkpoint import checkpoint_steps
 from sim.requests import ScoreRequest, ScoreResult
 from sim.run.runner import resume_run, run_scenario
 from sim.scenario.spec import RunConfig
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import SCENARIOS
+from tests.support.faults import killed_runs
 
 if TYPE_CHECKING:
     from sim.backends.hf.backend import HFBackend
@@ -46,27 +43,9 @@ HF_STEPS = 3
 _SORT = ["replica", "step", "kind", "group", "turn", "agent"]
 
 
-def _command(point: str, out: Path, backend_args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "tests.support.faults", "kill", point, "run", str(PD),
-            "--seed", str(SEED), "--quiet", "--out", str(out), *backend_args]
-
-
 def _kill_all(root: Path, points: dict[str, int], backend_args: list[str]) -> dict[str, Path]:
     """Start one run per kill point at once; wait; return each point's run directory."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    procs = {}
-    for point in points:
-        out = root / point.replace(":", "-")
-        procs[point] = (out, subprocess.Popen(
-            _command(point, out, backend_args), cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    dirs = {}
-    for point, (out, proc) in procs.items():
-        _stdout, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == -signal.SIGKILL, (point, stderr.decode()[-2000:])
-        (run_dir,) = (out / "prisoners-dilemma").iterdir()
-        dirs[point] = run_dir
-    return dirs
+    return killed_runs(root, PD, points, ["--seed", str(SEED), *backend_args])
 
 
 def _events(run_dir: Path) -> pl.DataFrame:

@@ -24,6 +24,7 @@ from sim.run.runner import resume_run, run_scenario
 from sim.scenario.loader import load_scenario, parse_scenario
 from sim.scenario.spec import RunConfig
 from tests.conftest import ROOT, SCENARIOS
+from tests.support.faults import killed_runs
 
 PD = SCENARIOS / "prisoners_dilemma.yaml"
 PD_SURVEY = SCENARIOS / "pd_with_survey.yaml"
@@ -210,21 +211,8 @@ KILLS = {
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("killed")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    procs = {}
-    for point in KILLS:
-        out = root / point.replace(":", "-")
-        procs[point] = (out, subprocess.Popen(
-            [sys.executable, "-m", "tests.support.faults", "kill", point, "run", str(PD_SURVEY),
-             "--seed", str(SEED), "--quiet", "--backend", "scripted", "--out", str(out)],
-            cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    dirs = {}
-    for point, (out, proc) in procs.items():
-        _stdout, stderr = proc.communicate(timeout=180)
-        assert proc.returncode == -signal.SIGKILL, (point, stderr.decode()[-2000:])
-        (dirs[point],) = (out / "pd-with-survey").iterdir()
-    return dirs
+    return killed_runs(root, PD_SURVEY, KILLS, ["--seed", str(SEED), "--backend", "scripted"],
+                       timeout=180)
 
 
 @pytest.mark.parametrize("point", list(KILLS))

@@ -23,10 +23,6 @@ closed, closed (and open after the notice of round 1).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -41,7 +37,8 @@ from sim.run.runner import resume_run, run_scenario
 from sim.scenario.formula import Formula, FormulaError
 from sim.scenario.loader import load_scenario
 from sim.scenario.spec import RunConfig
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import SCENARIOS
+from tests.support.faults import killed_runs
 
 COMMONS = Path(__file__).parent / "data" / "commons_state.yaml"
 
@@ -132,20 +129,7 @@ KILLS = {"before-step:1": 0, "after-shard:2": 1, "after-checkpoint:3": 3, "finis
 def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Commons runs SIGKILLed at each point (one process each, started at once)."""
     root = tmp_path_factory.mktemp("killed")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    procs = {}
-    for point in KILLS:
-        out = root / point.replace(":", "-")
-        procs[point] = (out, subprocess.Popen(
-            [sys.executable, "-m", "tests.support.faults", "kill", point, "run", str(COMMONS),
-             "--backend", "scripted", "--seed", "0", "--quiet", "--out", str(out)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    dirs = {}
-    for point, (out, proc) in procs.items():
-        _stdout, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == -signal.SIGKILL, (point, stderr.decode()[-2000:])
-        (dirs[point],) = (out / "commons-state").iterdir()
-    return dirs
+    return killed_runs(root, COMMONS, KILLS, ["--backend", "scripted", "--seed", "0"])
 
 
 def _shards(run_dir: Path, folder: str) -> pl.DataFrame:

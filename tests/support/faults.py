@@ -17,10 +17,12 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sim.records.hooks import NO_HOOKS, Point, RunHooks
 
@@ -79,6 +81,30 @@ class SlowCells:
     def cell(self, cell_id: str, attempt: int) -> RunHooks:
         """The sleeping hook, for every cell and attempt."""
         return _Sleep(self.seconds)
+
+
+def killed_runs(root: Path, scenario: Path, points: Iterable[str], args: Sequence[str],
+                timeout: float = 120) -> dict[str, Path]:
+    """Run ``traitlab run SCENARIO ARGS`` once per kill point, all at once, each SIGKILLed.
+
+    Returns each point's run directory (under ``root/<point>/<scenario name>/``); a process
+    that was not killed at its point fails the calling test with its stderr.
+    """
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    project = Path(__file__).resolve().parents[2]
+    procs = {}
+    for point in points:
+        out = root / point.replace(":", "-")
+        procs[point] = (out, subprocess.Popen(
+            [sys.executable, "-m", "tests.support.faults", "kill", point, "run", str(scenario),
+             "--quiet", "--out", str(out), *args],
+            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    dirs = {}
+    for point, (out, proc) in procs.items():
+        _stdout, stderr = proc.communicate(timeout=timeout)
+        assert proc.returncode == -signal.SIGKILL, (point, stderr.decode()[-2000:])
+        ((dirs[point],),) = [list(d.iterdir()) for d in out.iterdir()]
+    return dirs
 
 
 def main(argv: Sequence[str]) -> int:
