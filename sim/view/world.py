@@ -1,4 +1,4 @@
-"""The view's world-state and intervention payloads (``state:``, ``agent_state:``, ``interventions:``).
+"""The view's payloads of world state (``state:``, ``agent_state:``) and interventions.
 
 A global variable is one per-round panel (its value at the end of each round, mean and band over
 replicas); an agent variable is one panel of its mean over agents, a choice of node colour and
@@ -98,10 +98,11 @@ def interventions(live: LiveRun) -> list[dict[str, Any]]:
 
 def agent_values(live: LiveRun, replica: int, step: int,
                  keys: list[str]) -> dict[str, Any]:
-    """The world after ``step`` in one replica: ``world`` (each global variable's value) and
-    ``agents`` (each agent variable's value per agent, in ``keys`` order; None if none yet).
+    """The world after ``step`` in one replica: global values and per-agent values.
 
-    A replica that stopped earlier shows its last state.
+    ``world``: each global variable's value; ``agents``: each agent variable's value per
+    agent, in ``keys`` order (None if none yet). A replica that stopped earlier shows its
+    last state.
     """
     rows = live.state.filter((pl.col("replica") == replica) & (pl.col("step") <= step))
     last = (rows.sort("step").group_by("scope", "agent", "name", maintain_order=True)
