@@ -1,19 +1,16 @@
 """World state and interventions in the view's API, and interventions applied from the control.
 
-The commons fleet of ``tests/test_commons.py`` (three greedy and two sustainable scripted
-fishers) gives hand-computed values: the lake after months 1-4 is 40, 16, 10, 4 (collapse).
-Greedy fishers take h = floor(lake / 5) (at most ``quota``), sustainable ones floor(h / 2).
+The commons fleet (:mod:`tests.support.commons_fleet`: three greedy and two sustainable
+scripted fishers) gives hand-computed values: the lake after months 1-4 is 40, 16, 10, 4.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 from starlette.testclient import TestClient
 
 from agents.memory import Moment
@@ -23,30 +20,15 @@ from sim.run.control import RunControl
 from sim.run.runner import run_scenario
 from sim.scenario.spec import RunConfig
 from sim.view.app import ViewState, build_app
-from tests.conftest import SCENARIOS
-
-QUOTA = "From now on nobody may catch more than 2 tonnes a month."
-
-
-def commons(tmp: Path, *, at_round: int = 12, rounds: int = 12) -> Path:
-    """Three greedy and two sustainable fishers; a quota of 2 tonnes declared for ``at_round``."""
-    raw: dict[str, Any] = yaml.safe_load((SCENARIOS / "commons.yaml").read_text())
-    raw["rounds"] = rounds
-    raw["population"]["cohorts"] = [{"count": 3, "policy": {"name": "greedy"}},
-                                    {"count": 2, "policy": {"name": "sustainable"}}]
-    raw["interventions"] = [{"id": "quota", "at": {"round": at_round}, "announce": QUOTA,
-                             "set": {"params.quota": 2}}]
-    path = tmp / f"commons-{at_round}.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
+from tests.support.commons_fleet import QUOTA, commons_fleet
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two replicas of the fleet, no intervention fired (it is declared for month 12)."""
     tmp = tmp_path_factory.mktemp("view-state")
-    return run_scenario(commons(tmp), RunConfig(backend="scripted", out=tmp, seed=0,
-                                                replicas=2)).path
+    config = RunConfig(backend="scripted", out=tmp, seed=0, replicas=2)
+    return run_scenario(commons_fleet(tmp), config).path
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +62,8 @@ def test_snapshot_and_card_show_state_at_the_step(client: TestClient) -> None:
 
 def test_memory_at_any_step_is_that_of_a_run_stopped_there(client: TestClient, fleet: Path,
                                                            tmp_path: Path) -> None:
-    stopped = run_scenario(commons(tmp_path), RunConfig(backend="scripted", out=tmp_path,
-                                                        seed=0, replicas=2, steps=3)).path
+    config = RunConfig(backend="scripted", out=tmp_path, seed=0, replicas=2, steps=3)
+    stopped = run_scenario(commons_fleet(tmp_path), config).path
     final = engine_state_at(stopped, 3)["replicas"][1]["agents"][3]["memory"]["moments"]
     card = client.get("/api/agent?replica=1&agent=a003&step=3").json()
     assert card["memory"]["after_step"] == 3
@@ -104,7 +86,7 @@ def test_control_applies_a_declared_intervention_at_the_next_step(tmp_path: Path
     """Quota 2 before month 2: lake 40, then greedy 2 and sustainable 1 each,
     2 * (40 - 8) = 64, then 2 * (64 - 8) = 112 -> 100, and 100 from then on."""
     control = RunControl(paused=True)
-    thread = _run_with(control, commons(tmp_path), tmp_path / "live")
+    thread = _run_with(control, commons_fleet(tmp_path), tmp_path / "live")
     assert control.wait_until_waiting(30) == 1
     control.step()
     control.step()
@@ -127,7 +109,7 @@ def test_control_applies_a_declared_intervention_at_the_next_step(tmp_path: Path
     lake = run.state.filter(pl.col("name") == "lake", pl.col("stage") == "fish").sort("step")
     assert lake["value"].to_list() == [40, 64] + [100] * 10
     # the same as the quota declared for month 2 (its first step is step 3)
-    scheduled = load_run(run_scenario(commons(tmp_path, at_round=2), RunConfig(
+    scheduled = load_run(run_scenario(commons_fleet(tmp_path, at_round=2), RunConfig(
         backend="scripted", out=tmp_path / "scheduled", seed=0)).path)
     assert scheduled.events.drop("run_id").equals(run.events.drop("run_id"))
     listed = TestClient(build_app(ViewState(live))).get("/api/aggregates").json()
