@@ -80,12 +80,12 @@ def transcript(live: LiveRun, replica: int, step: int, group: str) -> dict[str, 
 def aggregates(live: LiveRun) -> dict[str, Any]:
     """Per-round panels over replicas, the declared variables and the interventions applied.
 
-    Panels: choice rates of each choice stage, mean payoff per agent, then the world state
-    (:func:`sim.view.world.state_panels`). A point is ``[round, mean, lo, hi]``: the mean over
+    Panels: the world state first (:func:`sim.view.world.state_panels`: what a scenario with
+    state is about), then choice rates of each choice stage and mean payoff per agent. A point is ``[round, mean, lo, hi]``: the mean over
     replicas and the band from the lowest to the highest replica.
     """
     events = live.events
-    panels: list[dict[str, Any]] = []
+    panels: list[dict[str, Any]] = world.state_panels(live)
     choices = events.filter((pl.col("kind") == "choice") & (pl.col("status") == "ok"))
     for stage in choices["stage"].unique(maintain_order=True).to_list():
         rows = choices.filter(pl.col("stage") == stage)
@@ -107,7 +107,6 @@ def aggregates(live: LiveRun) -> dict[str, Any]:
                      .group_by("replica", "round").agg(pl.col("payoff").mean()))
         panels.append({"title": "mean payoff per agent", "y": "payoff",
                        "series": [{"name": "payoff", "points": _band(per_agent, "payoff")}]})
-    panels.extend(world.state_panels(live))
     return {"panels": panels, "band": "lowest to highest replica",
             "replicas": int(live.manifest.get("replicas", 1)),
             "variables": world.variables(live), "interventions": world.interventions(live)}

@@ -22,7 +22,7 @@ function interventionMarks() {  // one rule per id and round, whichever replicas
 }
 
 function chart(panel, round, marks, xName) {
-  const W = 520, H = 150, L = 40, B = 22;
+  const W = 520, H = 125, L = 40, B = 22;
   const g = svg("svg", { viewBox: `0 0 ${W} ${H + 14 * panel.series.length}`, class: "chart",
                          width: "100%" });
   if (panel.state) g.dataset.state = panel.state;
@@ -82,11 +82,10 @@ function drawInterventions() {
     if (!rows.has(key)) rows.set(key, { ...i, replicas: [] });
     rows.get(key).replicas.push(i.replica);
   }
-  if (!rows.size) { box.append(el("div", "none applied", "muted")); return; }
   for (const i of rows.values()) {
     const line = el("div", null, "row intervention");
     line.dataset.step = i.step;
-    line.append(el("span", i.id, "intervention-id"));
+    line.append(document.createTextNode("intervention "), el("span", i.id, "intervention-id"));
     line.append(document.createTextNode(` at step ${i.step} (round ${i.round}, before ` +
       `${i.stage}), replica ${i.replicas.join(", ")}` + (i.text ? `: ${i.text}` : "")));
     box.append(line);
