@@ -81,8 +81,9 @@ def aggregates(live: LiveRun) -> dict[str, Any]:
     """Per-round panels over replicas, the declared variables and the interventions applied.
 
     Panels: the world state first (:func:`sim.view.world.state_panels`: what a scenario with
-    state is about), then choice rates of each choice stage and mean payoff per agent. A point is ``[round, mean, lo, hi]``: the mean over
-    replicas and the band from the lowest to the highest replica.
+    state is about), then choice rates of each choice stage (or the mean of a numeric scale)
+    and mean payoff per agent. A point is ``[round, mean, lo, hi]``: the mean over replicas
+    and the band from the lowest to the highest replica.
     """
     events = live.events
     panels: list[dict[str, Any]] = world.state_panels(live)
