@@ -6,6 +6,7 @@ scripted fishers) gives hand-computed values: the lake after months 1-4 is 40, 1
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 
 from agents.memory import Moment
 from analysis.io import load_run
+from sim.errors import RunInterrupted
 from sim.records.checkpoint import engine_state_at
 from sim.run.control import RunControl
 from sim.run.runner import run_scenario
@@ -75,7 +77,9 @@ def test_memory_at_any_step_is_that_of_a_run_stopped_there(client: TestClient, f
 
 def _run_with(control: RunControl, scenario: Path, out: Path) -> threading.Thread:
     def work() -> None:
-        run_scenario(scenario, RunConfig(backend="scripted", out=out, seed=0), hooks=control)
+        with contextlib.suppress(RunInterrupted):  # a stopped run: the test reads its manifest
+            run_scenario(scenario, RunConfig(backend="scripted", out=out, seed=0),
+                         hooks=control)
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
@@ -121,6 +125,23 @@ def test_control_endpoint_takes_an_intervention_by_id(fleet: Path) -> None:
     control = RunControl()
     client = TestClient(build_app(ViewState(fleet, control)))
     refused = client.post("/api/control", json={"action": "intervene", "intervention": "x"})
-    assert refused.status_code == 400  # no engine bound: nothing is declared yet
-    assert "unknown intervention 'x'" in refused.json()["error"]
+    assert refused.status_code == 400 and "not built its engine yet" in refused.json()["error"]
     assert client.get("/api/control").json()["interventions"] == []
+    unknown = client.post("/api/control", json={"action": "vote"})
+    assert unknown.status_code == 400 and "unknown control action 'vote'" in (
+        unknown.json()["error"])
+
+
+def test_an_intervention_queued_when_the_run_stops_is_dropped(tmp_path: Path) -> None:
+    control = RunControl(paused=True)
+    thread = _run_with(control, commons_fleet(tmp_path), tmp_path / "live")
+    assert control.wait_until_waiting(30) == 1
+    control.apply("intervene", "quota")
+    control.stop()
+    thread.join(30)
+    assert not thread.is_alive() and control.state()["applied"] == []
+    with pytest.raises(ValueError, match="the run is stopping"):
+        control.apply("intervene", "quota")
+    (live,) = (tmp_path / "live").glob("*/*")
+    run = load_run(live)
+    assert run.manifest["status"] == "interrupted" and run.events.height == 0

@@ -122,10 +122,13 @@ class RunControl:
         """Queue a declared intervention for the next step (applied by the run thread).
 
         Raises:
-            ValueError: if the scenario declares no intervention of that id (or the run has
-                not built its engine yet).
+            ValueError: if the scenario declares no intervention of that id, the run has not
+                built its engine yet, or it is stopping.
         """
         with self._cond:
+            if self._engine is None:
+                raise ValueError("the run has not built its engine yet: try again once it "
+                                 "waits before step 1")
             if intervention not in self._declared:
                 known = ", ".join(self._declared) or "none declared"
                 raise ValueError(f"unknown intervention {intervention!r}; the scenario's: "
