@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,15 @@ from sim.records.schemas import (
     EVENT_SCHEMA,
     NETWORK_SCHEMA,
     PROMPT_SCHEMA,
+    STATE_SCHEMA,
     SURVEY_SCHEMA,
 )
 
 __all__ = ["LiveRun"]
 
-_TABLES = {"events": EVENT_SCHEMA, "surveys": SURVEY_SCHEMA, "prompts": PROMPT_SCHEMA}
+_TABLES = {"events": EVENT_SCHEMA, "surveys": SURVEY_SCHEMA, "prompts": PROMPT_SCHEMA,
+           "state": STATE_SCHEMA}
+_STATES_KEPT = 4  # engine states rebuilt from the checkpoint chain kept (each holds memories)
 
 
 class LiveRun:
@@ -64,7 +68,7 @@ class LiveRun:
                                                  for n, s in _TABLES.items()}
         self.agents = pl.DataFrame(schema=AGENT_SCHEMA)
         self.network = pl.DataFrame(schema=NETWORK_SCHEMA)
-        self._checkpoint: tuple[int, dict[str, Any] | None] | None = None
+        self._states: OrderedDict[int, dict[str, Any] | None] = OrderedDict()
         self.refresh()
 
     @property
@@ -82,6 +86,11 @@ class LiveRun:
         """Stored prompts of the committed steps."""
         return self._frames["prompts"]
 
+    @property
+    def state(self) -> pl.DataFrame:
+        """World-state rows of the committed steps (empty without declared state)."""
+        return self._frames["state"]
+
     def refresh(self) -> bool:
         """Read the manifest and any newly committed shards; True if anything new was read."""
         with self._lock:
@@ -93,6 +102,7 @@ class LiveRun:
             target = int(manifest.get("steps_completed", 0))
             if target < self.committed:  # a resume rewound past what we read: start over
                 self._frames = {n: pl.DataFrame(schema=s) for n, s in _TABLES.items()}
+                self._states.clear()
                 self.committed = 0
             if target == self.committed:
                 return fresh
@@ -116,20 +126,31 @@ class LiveRun:
         return True
 
     def checkpoint(self) -> dict[str, Any] | None:
-        """``{"step", "engine"}``: the engine state after the committed step, or None.
+        """``{"step", "engine"}``: the engine state after the committed step, or None."""
+        state = self.engine_state(self.committed)
+        return None if state is None else {"step": self.committed, "engine": state}
 
-        Rebuilt once per committed step from the run's checkpoint chain
-        (:func:`sim.records.checkpoint.engine_state_at`); None if the run has no checkpoint
-        of that step or it fails its checks.
+    def engine_state(self, step: int) -> dict[str, Any] | None:
+        """The engine state after committed step ``step`` (0: before the first), or None.
+
+        Rebuilt from the run's checkpoint chain
+        (:func:`sim.records.checkpoint.engine_state_at`: one full document and a few deltas)
+        and kept for the last few steps asked, so moving back and forth between steps reads
+        each once. None if ``step`` is not committed, has no checkpoint or fails its checks.
         """
         with self._lock:
-            if self._checkpoint is None or self._checkpoint[0] != self.committed:
-                state = None
-                if self.committed in checkpoint_steps(self.path):
-                    try:
-                        state = {"step": self.committed,
-                                 "engine": engine_state_at(self.path, self.committed)}
-                    except RunError:
-                        state = None
-                self._checkpoint = (self.committed, state)
-            return self._checkpoint[1]
+            if step in self._states:
+                self._states.move_to_end(step)
+                return self._states[step]
+            if not 0 <= step <= self.committed:
+                return None  # not cached: the step may be committed later
+            state = None
+            if step in checkpoint_steps(self.path):
+                try:
+                    state = engine_state_at(self.path, step)
+                except RunError:
+                    state = None
+            self._states[step] = state
+            while len(self._states) > _STATES_KEPT:
+                self._states.popitem(last=False)
+            return state

@@ -7,6 +7,7 @@ choice of each agent, the per-replica rates), not from the code under test.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_aggregate_band_is_mean_and_range_over_replicas(client: TestClient,
         [3, sum(rates) / 2, min(rates), max(rates)])
 
 
-def test_agent_card_has_the_stored_prompt_and_memory_at_the_last_step(
+def test_agent_card_has_the_stored_prompt_and_memory_at_the_step(
         client: TestClient, pd_run: Path) -> None:
     run = load_run(pd_run)
     row = run.events.filter((pl.col("replica") == 0) & (pl.col("agent") == "a002")
@@ -89,7 +90,11 @@ def test_agent_card_has_the_stored_prompt_and_memory_at_the_last_step(
     stored = run.prompts.filter(pl.col("prompt_hash") == row["prompt_hash"])["messages"][0]
     card = client.get("/api/agent?replica=0&agent=a002&step=4").json()
     assert card["prompts"][0]["messages"] == json.loads(stored)
-    assert card["memory"] is None and [c["step"] for c in card["choices"]] == [2, 3, 4]
+    assert [c["step"] for c in card["choices"]] == [2, 3, 4]
+    # steps 1..4: the chat of round 1, then the plays of rounds 1, 2 and 3
+    moments = card["memory"]["moments"]
+    assert card["memory"]["after_step"] == 4 and len(moments) == 4
+    assert moments[0].startswith("Round 1 (chat)") and moments[3].startswith("Round 3 (play)")
     assert card["conditioning"] == "prompt" and card["persona"]["persona_model"] == "big_five"
     last = client.get("/api/agent?replica=0&agent=a002&step=12").json()
     assert len(last["memory"]["moments"]) == 12  # 10 plays and 2 chats
@@ -109,10 +114,18 @@ def test_bad_queries_get_a_message_not_a_traceback(client: TestClient) -> None:
 
 def test_page_puts_data_in_as_text_only(client: TestClient) -> None:
     page = client.get("/")
-    assert "innerHTML" not in page.text and "insertAdjacentHTML" not in page.text
-    assert "document.write" not in page.text and "https://" not in page.text
+    scripts = re.findall(r'<script nonce="([^"]+)" src="(/static/[a-z]+\.js)"></script>',
+                         page.text)
     csp = page.headers["content-security-policy"]
-    assert "script-src 'nonce-" in csp and "default-src 'none'" in csp
+    assert len(scripts) == 5 and all(f"script-src 'nonce-{n}';" in csp for n, _ in scripts)
+    assert "default-src 'none'" in csp and "style-src 'self';" in csp
+    for text in [page.text, *(client.get(src).text for _, src in scripts),
+                 client.get("/static/view.css").text]:
+        assert "innerHTML" not in text and "insertAdjacentHTML" not in text
+        assert "document.write" not in text and "https://" not in text
+        assert "<script>" not in text and " style=" not in text  # no inline code or style
+    assert client.get("/static/../app.py").status_code == 404
+    assert client.get("/static/nothing.js").status_code == 404
 
 
 def test_live_reader_ignores_uncommitted_shards(pd_run: Path, tmp_path: Path) -> None:

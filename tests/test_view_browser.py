@@ -27,6 +27,7 @@ import yaml
 from analysis.io import load_run
 from sim.run.runner import resume_run, run_scenario
 from sim.scenario.spec import RunConfig
+from tests.support.commons_fleet import QUOTA, commons_fleet
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
                                 "(pip install -e '.[test]')")
@@ -212,3 +213,66 @@ def test_live_run_paused_stepped_and_stopped_from_the_page(browser: Any, tmp_pat
     a, b = load_run(plain), load_run(watched)
     for name in ("events", "agents", "network", "prompts"):
         assert getattr(a, name).drop("run_id").equals(getattr(b, name).drop("run_id")), name
+
+
+def _memory_step(driver: Any) -> str | None:
+    found = driver.find_elements(By.CSS_SELECTOR, "#memory[data-step]")
+    return found[0].get_attribute("data-step") if found else None
+
+
+def test_live_commons_takes_an_intervention_from_the_page(browser: Any, tmp_path: Path
+                                                          ) -> None:
+    """Quota 2 applied before step 3 (month 2's talk): the lake goes 40, 64, then 100."""
+    scenario = commons_fleet(tmp_path, at_round=60, rounds=60)  # declared, far off
+    server = Traitlab("run", str(scenario), "--backend", "scripted", "--seed", "0", "--quiet",
+                      "--out", str(tmp_path / "live"), "--view", "--control", cwd=tmp_path)
+    apply = "button[data-intervention='quota']"
+    try:
+        browser.get(server.url())
+        _until(lambda: _state(browser) == "paused before step 1", "the run to wait")
+        _click(browser, "step")
+        _until(lambda: _state(browser) == "paused before step 2", "step 1")
+        _click(browser, "step")
+        _until(lambda: _state(browser) == "paused before step 3", "step 2")
+        _until(lambda: _rendered(browser) == "2", "the page to show step 2")
+        assert browser.find_elements(By.CSS_SELECTOR, "svg.chart[data-state='lake']")
+        browser.find_element(By.CSS_SELECTOR, apply).click()
+        more = browser.find_element(By.ID, "interventions-control")
+        _until(lambda: more.get_attribute("data-queued") == "quota", "the quota to queue")
+        _click(browser, "step")
+        _until(lambda: _state(browser) == "paused before step 4", "step 3")
+        _until(lambda: _rendered(browser) == "3", "the page to show step 3")
+        assert more.get_attribute("data-applied") == "quota@3"
+        listed = browser.find_element(By.CSS_SELECTOR, "#interventions .intervention")
+        assert listed.get_attribute("data-step") == "3" and QUOTA in listed.text
+        assert browser.find_elements(By.CSS_SELECTOR, "svg.chart .intervention-rule")
+        # the card's memory at step 3 holds the announcement; at step 2 it did not yet
+        browser.find_element(By.CSS_SELECTOR, "circle[data-agent='a003']").click()
+        _until(lambda: _memory_step(browser) == "3", "a003's memory after step 3")
+        assert QUOTA in browser.find_element(By.ID, "memory").text
+        browser.execute_script("const s = document.getElementById('slider'); s.value = 2; "
+                               "s.dispatchEvent(new Event('input'));")
+        _until(lambda: _memory_step(browser) == "2", "a003's memory after step 2")
+        assert QUOTA not in browser.find_element(By.ID, "memory").text
+        _click(browser, "resume")
+        _click(browser, "pause")
+        paused = _until(lambda: re.fullmatch(r"paused before step (\d+)", _state(browser)),
+                        "the run to pause")
+        before = int(paused.group(1))
+        assert 4 <= before < 120, _state(browser)
+        _click(browser, "stop")
+        assert server.proc.wait(WAIT_S) == 130
+    finally:
+        server.close()
+    (watched,) = (tmp_path / "live").glob("*/*")
+    manifest = json.loads((watched / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["steps_completed"] == before - 1
+    assert resume_run(watched).status == "complete"
+    run = load_run(watched)
+    assert run.events.filter(pl.col("kind") == "intervention").select(
+        "step", "round", "stage", "intervention").rows() == [(3, 2, "talk", "quota")]
+    lake = run.state.filter(pl.col("name") == "lake", pl.col("stage") == "fish").sort("step")
+    assert lake["value"].to_list() == [40, 64] + [100] * 58
+    scheduled = run_scenario(commons_fleet(tmp_path, at_round=2, rounds=60), RunConfig(
+        backend="scripted", out=tmp_path / "scheduled", seed=0)).path
+    assert load_run(scheduled).events.drop("run_id").equals(run.events.drop("run_id"))

@@ -1,8 +1,9 @@
 """``traitlab view RUN_DIR`` and ``traitlab run ... --view [--control]``: the browser view.
 
 The view always listens on 127.0.0.1. Beside a running simulation it runs in a thread and
-reads the run directory as the run commits steps; ``--control`` adds pause, step and stop
-(a :class:`~sim.run.control.RunControl` the run checks between steps).
+reads the run directory as the run commits steps; ``--control`` adds pause, step, stop and the
+scenario's interventions (a :class:`~sim.run.control.RunControl` the run checks between
+steps).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def add_run_flags(run: argparse.ArgumentParser, sub: Any) -> None:
                      "stays up after the run until Ctrl-C")
     run.add_argument("--control", action="store_true",
                      help="with --view: pause, step once, resume and stop the run from the "
-                     "page; the run starts paused before step 1 (press resume or step)")
+                     "page, and apply the scenario's declared interventions at the next step; "
+                     "the run starts paused before step 1 (press resume or step)")
     run.add_argument("--view-port", type=int, default=0, metavar="N",
                      help="with --view: TCP port on 127.0.0.1 (default: a free one)")
     _max_nodes(run)

@@ -215,6 +215,9 @@ def _engine(spec: ScenarioSpec, config: RunConfig, executor: Executor, recorder:
     """An engine whose first callback records each step."""
     engine = Engine(spec, config, executor, callbacks=callbacks, hooks=hooks)
     engine.callbacks.insert(0, record_steps(engine, recorder))
+    bind = getattr(hooks, "bind_engine", None)  # a RunControl queues interventions into it
+    if callable(bind):
+        bind(engine)
     return engine
 
 

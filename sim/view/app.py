@@ -2,15 +2,17 @@
 
 Routes (all GET unless said)::
 
-    /                   the page (inline script under a per-response CSP nonce; no network)
+    /                   the page (its scripts carry a per-response CSP nonce; no network)
+    /static/NAME        the page's scripts and style sheet (``sim/view/static/``)
     /api/meta           run, status, committed steps; rereads newly committed shards
     /api/population     ?replica=R            agents, positions, edges (or groups when large)
     /api/snapshot       ?replica=R&step=S     last choice and score of every agent, groups
     /api/aggregates                           per-round panels with replicate bands
     /api/transcript     ?replica=R&step=S&group=G
     /api/agent          ?replica=R&agent=A&step=S
-    /api/control        GET state; POST {"action": "pause"|"step"|"resume"|"stop"}
-                        (only when the view was started with a RunControl)
+    /api/control        GET state; POST {"action": "pause"|"step"|"resume"|"stop"} or
+                        {"action": "intervene", "intervention": ID} (a declared one, applied
+                        by the run thread at the next step); only with a RunControl
 
 A live run's directory may not have its manifest yet when the server starts: the API answers
 503 ``starting`` until it has.
@@ -27,7 +29,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from analysis.live import LiveRun
@@ -39,6 +41,7 @@ from sim.view.layout import MAX_NODES, population
 __all__ = ["ViewState", "build_app", "check_run_dir"]
 
 _REFRESH_S = 0.3  # rereads of the run directory are at most this frequent
+_STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
 class ViewState:
@@ -101,14 +104,21 @@ def _int(request: Request, name: str, default: int | None = None) -> int:
 def build_app(state: ViewState) -> Starlette:
     """The starlette app serving ``state``."""
     page = resources.files("sim.view").joinpath("page.html").read_text(encoding="utf-8")
+    static = _static_files()
 
     def index(_: Request) -> Response:
         nonce = secrets.token_urlsafe(16)
-        csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+        csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; "
                "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'")
         return HTMLResponse(page.replace("__NONCE__", nonce),
                             headers={"Content-Security-Policy": csp,
                                      "Cache-Control": "no-store"})
+
+    def asset(request: Request) -> Response:
+        found = static.get(str(request.path_params["name"]))  # a fixed set: no path lookup
+        if found is None:
+            return PlainTextResponse("not found", status_code=404)
+        return Response(found[0], media_type=found[1], headers={"Cache-Control": "no-store"})
 
     def api(build: Any, *, refresh: bool = False) -> Any:
         def endpoint(request: Request) -> Response:
@@ -134,13 +144,16 @@ def build_app(state: ViewState) -> Starlette:
         if request.method == "POST":
             try:
                 body = await request.json()
-                return JSONResponse(state.control.apply(str(body.get("action"))))
+                item = body.get("intervention")
+                return JSONResponse(state.control.apply(
+                    str(body.get("action")), None if item is None else str(item)))
             except (ValueError, AttributeError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(state.control.state())
 
     routes = [
         Route("/", index),
+        Route("/static/{name}", asset),
         Route("/api/meta", api(meta, refresh=True)),
         Route("/api/population", api(lambda live, r: state.population(live, _int(r, "replica",
                                                                                   0)))),
@@ -154,6 +167,14 @@ def build_app(state: ViewState) -> Starlette:
         Route("/api/control", control, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes)
+
+
+def _static_files() -> dict[str, tuple[str, str]]:
+    """The page's scripts and style sheet by file name: (text, media type), read once."""
+    folder = resources.files("sim.view").joinpath("static")
+    return {item.name: (item.read_text(encoding="utf-8"), _STATIC_TYPES[suffix])
+            for item in folder.iterdir()
+            if (suffix := Path(item.name).suffix) in _STATIC_TYPES}
 
 
 def _text(request: Request, name: str) -> str:

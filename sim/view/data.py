@@ -4,8 +4,8 @@ Every payload is plain JSON data; agent and user text travels as strings and the
 into the document only as text (``textContent``), never as markup.
 
 The aggregate panels are a list of ``{"title", "y", "series": [{"name", "points"}]}`` where a
-point is ``[x, mean, lo, hi]`` over replicas: another kind of series (a state variable) is one
-more panel from one more function here.
+point is ``[x, mean, lo, hi]`` over replicas: another kind of series is one more panel from one
+more function (the world-state panels are built in :mod:`sim.view.world`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import polars as pl
 from agents.memory import Moment
 from analysis.live import LiveRun
 from analysis.psychometrics import survey_scores
+from sim.view import world
 
 __all__ = ["agent_card", "aggregates", "meta", "snapshot", "transcript"]
 
 _PERSONA = ("name", "cohort", "role", "policy", "backend", "persona_model", "openness",
             "conscientiousness", "extraversion", "agreeableness", "neuroticism", "mbti",
             "background", "private")
+_MAX_RATES = 8  # a choice stage with more (numeric) options is drawn as its mean value
 
 
 def meta(live: LiveRun) -> dict[str, Any]:
@@ -56,9 +58,11 @@ def snapshot(live: LiveRun, replica: int, step: int) -> dict[str, Any]:
     now = upto.filter((pl.col("step") == step) & (pl.col("group") != "-"))
     groups = (now.group_by("stage", "group").agg(pl.col("agent").unique(maintain_order=True))
               .sort("stage", "group"))
+    values = world.agent_values(live, replica, step, keys)
     return {"replica": replica, "step": step,
             "choice": [choice.get(k) for k in keys],
             "score": [score.get(k) for k in keys],
+            "state": values["agents"], "world": values["world"],
             "groups": [{"stage": s, "group": g, "agents": a} for s, g, a in groups.rows()]}
 
 
@@ -74,17 +78,25 @@ def transcript(live: LiveRun, replica: int, step: int, group: str) -> dict[str, 
 
 
 def aggregates(live: LiveRun) -> dict[str, Any]:
-    """Per-round choice rates of each choice stage and mean payoff per agent, over replicas.
+    """Per-round panels over replicas, the declared variables and the interventions applied.
 
-    A point is ``[round, mean, lo, hi]``: the mean over replicas and the band from the lowest
-    to the highest replica.
+    Panels: the world state first (:func:`sim.view.world.state_panels`: what a scenario with
+    state is about), then choice rates of each choice stage (or the mean of a numeric scale)
+    and mean payoff per agent. A point is ``[round, mean, lo, hi]``: the mean over replicas
+    and the band from the lowest to the highest replica.
     """
     events = live.events
-    panels: list[dict[str, Any]] = []
+    panels: list[dict[str, Any]] = world.state_panels(live)
     choices = events.filter((pl.col("kind") == "choice") & (pl.col("status") == "ok"))
     for stage in choices["stage"].unique(maintain_order=True).to_list():
         rows = choices.filter(pl.col("stage") == stage)
         options = rows["options"][0].to_list() if rows.height else []
+        if len(options) > _MAX_RATES and _numeric(options):
+            # a numeric scale (catches 0..20): one line of its mean, not a line per level
+            means = rows.group_by("replica", "round").agg(pl.col("value").mean())
+            panels.append({"title": f"mean choice: {stage}", "y": "chosen value",
+                           "series": [{"name": stage, "points": _band(means, "value")}]})
+            continue
         rates = rows.group_by("replica", "round").agg(
             [(pl.col("choice") == o).mean().alias(f"o{i}") for i, o in enumerate(options)])
         panels.append({"title": f"choice rates: {stage}", "y": "share of choices",
@@ -97,7 +109,15 @@ def aggregates(live: LiveRun) -> dict[str, Any]:
         panels.append({"title": "mean payoff per agent", "y": "payoff",
                        "series": [{"name": "payoff", "points": _band(per_agent, "payoff")}]})
     return {"panels": panels, "band": "lowest to highest replica",
-            "replicas": int(live.manifest.get("replicas", 1))}
+            "replicas": int(live.manifest.get("replicas", 1)),
+            "variables": world.variables(live), "interventions": world.interventions(live)}
+
+
+def _numeric(options: list[str]) -> bool:
+    try:
+        return all(float(o) == float(o) for o in options)  # NaN is no scale
+    except ValueError:
+        return False
 
 
 def _band(frame: pl.DataFrame, column: str) -> list[list[float]]:
@@ -108,7 +128,7 @@ def _band(frame: pl.DataFrame, column: str) -> list[list[float]]:
 
 
 def agent_card(live: LiveRun, replica: int, agent: str, step: int) -> dict[str, Any]:
-    """Persona and conditioning, memory, choices, the prompts seen at ``step`` and surveys."""
+    """Persona and conditioning, memory, choices, prompts seen and state, at ``step``; surveys."""
     row = live.agents.filter((pl.col("replica") == replica) & (pl.col("agent") == agent))
     if row.height == 0:
         raise KeyError(f"no agent {agent!r} in replica {replica}")
@@ -132,17 +152,16 @@ def agent_card(live: LiveRun, replica: int, agent: str, step: int) -> dict[str, 
                     for r in mine.iter_rows(named=True)],
         "prompts": _prompts(live, mine.filter(pl.col("step") == step)),
         "surveys": _surveys(live, replica, agent, step),
+        "state": world.agent_history(live, replica, agent, step),
     }
 
 
 def _memory(live: LiveRun, replica: int, agent: str, step: int) -> dict[str, Any] | None:
-    """The agent's memory from the checkpoint, when the checkpoint is of exactly ``step``."""
-    if step != live.committed:
+    """The agent's memory after ``step``, from the checkpoint chain (None without one)."""
+    engine = live.engine_state(step)
+    if engine is None or not 0 <= replica < len(engine["replicas"]):
         return None
-    checkpoint = live.checkpoint()
-    if checkpoint is None or int(checkpoint.get("step", -1)) != step:
-        return None
-    for state in checkpoint["engine"]["replicas"][replica]["agents"]:
+    for state in engine["replicas"][replica]["agents"]:
         if state["key"] == agent:
             return {"after_step": step,
                     "moments": [Moment.from_dict(m).render()
