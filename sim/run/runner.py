@@ -29,6 +29,7 @@ from sim.records.hooks import NO_HOOKS, RunHooks
 from sim.records.recorder import Recorder, RunLock, read_manifest
 from sim.run.budget import CostMeter
 from sim.run.conditioning import check_server_steering, prepare_run_conditioning
+from sim.run.control import RunControl
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
 
@@ -215,9 +216,8 @@ def _engine(spec: ScenarioSpec, config: RunConfig, executor: Executor, recorder:
     """An engine whose first callback records each step."""
     engine = Engine(spec, config, executor, callbacks=callbacks, hooks=hooks)
     engine.callbacks.insert(0, record_steps(engine, recorder))
-    bind = getattr(hooks, "bind_engine", None)  # a RunControl queues interventions into it
-    if callable(bind):
-        bind(engine)
+    if isinstance(hooks, RunControl):  # it queues the page's interventions into the engine
+        hooks.bind_engine(engine)
     return engine
 
 
