@@ -110,6 +110,17 @@ def _check_overrides(overrides: Mapping[str, Any], step: int) -> None:
                            "--intervene FILE), or start a new run with traitlab run --set.")
 
 
+def _config(parent: Path, manifest: dict[str, Any],
+            settings: Mapping[str, Any] | None) -> RunConfig:
+    """The parent's run config with ``settings`` on top; ``out`` defaults to the parent's
+    output root (``<root>/<scenario>/<run>``, or above a fork set)."""
+    root = parent.parent.parent
+    if (parent.parent / FORKSET_FILE).is_file():
+        root = root.parent
+    return RunConfig.model_validate({**manifest["run_config"], "out": str(root),
+                                     **(settings or {})})
+
+
 def _changed_scenario(loaded: LoadedScenario, overrides: Sequence[str] | Mapping[str, Any],
                       interventions: str | Path | None, step: int
                       ) -> tuple[LoadedScenario, list[InterventionSpec]]:
@@ -175,7 +186,7 @@ def prepare_fork(parent_dir: str | Path, step: int, *,
     """Write a fork's directory, header and first checkpoint; see :func:`fork_run`."""
     parent, manifest, loaded = _parent(parent_dir, step)
     scenario, now = _changed_scenario(loaded, overrides, interventions, step)
-    config = RunConfig.model_validate({**manifest["run_config"], **(settings or {})})
+    config = _config(parent, manifest, settings)
     state = engine_state_at(parent, step, manifest["spec_hash"])
     owned = backend or open_backend(config)
     engine = Engine(scenario.spec, config, LocalExecutor(owned))
@@ -264,7 +275,7 @@ def fork_set(parent_dir: str | Path, step: int, *, replicas: int,
     if replicas < 1:
         raise RunError(f"--replicas {replicas}: use 1 or more continuations.")
     parent, manifest, loaded = _parent(parent_dir, step)
-    config = RunConfig.model_validate({**manifest["run_config"], **(settings or {})})
+    config = _config(parent, manifest, settings)
     root = Recorder.new_dir(config, loaded.spec)
     root = root.rename(root.with_name(root.name[:16] + "-forkset" + root.name[16:]))
     owned = backend or open_backend(config)
