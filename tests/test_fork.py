@@ -12,6 +12,7 @@ import pytest
 from analysis.io import load_run
 from sim.cli.main import main
 from sim.errors import RunError, RunInterrupted
+from sim.records import doc
 from sim.run.fork import fork_run
 from sim.run.runner import resume_run, run_scenario
 from sim.scenario.spec import RunConfig
@@ -59,6 +60,12 @@ def test_a_fork_without_change_reproduces_the_parent_after_the_step(parent: Path
                                   "step": AT, "spec_hash": whole.manifest["spec_hash"]}
     assert manifest["steps_completed"] == whole.manifest["steps_completed"]
     assert manifest["events"] == whole.manifest["events"]
+    assert set(manifest) <= set(doc.MANIFEST_KEYS)
+    first = json.loads((fork.path / "checkpoints" / f"step-{AT:06d}.json").read_text())
+    assert first["kind"] == "full" and first["prev"] is None
+    assert set(first) <= set(doc.CHECKPOINT_KEYS)
+    assert set(first["parent"]["files"]) >= {f"events/step-{s:06d}.parquet"
+                                             for s in range(1, AT + 1)}
 
 
 def test_a_new_seed_changes_the_draws_and_is_recorded(parent: Path):
