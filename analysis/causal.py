@@ -35,8 +35,8 @@ from sim.errors import RunError
 if TYPE_CHECKING:
     from analysis.report import Report
 
-__all__ = ["ForkPairs", "Measure", "choice_rate", "fork_pairs", "fork_section", "mean_value", "measures_for",
-           "paired_effects", "payoff", "state_variable"]
+__all__ = ["ForkPairs", "Measure", "choice_rate", "fork_pairs", "fork_section", "mean_value",
+           "measures_for", "paired_effects", "payoff", "state_variable"]
 
 _ROWS = {"replica": pl.Int64, "agent": pl.String, "step": pl.Int64, "value": pl.Float64}
 

@@ -261,8 +261,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         return replay(args, argv)
     if args.resume is not None:
         if args.overrides or args.intervene:
-            raise RunError("--set and --intervene change a scenario, but a resumed run keeps "
-                           "its own. Fix: drop them, or start a new run (or traitlab fork).")
+            flag = "--set" if args.overrides else "--intervene"
+            raise RunError(f"{flag} changes a scenario, but a resumed run keeps its own. Fix: "
+                           f"drop {flag}, or start a new run with it.")
         return _resume(args, argv)
     if args.scenario is None:
         raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")

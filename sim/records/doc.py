@@ -16,7 +16,8 @@ from agents.memory import MEMORY_LIMIT
 from sim.records.checkpoint import SNAPSHOT_EVERY
 from sim.records.schemas import COLUMN_DOCS, TABLES
 
-__all__ = ["CHECKPOINT_KEYS", "FORKSET_FILES", "MANIFEST_KEYS", "RUN_FILES", "SWEEP_FILES", "render"]
+__all__ = ["CHECKPOINT_KEYS", "FORKSET_FILES", "MANIFEST_KEYS", "RUN_FILES", "SWEEP_FILES",
+           "render"]
 
 RUN_FILES: dict[str, str] = {
     "manifest.json": "what ran and how it went; see *manifest.json* below",
@@ -124,9 +125,6 @@ CHECKPOINT_KEYS: dict[str, str] = {
              "network, the step's shards); resume checks the union and refuses a missing, "
              "changed or unlisted one",
     "sha256": "hash of the rest of the document; resume refuses an edited checkpoint",
-    "parent": "a fork's first document only: the manifest's `parent` plus `files`, the "
-              "sha256 of each of the parent's own shards up to the fork step; reading or "
-              "resuming the fork refuses a parent shard missing, changed or added since",
 }
 """Top-level keys of a ``checkpoints/step-NNNNNN.json`` document."""
 
@@ -176,7 +174,10 @@ plus at most {SNAPSHOT_EVERY - 1} `delta`s away. Read it with
 `step`, each document read checked for its hash and its link), or reopen the run there with
 `sim.run.reopen.reopen(run_dir, step)` (an engine in that state; nothing is written).
 `read_checkpoint(run_dir, spec_hash, step)` reads and verifies the whole chain up to `step`
-(what resume uses: the union of `files`, the progress with every step's time). Keys of each
+(what resume uses: the union of `files`, the progress with every step's time). A fork's
+first document (full, `prev` null) has one more key, `parent`: the manifest's `parent` plus
+`files`, the sha256 of each of the parent's own shards up to the fork step; reading, resuming
+or forking the fork refuses a parent shard missing, changed or added since. Keys of each
 document:"""
 
 

@@ -112,8 +112,11 @@ def _check_overrides(overrides: Mapping[str, Any], step: int) -> None:
 
 def _config(parent: Path, manifest: dict[str, Any],
             settings: Mapping[str, Any] | None) -> RunConfig:
-    """The parent's run config with ``settings`` on top; ``out`` defaults to the parent's
-    output root (``<root>/<scenario>/<run>``, or above a fork set)."""
+    """The parent's run config with ``settings`` on top.
+
+    ``out`` defaults to the parent's output root (``<root>/<scenario>/<run>``, or above a
+    fork set).
+    """
     root = parent.parent.parent
     if (parent.parent / FORKSET_FILE).is_file():
         root = root.parent
