@@ -9,8 +9,8 @@ the paired difference between the changed arm and a control arm after the fork s
   of the unchanged arm (same draws), so sampled decoding gives N paired differences.
 
 The unit of pairing is (continuation, replica): each is one world seen with and without the
-change. For each unit the measure's mean over rows after the fork step (agents and rounds)
-is taken in both arms; the effect is the mean of the unit differences, with a t interval
+change. For each unit the measure's mean over rows after the fork step (agents and rounds;
+the rounds both arms have) is taken in both arms; the effect is the mean of the unit differences, with a t interval
 over units (``mean +- t_{n-1} sd / sqrt(n)``; none with one unit, exact when every unit
 differs by the same amount). Per agent, the same over continuations. Definitions and
 references: ``docs/measurement.md`` ("Fork effects").
@@ -38,12 +38,13 @@ if TYPE_CHECKING:
 __all__ = ["ForkPairs", "Measure", "choice_rate", "fork_pairs", "fork_section", "mean_value",
            "measures_for", "paired_effects", "payoff", "state_variable"]
 
-_ROWS = {"replica": pl.Int64, "agent": pl.String, "step": pl.Int64, "value": pl.Float64}
+_ROWS = {"replica": pl.Int64, "agent": pl.String, "step": pl.Int64, "round": pl.Int64,
+         "value": pl.Float64}
 
 
 @dataclass(frozen=True)
 class Measure:
-    """A behaviour measure: a name and its rows (``replica, agent, step, value``) in a run."""
+    """A behaviour measure: a name and its rows (``replica, agent, step, round, value``)."""
 
     name: str
     rows: Callable[[Run], pl.DataFrame]
@@ -55,7 +56,7 @@ def _choices(run: Run, stage: str) -> pl.DataFrame:
 
 
 def _select(df: pl.DataFrame, value: pl.Expr) -> pl.DataFrame:
-    return df.select("replica", "agent", "step", value.alias("value")).cast(_ROWS)
+    return df.select("replica", "agent", "step", "round", value.alias("value")).cast(_ROWS)
 
 
 def choice_rate(stage: str, option: str) -> Measure:
@@ -163,8 +164,13 @@ def _unit_means(pairs: ForkPairs, measure: Measure, by: Sequence[str]) -> pl.Dat
     """Mean of the measure after the fork step, per pair, arm and ``by`` keys."""
     frames = []
     for i, changed, control in pairs.pairs:
-        for arm, run in (("changed", changed), ("control", control)):
-            rows = measure.rows(run).filter(pl.col("step") > pairs.step)
+        arms = [(arm, measure.rows(run).filter(pl.col("step") > pairs.step))
+                for arm, run in (("changed", changed), ("control", control))]
+        # A change may add steps to a round (a stage switched on) or end a run sooner: the
+        # arms are compared over the rounds both have after the fork step.
+        common = set(arms[0][1]["round"].to_list()) & set(arms[1][1]["round"].to_list())
+        for arm, rows in arms:
+            rows = rows.filter(pl.col("round").is_in(sorted(common)))
             frames.append(rows.group_by(*by).agg(pl.col("value").mean()).with_columns(
                 continuation=pl.lit(i), arm=pl.lit(arm)))
     if not frames:
