@@ -10,10 +10,10 @@ the paired difference between the changed arm and a control arm after the fork s
 
 The unit of pairing is (continuation, replica): each is one world seen with and without the
 change. For each unit the measure's mean over rows after the fork step (agents and rounds;
-the rounds both arms have) is taken in both arms; the effect is the mean of the unit differences, with a t interval
-over units (``mean +- t_{n-1} sd / sqrt(n)``; none with one unit, exact when every unit
-differs by the same amount). Per agent, the same over continuations. Definitions and
-references: ``docs/measurement.md`` ("Fork effects").
+the rounds both arms have) is taken in both arms; the effect is the mean of the unit
+differences, with a t interval over units (``mean +- t_{n-1} sd / sqrt(n)``; none with one
+unit, exact when every unit differs by the same amount). Per agent, the same over
+continuations. Definitions and references: ``docs/measurement.md`` ("Fork effects").
 """
 
 from __future__ import annotations
