@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import polars as pl
 import yaml
 
 from sim.errors import RunError
+from sim.records.checkpoint import shard_step
+from sim.records.lineage import Ancestor, lineage
 from sim.records.schemas import (
     AGENT_SCHEMA,
     EVENT_SCHEMA,
@@ -49,6 +52,9 @@ class Run:
         state: the world state after every step, one row per variable (see
             :data:`sim.records.schemas.STATE_SCHEMA`; empty with those columns when the
             scenario declares no state).
+        lineage: for a fork (``traitlab fork``), ``(run_id, step)`` of each run up the
+            chain whose rows up to ``step`` the frames include, nearest first; empty for a
+            run that is no fork. Every frame's ``run_id`` is this run's.
     """
 
     path: Path
@@ -60,6 +66,7 @@ class Run:
     surveys: pl.DataFrame
     prompts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROMPT_SCHEMA))
     state: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STATE_SCHEMA))
+    lineage: tuple[tuple[str, int], ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -68,13 +75,31 @@ class Run:
 
 
 def scan_events(path: str | Path) -> pl.LazyFrame:
-    """Lazily scan a run's event shards (with ``run_id``), for large runs."""
-    return _scan_shards(Path(path), "events", EVENT_SCHEMA)
+    """Lazily scan a run's event shards (with ``run_id``), for large runs.
+
+    A fork's scan includes its lineage's rows up to the fork step (verified first).
+    """
+    path = Path(path)
+    return _scan_shards(path, "events", EVENT_SCHEMA, _ancestors(path))
 
 
-def _scan_shards(path: Path, folder: str, schema: dict[str, Any]) -> pl.LazyFrame:
-    """The per-step shards ``path/folder/step-*.parquet`` as one frame, with ``run_id``."""
-    shards = sorted((path / folder).glob("step-*.parquet"))
+def _ancestors(path: Path) -> list[Ancestor]:
+    """A fork's lineage, verified (no reading at all for a run that is no fork)."""
+    manifest = json.loads((path / "manifest.json").read_text())
+    return lineage(path, manifest=manifest) if "parent" in manifest else []
+
+
+def _scan_shards(path: Path, folder: str, schema: dict[str, Any],
+                 ancestors: Sequence[Ancestor] = ()) -> pl.LazyFrame:
+    """The per-step shards ``path/folder/step-*.parquet`` as one frame, with ``run_id``.
+
+    A fork's shards come after its ancestors' own shards up to their steps (a shard's step
+    is in its name, so the files are chosen without reading them).
+    """
+    shards = [p for a in reversed(ancestors)
+              for p in sorted((a.path / folder).glob("step-*.parquet"))
+              if (n := shard_step(p)) is not None and n <= a.step]
+    shards += sorted((path / folder).glob("step-*.parquet"))
     # Columns added in a later version read as null in shards written before it (a run
     # from an older version, or one resumed across versions), instead of failing the scan.
     lazy = (pl.scan_parquet(shards, schema=schema, missing_columns="insert") if shards
@@ -101,16 +126,18 @@ def load_run(path: str | Path) -> Run:
         return df.with_columns(pl.lit(run_id).alias("run_id"))
 
     scenario_file = path / "scenario.yaml"
+    ancestors = _ancestors(path)
     return Run(
         path=path,
         manifest=json.loads(manifest_file.read_text()),
         scenario=yaml.safe_load(scenario_file.read_text()) if scenario_file.is_file() else {},
-        events=scan_events(path).collect(),
+        events=_scan_shards(path, "events", EVENT_SCHEMA, ancestors).collect(),
         agents=read("agents.parquet", AGENT_SCHEMA),
         network=read("network.parquet", NETWORK_SCHEMA),
-        surveys=_scan_shards(path, "surveys", SURVEY_SCHEMA).collect(),
-        prompts=_scan_shards(path, "prompts", PROMPT_SCHEMA).collect(),
-        state=_scan_shards(path, "state", STATE_SCHEMA).collect(),
+        surveys=_scan_shards(path, "surveys", SURVEY_SCHEMA, ancestors).collect(),
+        prompts=_scan_shards(path, "prompts", PROMPT_SCHEMA, ancestors).collect(),
+        state=_scan_shards(path, "state", STATE_SCHEMA, ancestors).collect(),
+        lineage=tuple((a.run_id, a.step) for a in ancestors),
     )
 
 

@@ -122,8 +122,16 @@ def find_runs(path: str | Path) -> list[Path]:
 
 
 def analyze_path(path: str | Path, *, seed: int = 0, n_boot: int = 200) -> Report:
-    """Load one run or every run below a sweep folder and analyse them together."""
-    return analyze_runs([load_run(p) for p in find_runs(path)], seed=seed, n_boot=n_boot)
+    """Load one run or every run below a sweep folder and analyse them together.
+
+    A fork or a fork set (``traitlab fork``) also gets its "Fork effects"
+    (:mod:`analysis.causal`).
+    """
+    from analysis.causal import fork_section
+
+    report = analyze_runs([load_run(p) for p in find_runs(path)], seed=seed, n_boot=n_boot)
+    fork_section(report, path)
+    return report
 
 
 def analyze_run(run: Run, *, seed: int = 0, n_boot: int = 200) -> Report:

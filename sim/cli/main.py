@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     from sim.cli.interview import add_parser as add_interview_parser
 
     add_interview_parser(sub, fmt)
+    from sim.cli.fork import add_parser as add_fork_parser
+
+    add_fork_parser(sub, fmt, run)  # and ``run --intervene``
     return parser
 
 
@@ -196,6 +199,10 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             from sim.cli.interview import main as interview_main
 
             return interview_main(args, list(argv) if argv is not None else sys.argv[1:])
+        if args.command == "fork":
+            from sim.cli.fork import main as fork_main
+
+            return fork_main(args, list(argv) if argv is not None else sys.argv[1:])
         if args.command == "validity":
             from sim.cli.validity import main as validity_main
 
@@ -253,15 +260,20 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.replay is not None:
         return replay(args, argv)
     if args.resume is not None:
-        if args.overrides:
-            raise RunError("--set changes a scenario, but a resumed run keeps its own. Fix: "
-                           "drop --set, or start a new run with it.")
+        if args.overrides or args.intervene:
+            flag = "--set" if args.overrides else "--intervene"
+            raise RunError(f"{flag} changes a scenario, but a resumed run keeps its own. Fix: "
+                           f"drop {flag}, or start a new run with it.")
         return _resume(args, argv)
     if args.scenario is None:
         raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")
     loaded = load_scenario(args.scenario)
     if args.overrides:
         loaded = apply_overrides(loaded, args.overrides)
+    if args.intervene is not None:
+        from sim.cli.fork import with_interventions
+
+        loaded = with_interventions(loaded, args.intervene)
     api = api_settings(args)
     config = RunConfig(api=api, **{name: getattr(args, name) for name in RunConfig.model_fields
                                    if hasattr(args, name)})

@@ -75,6 +75,9 @@ class Replica(mesa.Model):
         super().__init__(rng=np.random.default_rng(np.random.SeedSequence([seed, replica])))
         self.spec = spec
         self.seed = seed
+        # Draws made while the run goes on (groups, request seeds, choices) come from
+        # ``draw_seed``: a fork's continuation may take new ones over the same population.
+        self.draw_seed = seed
         self.replica = replica
         self.graph = ScenarioGraph.compile(spec)
         self.max_new_tokens = max_new_tokens
@@ -108,9 +111,15 @@ class Replica(mesa.Model):
         seq = np.random.SeedSequence(self.seed, spawn_key=(self.replica, *keys))
         return np.random.default_rng(seq)
 
+    def draw_stream(self, *keys: int) -> np.random.Generator:
+        """A named RNG stream of the run's later draws (keyed by ``draw_seed``)."""
+        seq = np.random.SeedSequence(self.draw_seed, spawn_key=(self.replica, *keys))
+        return np.random.default_rng(seq)
+
     def request_seed(self, *keys: int) -> int:
         """A deterministic 63-bit seed for one request, from (step, agent, group, turn)."""
-        seq = np.random.SeedSequence(self.seed, spawn_key=(self.replica, _REQUESTS, *keys))
+        seq = np.random.SeedSequence(self.draw_seed,
+                                     spawn_key=(self.replica, _REQUESTS, *keys))
         return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
     def grouping(self, stage: ChoiceStage | DialogueStage | BroadcastStage | SanctionStage,
@@ -118,7 +127,7 @@ class Replica(mesa.Model):
         """Groups for a stage; stages with the same rule share them within a round."""
         key = cache_key(stage.groups, round_)
         if key not in self._groupings:
-            rng = self.stream(_GROUPS, *stream_key(stage.groups, round_))
+            rng = self.draw_stream(_GROUPS, *stream_key(stage.groups, round_))
             self._groupings[key] = form_groups(stage.groups, len(self.population),
                                                self.network, rng, round_=round_,
                                                roles=self.roles)
@@ -166,6 +175,7 @@ class Replica(mesa.Model):
             "groupings": [grouping_to_json(k, g) for k, g in self._groupings.items()],
             "agents": [agent.state_dict() for agent in self.population],
             **({"world": self.world.state_dict()} if self.world.declared else {}),
+            **({"draw_seed": self.draw_seed} if self.draw_seed != self.seed else {}),
             **({"interventions": self.interventions.state_dict()}
                if self.interventions.active else {}),
         }
@@ -183,6 +193,7 @@ class Replica(mesa.Model):
         self.state = flow_from_json(state["flow"])
         self.step_count = int(state["step_count"])
         self.seed_step = int(state.get("seed_step", self.step_count))
+        self.draw_seed = int(state.get("draw_seed", self.seed))
         self._groupings = dict(grouping_from_json(g) for g in state["groupings"])
         for agent, agent_state in zip(self.population, state["agents"], strict=True):
             agent.load_state_dict(agent_state)
@@ -209,7 +220,7 @@ class Replica(mesa.Model):
             agents=self.population, grouping=grouping,
             round=state.round, rounds=self.spec.rounds,
             seed_for=lambda *k: self.request_seed(key, *k),
-            rng_for=lambda *k: self.stream(_CHOICES, key, *k),
+            rng_for=lambda *k: self.draw_stream(_CHOICES, key, *k),
             max_new_tokens=self.max_new_tokens, temperature=self.temperature,
             params=self.world.params, world=self.world,
         )

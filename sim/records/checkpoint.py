@@ -226,7 +226,11 @@ class CheckpointWriter:
 
     def __init__(self, run_dir: Path, spec_hash: str,
                  head: dict[str, Any] | None = None) -> None:
-        """``head``: the :func:`read_checkpoint` output to continue from (``None``: none)."""
+        """``head``: the :func:`read_checkpoint` output to continue from (``None``: none).
+
+        ``origin`` (set by a fork): written as ``"parent"`` into a chain's first document.
+        """
+        self.origin: dict[str, Any] | None = None
         self.run_dir = run_dir
         self.spec_hash = spec_hash
         self._state: dict[str, Any] | None = head["engine"] if head else None
@@ -256,7 +260,8 @@ class CheckpointWriter:
             "kind": "full" if delta is None else "delta", "prev": self._hash,
             "engine": state if delta is None else delta,
             "progress": _without_step_times(progress), "step_seconds": steps[self._timings:],
-            "settings": settings, "files": dict(files)}
+            "settings": settings, "files": dict(files),
+            **({"parent": self.origin} if self.origin and self._hash is None else {})}
         data["sha256"] = _document_hash(data)
         text = json.dumps(data, separators=(",", ":")) + "\n"  # strict: no default=str
         atomic_write(doc_path(self.run_dir, step), lambda p: p.write_text(text))

@@ -16,7 +16,8 @@ from agents.memory import MEMORY_LIMIT
 from sim.records.checkpoint import SNAPSHOT_EVERY
 from sim.records.schemas import COLUMN_DOCS, TABLES
 
-__all__ = ["CHECKPOINT_KEYS", "MANIFEST_KEYS", "RUN_FILES", "SWEEP_FILES", "render"]
+__all__ = ["CHECKPOINT_KEYS", "FORKSET_FILES", "MANIFEST_KEYS", "RUN_FILES", "SWEEP_FILES",
+           "render"]
 
 RUN_FILES: dict[str, str] = {
     "manifest.json": "what ran and how it went; see *manifest.json* below",
@@ -88,6 +89,16 @@ MANIFEST_KEYS: dict[str, str] = {
               "the key) and whether the run was a replay",
     "cost_usd": "openai backend with prices only: estimated cost so far (US dollars) from "
                 "the server's token counts; stored responses a resume reuses cost nothing",
+    "overrides": "`--set` only: the dotted paths set on top of the scenario file, with their "
+                 "values (`scenario.yaml` holds the result)",
+    "parent": "forks only (`traitlab fork`): `run_dir` (the parent's directory, relative to "
+              "the fork where possible), `run_id`, `step` (the fork's records up to it are the "
+              "parent's, read from there, never copied) and `spec_hash` (the parent's); "
+              "progress fields count the shared history too",
+    "fork": "forks only: `seed` (`keep` or `new`), `continuation` and `arm` (in a fork set), "
+            "`draw_seeds` (per replica: the seed of the continuation's groups, request seeds "
+            "and choices; the parent's with `keep`), the `interventions` applied at the fork "
+            "point and the `interventions_file`",
 }
 """Top-level keys of ``manifest.json``."""
 
@@ -128,6 +139,17 @@ SWEEP_FILES: dict[str, str] = {
 }
 """Files of ``<out>/<sweep-name>/``."""
 
+FORKSET_FILES: dict[str, str] = {
+    "forkset.json": "`kind: forkset`, `parent` (as a fork's, relative to the fork set), "
+                    "`step`, `seed`, `replicas`, `overrides`, `interventions_file`, and "
+                    "`forks`: per fork its `arm` (`changed` or `unchanged`), `continuation` "
+                    "and `dir`",
+    "changed-NN/": "continuation NN with the change: a fork directory (a run directory with "
+                   "`parent`)",
+    "unchanged-NN/": "continuation NN without it, with the same draw seeds as `changed-NN`",
+}
+"""Files of a fork set, ``<out>/<scenario>/<utc-time>-forkset-<id>/`` (``fork --replicas``)."""
+
 _INTRO = """\
 # Records
 
@@ -152,7 +174,10 @@ plus at most {SNAPSHOT_EVERY - 1} `delta`s away. Read it with
 `step`, each document read checked for its hash and its link), or reopen the run there with
 `sim.run.reopen.reopen(run_dir, step)` (an engine in that state; nothing is written).
 `read_checkpoint(run_dir, spec_hash, step)` reads and verifies the whole chain up to `step`
-(what resume uses: the union of `files`, the progress with every step's time). Keys of each
+(what resume uses: the union of `files`, the progress with every step's time). A fork's
+first document (full, `prev` null) has one more key, `parent`: the manifest's `parent` plus
+`files`, the sha256 of each of the parent's own shards up to the fork step; reading, resuming
+or forking the fork refuses a parent shard missing, changed or added since. Keys of each
 document:"""
 
 
@@ -190,6 +215,7 @@ def render() -> str:
               *_table(("key", "meaning"), [(f"`{k}`", v) for k, v in CHECKPOINT_KEYS.items()]),
               ""]
     lines += _files("Sweep directory: `<out>/<sweep-name>/`", SWEEP_FILES)
+    lines += _files("Fork set: `<out>/<scenario>/<utc-time>-forkset-<id>/`", FORKSET_FILES)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

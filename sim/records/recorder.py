@@ -48,6 +48,7 @@ from sim.records.checkpoint import (
 )
 from sim.records.files import LOCK_NAME, RunLock, atomic_write, read_manifest, write_json
 from sim.records.hooks import NO_HOOKS, RunHooks
+from sim.records.lineage import lineage_prompts
 from sim.records.provenance import design_facts, git_commit, package_versions, prompt_rows
 from sim.records.schemas import (
     AGENT_SCHEMA,
@@ -104,6 +105,7 @@ class Recorder:
         self.committed = int(manifest.get("steps_completed", 0))  # step of the last checkpoint
         self._started = time.perf_counter() - float(manifest["timings"]["wall_s"])
         shards = sorted((path / PROMPTS_DIR).glob("step-*.parquet"))
+        shards += lineage_prompts(path, manifest) if "parent" in manifest else []
         self._prompts: set[str] = set(pl.scan_parquet(shards).select("prompt_hash").collect()
                                       .to_series().to_list()) if shards else set()
 
@@ -135,12 +137,15 @@ class Recorder:
     @classmethod
     def create(cls, config: RunConfig, spec: ScenarioSpec, model: ModelInfo,
                *, command: list[str] | None = None, hooks: RunHooks = NO_HOOKS,
-               path: Path | None = None,
-               overrides: dict[str, Any] | None = None) -> Recorder:
+               path: Path | None = None, overrides: dict[str, Any] | None = None,
+               parent: dict[str, Any] | None = None,
+               progress: dict[str, Any] | None = None) -> Recorder:
         """Write a run's header into ``path`` (default: a fresh :meth:`new_dir`).
 
         ``overrides``: dotted paths set on top of the scenario file (``--set``), recorded in
-        the manifest; ``scenario.yaml`` already holds their values.
+        the manifest; ``scenario.yaml`` already holds their values. ``parent``: a fork's
+        link to the run it continues (:func:`sim.records.lineage.parent_link`), and
+        ``progress`` the manifest's progress at the fork step (a checkpoint's ``progress``).
 
         Raises:
             RunError: if the output directory cannot be created.
@@ -159,6 +164,9 @@ class Recorder:
         }
         if overrides:
             manifest["overrides"] = dict(overrides)
+        if parent is not None:
+            manifest["parent"] = dict(parent)
+        manifest.update(json.loads(json.dumps(progress or {})))
         surveys = [s.id for s in spec.stages if s.kind == "survey"]
         if surveys:
             manifest["surveys"] = {"dir": SURVEYS_DIR, "stages": surveys, "rows": 0}

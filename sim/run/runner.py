@@ -26,6 +26,7 @@ from sim.errors import RunError, RunInterrupted
 from sim.executors.local import Executor, LocalExecutor
 from sim.records.checkpoint import read_checkpoint, verify_checkpoint
 from sim.records.hooks import NO_HOOKS, RunHooks
+from sim.records.lineage import lineage
 from sim.records.recorder import Recorder, RunLock, read_manifest
 from sim.run.budget import CostMeter
 from sim.run.conditioning import check_server_steering, prepare_run_conditioning
@@ -153,6 +154,11 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
         checkpoint = read_checkpoint(path, digest)
         if checkpoint is not None:
             verify_checkpoint(path, checkpoint, manifest)
+        if "parent" in manifest:  # a fork: the history it shares must be intact too
+            lineage(path)
+            if checkpoint is None:
+                raise RunError(f"{path} is a fork that stopped before its first checkpoint; "
+                               "there is nothing to resume. Fix: make the fork again.")
         config = RunConfig.model_validate(manifest["run_config"])
         if max_cost is not None:
             config = config.model_copy(update={"max_cost": max_cost})

@@ -14,6 +14,7 @@ once, in line order. Ids must differ from the scenario's own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -22,12 +23,15 @@ from pydantic import Field, ValidationError
 from sim.errors import ScenarioError, ScenarioErrors
 from sim.scenario.fields import Strict
 from sim.scenario.intervention_spec import InterventionSpec
+from sim.scenario.loader import LoadedScenario
+from sim.scenario.overrides import apply_overrides
 from sim.scenario.pydantic_errors import from_pydantic
 from sim.scenario.spec import ScenarioSpec
 from sim.scenario.validate.interventions import intervention_problems
 from sim.scenario.yaml_source import locate, read_mapping, read_text_file
 
-__all__ = ["InterventionsFile", "load_interventions", "parse_interventions"]
+__all__ = ["InterventionsFile", "load_interventions", "merge_interventions",
+           "parse_interventions"]
 
 _STARTER = "write interventions: [{id: ..., at: {round: N}, announce: ...}]"
 
@@ -75,3 +79,17 @@ def parse_interventions(text: str, spec: ScenarioSpec, *, source: str = "<interv
         problems.sort(key=lambda e: (e.line or 0, e.column or 0))
         raise ScenarioErrors.of(problems)
     return items
+
+
+def merge_interventions(loaded: LoadedScenario, items: Sequence[InterventionSpec], *,
+                        source: str) -> LoadedScenario:
+    """The scenario with ``items`` appended to its ``interventions:``, checked again.
+
+    ``source``: the interventions file, named in errors as ``--intervene FILE``. The
+    scenario's ``overrides`` are kept as they were (the items are not overrides).
+    """
+    raw = [*loaded.raw.get("interventions", []),
+           *(i.model_dump(mode="json", by_alias=True, exclude_defaults=True) for i in items)]
+    merged = apply_overrides(loaded, {"interventions": raw}, flag=f"--intervene {source}")
+    return LoadedScenario(spec=merged.spec, path=loaded.path, raw=merged.raw,
+                          overrides=dict(loaded.overrides))
