@@ -40,7 +40,7 @@ from sim.records.lineage import lineage, parent_link, relied_files
 from sim.records.recorder import Recorder
 from sim.run.budget import CostMeter
 from sim.run.conditioning import prepare_run_conditioning
-from sim.run.runner import RunOutcome, _closing, _drive, record_steps
+from sim.run.runner import RunOutcome, closing_backend, drive_to_end, record_steps
 from sim.scenario.intervention_spec import InterventionSpec
 from sim.scenario.interventions import load_interventions, merge_interventions
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
@@ -248,8 +248,8 @@ def fork_run(parent_dir: str | Path, step: int, *,
     fork = prepare_fork(parent_dir, step, overrides=overrides, interventions=interventions,
                         seed=seed, settings=settings, backend=backend, command=command)
     fork.engine.callbacks.extend(callbacks)
-    with _closing(None if backend is not None else fork.backend):
-        return _drive(fork.engine, fork.recorder)
+    with closing_backend(None if backend is not None else fork.backend):
+        return drive_to_end(fork.engine, fork.recorder)
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ def fork_set(parent_dir: str | Path, step: int, *, replicas: int,
              "interventions_file": None if interventions is None else str(interventions),
              "forks": [{"arm": a, "continuation": i, "dir": f"{a}-{i:02d}"} for a, i in plan]}
     write_json(root / FORKSET_FILE, index)
-    with _closing(None if backend is not None else owned):
+    with closing_backend(None if backend is not None else owned):
         prepared = [prepare_fork(parent, step, seed=seed, continuation=i, settings=settings,
                                  overrides=overrides if arm == "changed" else (),
                                  interventions=interventions if arm == "changed" else None,
@@ -298,7 +298,7 @@ def fork_set(parent_dir: str | Path, step: int, *, replicas: int,
                                  command=command, arm=arm) for arm, i in plan]
         for fork in prepared:
             fork.engine.callbacks.extend(callbacks)
-            _drive(fork.engine, fork.recorder)
+            drive_to_end(fork.engine, fork.recorder)
     return ForkSet(path=root, forks=[(a, i, root / f"{a}-{i:02d}") for a, i in plan])
 
 

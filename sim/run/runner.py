@@ -34,8 +34,8 @@ from sim.run.control import RunControl
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
 
-__all__ = ["RunOutcome", "record_steps", "resumable", "resume_run",
-           "run_scenario"]
+__all__ = ["RunOutcome", "closing_backend", "drive_to_end", "record_steps", "resumable",
+           "resume_run", "run_scenario"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
         info = backend.info
     else:
         info = executor.info
-    with _closing(owned):
+    with closing_backend(owned):
         return _start(loaded.spec, config, backend, executor, info, path, callbacks, command,
                       hooks, loaded.overrides)
 
@@ -113,7 +113,7 @@ def _start(spec: ScenarioSpec, config: RunConfig, backend: Backend | None, execu
     CostMeter.attach(backend, recorder, engine, config.max_cost)
     recorder.write_population(engine.replicas)
     recorder.write_checkpoint(engine.state_dict())
-    return _drive(engine, recorder)
+    return drive_to_end(engine, recorder)
 
 
 def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
@@ -166,7 +166,7 @@ def resume_run(run_dir: str | Path, *, backend: Backend | None = None,
     except BaseException:
         lock.release()
         raise
-    with _closing(owned):
+    with closing_backend(owned):
         return _continue(spec, path, checkpoint, config, backend or owned, callbacks, command,
                          hooks, lock)
 
@@ -186,7 +186,7 @@ def _continue(spec: ScenarioSpec, path: Path, checkpoint: dict[str, Any] | None,
         recorder.write_checkpoint(engine.state_dict())
     else:
         engine.load_state_dict(checkpoint["engine"])
-    return _drive(engine, recorder)
+    return drive_to_end(engine, recorder)
 
 
 def resumable(run_dir: str | Path) -> dict[str, Any]:
@@ -228,8 +228,8 @@ def _engine(spec: ScenarioSpec, config: RunConfig, executor: Executor, recorder:
 
 
 @contextmanager
-def _closing(backend: Any) -> Iterator[None]:
-    """Close a backend this module opened (a server client's connections and store file)."""
+def closing_backend(backend: Any) -> Iterator[None]:
+    """Close a backend the caller opened (a server client's connections and store file)."""
     try:
         yield
     finally:
@@ -261,7 +261,7 @@ def _describe_server(recorder: Recorder, backend: Backend | None) -> None:
         recorder.flush()
 
 
-def _drive(engine: Engine, recorder: Recorder) -> RunOutcome:
+def drive_to_end(engine: Engine, recorder: Recorder) -> RunOutcome:
     """Run the engine to the end and mark the run complete, interrupted or failed."""
     status = "failed"
     try:

@@ -15,7 +15,7 @@ from sim.errors import ScenarioError
 from sim.scenario.formula import Formula, FormulaError, condition_names, state_names
 from sim.scenario.intervention_spec import InterventionSpec, ReachSpec, set_target
 from sim.scenario.spec import ScenarioSpec
-from sim.scenario.validate.population import _check_policy
+from sim.scenario.validate.population import check_policy
 from sim.scenario.validate.suggest import Problems, did_you_mean
 from sim.scenario.validate.world import check_literals
 
@@ -162,7 +162,7 @@ def _check_cohort(name: str, spec: ScenarioSpec, where: str) -> Problems:
 def _check_swaps(item: InterventionSpec, spec: ScenarioSpec, at: str) -> Problems:
     if item.policy is not None:
         yield from _check_cohort(item.policy.cohort, spec, f"{at}.policy.cohort")
-        yield from _check_policy(item.policy.policy, spec, f"{at}.policy.policy")
+        yield from check_policy(item.policy.policy, spec, f"{at}.policy.policy")
     if item.conditioning is not None:
         yield from _check_cohort(item.conditioning.cohort, spec, f"{at}.conditioning.cohort")
 

@@ -6,7 +6,7 @@ from sim.errors import ScenarioError
 from sim.scenario.spec import ChoiceStage, PolicySpec, ScenarioSpec
 from sim.scenario.validate.suggest import Problems, did_you_mean
 
-__all__ = ["check_population", "scripted_count"]
+__all__ = ["check_policy", "check_population", "scripted_count"]
 
 _POLICY_KEYS = (("initial", "naming_game"), ("pick", "naming_game"), ("threshold", "threshold"),
                 ("threshold", "share"),
@@ -98,7 +98,7 @@ def _check_cohorts(spec: ScenarioSpec) -> Problems:
             total += cohort.count if cohort.count is not None \
                 else round((cohort.fraction or 0.0) * pop.size)
         if cohort.policy is not None:
-            yield from _check_policy(cohort.policy, spec, f"population.cohorts.{i}.policy")
+            yield from check_policy(cohort.policy, spec, f"population.cohorts.{i}.policy")
     if total > pop.size:
         yield ScenarioError(
             f"cohorts add up to {total} agents, more than the population of {pop.size}.",
@@ -106,7 +106,8 @@ def _check_cohorts(spec: ScenarioSpec) -> Problems:
         )
 
 
-def _check_policy(policy: PolicySpec, spec: ScenarioSpec, where: str) -> Problems:
+def check_policy(policy: PolicySpec, spec: ScenarioSpec, where: str) -> Problems:
+    """Problems of a scripted policy: options no choice stage offers, keys its rule ignores."""
     options = sorted({o for s in spec.stages if isinstance(s, ChoiceStage) for o in s.choices})
     named = [(key, getattr(policy, key)) for key in ("option", "cooperate", "defect")]
     named += [(f"initial.{i}", v) for i, v in enumerate(policy.initial or [])]
