@@ -25,6 +25,7 @@ import yaml
 
 from sim.errors import RunError
 from sim.records.checkpoint import checkpoint_steps, engine_state_at
+from sim.records.lineage import Ancestor, lineage
 from sim.records.schemas import (
     AGENT_SCHEMA,
     EVENT_SCHEMA,
@@ -69,7 +70,21 @@ class LiveRun:
         self.agents = pl.DataFrame(schema=AGENT_SCHEMA)
         self.network = pl.DataFrame(schema=NETWORK_SCHEMA)
         self._states: OrderedDict[int, dict[str, Any] | None] = OrderedDict()
+        self._ancestors: list[Ancestor] | None = None  # a fork's lineage, read once
         self.refresh()
+
+    def owner(self, step: int) -> Path:
+        """The directory holding step ``step``'s records and checkpoint.
+
+        A fork's steps up to its fork step are its parent's (read from the parent's
+        directory, as :func:`analysis.io.load_run` does), and so on up the lineage.
+        """
+        owner = self.path
+        for ancestor in self._ancestors or ():  # nearest first, fork steps not increasing
+            if step > ancestor.step:
+                break
+            owner = ancestor.path
+        return owner
 
     @property
     def events(self) -> pl.DataFrame:
@@ -96,6 +111,9 @@ class LiveRun:
         with self._lock:
             manifest = json.loads((self.path / "manifest.json").read_text())
             self.manifest = manifest
+            if self._ancestors is None:
+                self._ancestors = lineage(self.path, manifest=manifest) \
+                    if "parent" in manifest else []
             if not self.scenario and (self.path / "scenario.yaml").is_file():
                 self.scenario = yaml.safe_load((self.path / "scenario.yaml").read_text()) or {}
             fresh = self._read_population()
@@ -107,7 +125,7 @@ class LiveRun:
             if target == self.committed:
                 return fresh
             for name in _TABLES:
-                files = [self.path / name / f"step-{step:06d}.parquet"
+                files = [self.owner(step) / name / f"step-{step:06d}.parquet"
                          for step in range(self.committed + 1, target + 1)]
                 new = [pl.read_parquet(f) for f in files if f.is_file()]
                 if new:
@@ -145,9 +163,9 @@ class LiveRun:
             if not 0 <= step <= self.committed:
                 return None  # not cached: the step may be committed later
             state = None
-            if step in checkpoint_steps(self.path):
+            if step in checkpoint_steps(self.owner(step)):
                 try:
-                    state = engine_state_at(self.path, step)
+                    state = engine_state_at(self.owner(step), step)
                 except RunError:
                     state = None
             self._states[step] = state

@@ -175,3 +175,19 @@ def test_tiny_hf_fork_without_change_reproduces_the_parent(tmp_path: Path,
     mine = _events(fork)
     assert mine.height > 0 and (mine["status"] == "ok").all()
     assert mine.equals(_events(base).filter(pl.col("step") > 2))
+
+
+def test_the_view_of_a_fork_shows_its_parents_steps(parent: Path):
+    """The live reader follows the lineage: every step, the parent's before the fork."""
+    from analysis.live import LiveRun
+
+    first = fork_run(parent, AT, seed="new").path
+    second = fork_run(first, AT + 2).path
+    live, whole = LiveRun(second), load_run(second)
+    assert live.committed == whole.manifest["steps_completed"]
+    assert live.events.drop("run_id", strict=False).sort("step", "agent", "kind").equals(
+        whole.events.drop("run_id").sort("step", "agent", "kind"))
+    assert live.owner(AT) == parent and live.owner(AT + 1) == first
+    assert live.owner(AT + 3) == second
+    memory_at_fork = live.engine_state(AT)
+    assert memory_at_fork is not None and memory_at_fork["steps_done"] == AT
