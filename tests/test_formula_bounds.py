@@ -93,10 +93,10 @@ def test_parse_and_evaluate_raise_only_formula_errors(source, values):
     except FormulaError:
         return
     finally:
-        assert time.perf_counter() - started < 1.0
+        assert time.perf_counter() - started < 5.0  # a blow-up takes minutes; room for load
     result = formula.evaluate(values)
     assert isinstance(result, float) and math.isfinite(result) and abs(result) <= MAX_RESULT
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0
 
 
 @pytest.mark.parametrize(("text", "offer"), [

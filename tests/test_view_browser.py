@@ -31,6 +31,7 @@ from tests.support.commons_fleet import QUOTA, commons_fleet
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
                                 "(pip install -e '.[test]')")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +49,16 @@ WAIT_S = 60.0
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    """Poll ``check`` until it returns something truthy (bounded)."""
+    """Poll ``check`` until it returns something truthy (bounded).
+
+    An element the page re-rendered between finding and reading it counts as not yet.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = check()
+        try:
+            value = check()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         time.sleep(0.1)
@@ -220,6 +227,15 @@ def _memory_step(driver: Any) -> str | None:
     return found[0].get_attribute("data-step") if found else None
 
 
+def _listed(driver: Any) -> tuple[str | None, bool]:
+    listed = driver.find_element(By.CSS_SELECTOR, "#interventions .intervention")
+    return listed.get_attribute("data-step"), QUOTA in listed.text
+
+
+def _memory_text(driver: Any) -> str:
+    return driver.find_element(By.ID, "memory").text
+
+
 def test_live_commons_takes_an_intervention_from_the_page(browser: Any, tmp_path: Path
                                                           ) -> None:
     """Quota 2 applied before step 3 (month 2's talk): the lake goes 40, 64, then 100."""
@@ -237,23 +253,25 @@ def test_live_commons_takes_an_intervention_from_the_page(browser: Any, tmp_path
         _until(lambda: _rendered(browser) == "2", "the page to show step 2")
         assert browser.find_elements(By.CSS_SELECTOR, "svg.chart[data-state='lake']")
         browser.find_element(By.CSS_SELECTOR, apply).click()
-        more = browser.find_element(By.ID, "interventions-control")
-        _until(lambda: more.get_attribute("data-queued") == "quota", "the quota to queue")
+        def control(name: str) -> str | None:
+            return browser.find_element(By.ID, "interventions-control").get_attribute(name)
+
+        _until(lambda: control("data-queued") == "quota", "the quota to queue")
         _click(browser, "step")
         _until(lambda: _state(browser) == "paused before step 4", "step 3")
         _until(lambda: _rendered(browser) == "3", "the page to show step 3")
-        assert more.get_attribute("data-applied") == "quota@3"
-        listed = browser.find_element(By.CSS_SELECTOR, "#interventions .intervention")
-        assert listed.get_attribute("data-step") == "3" and QUOTA in listed.text
+        _until(lambda: control("data-applied") == "quota@3", "the quota to apply at step 3")
+        _until(lambda: _listed(browser) == ("3", True), "the intervention listed at step 3")
         assert browser.find_elements(By.CSS_SELECTOR, "svg.chart .intervention-rule")
         # the card's memory at step 3 holds the announcement; at step 2 it did not yet
         browser.find_element(By.CSS_SELECTOR, "circle[data-agent='a003']").click()
-        _until(lambda: _memory_step(browser) == "3", "a003's memory after step 3")
-        assert QUOTA in browser.find_element(By.ID, "memory").text
+        _until(lambda: _memory_step(browser) == "3" and QUOTA in _memory_text(browser),
+               "a003's memory after step 3, with the announcement")
         browser.execute_script("const s = document.getElementById('slider'); s.value = 2; "
                                "s.dispatchEvent(new Event('input'));")
-        _until(lambda: _memory_step(browser) == "2", "a003's memory after step 2")
-        assert QUOTA not in browser.find_element(By.ID, "memory").text
+        text = _until(lambda: _memory_step(browser) == "2" and _memory_text(browser),
+                      "a003's memory after step 2")
+        assert QUOTA not in text
         _click(browser, "resume")
         _click(browser, "pause")
         paused = _until(lambda: re.fullmatch(r"paused before step (\d+)", _state(browser)),
