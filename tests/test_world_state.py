@@ -173,3 +173,22 @@ def test_a_stop_with_one_explicit_round_loads_back_from_the_run(tmp_path: Path) 
     run_dir = _run(path, tmp_path)
     assert load_scenario(run_dir / "scenario.yaml").spec.rounds == 1
     assert load_run(run_dir).manifest["steps_completed"] == 2
+
+
+def test_outcomes_of_agents_in_several_games_count_every_choice() -> None:
+    """Agent a001 chose 4 and 2 in two games (payoffs 1 and 3), a000 chose 6 (payoff 5).
+
+    By hand: total_value = 4 + 2 + 6 = 12 over three choices, mean 4; n_actors = 2;
+    a001's own value is the mean of its choices, 3, its payoff the sum, 4.
+    """
+    from sim.engine.world import stage_outcomes
+
+    rows = [{"agent": "a001", "kind": "choice", "value": 4.0, "choice": "4", "payoff": 1.0},
+            {"agent": "a001", "kind": "choice", "value": 2.0, "choice": "2", "payoff": 3.0},
+            {"agent": "a000", "kind": "choice", "value": 6.0, "choice": "6", "payoff": 5.0},
+            {"agent": "a002", "kind": "sit_out", "value": None, "payoff": None}]
+    totals, own = stage_outcomes(rows, n_agents=3)
+    assert totals == {"total_value": 12.0, "mean_value": 4.0, "n_actors": 2.0,
+                      "total_payoff": 9.0, "mean_payoff": 3.0}
+    assert own["a001"] == {"value": 3.0, "acted": 1.0, "payoff": 4.0, "my.choice": "2"}
+    assert own["a002"] == {"value": 0.0, "acted": 0.0, "payoff": 0.0, "my.choice": ""}

@@ -42,23 +42,33 @@ def stage_outcomes(rows: Sequence[Mapping[str, Any]], n_agents: int
                    ) -> tuple[dict[str, float], dict[str, dict[str, Value]]]:
     """The update names of a stage's rows: population totals, and each agent's own.
 
+    An agent that chose in several games of the stage (``neighbour_sample``, ``ego``)
+    counts each choice in ``total_value`` and ``mean_value``; its own ``value`` is the mean
+    of its choices, ``my.choice`` its last, ``payoff`` their sum.
+
     Returns:
         ``total_value``, ``mean_value``, ``n_actors``, ``total_payoff``, ``mean_payoff``;
         and by agent key its ``value``, ``acted``, ``payoff`` and ``my.choice``.
     """
     own: dict[str, dict[str, Value]] = {}
+    values: list[float] = []  # every choice: an agent in several games chooses in each
     for row in rows:
         mine = own.setdefault(row["agent"], {"value": 0.0, "acted": 0.0, "payoff": 0.0,
                                              "my.choice": ""})
         if row.get("kind") == "choice" and row.get("value") is not None:
-            mine.update({"value": float(row["value"]), "acted": 1.0,
+            games = float(mine["acted"])  # its value is the mean over its games
+            mine.update({"value": (float(mine["value"]) * games + float(row["value"]))
+                         / (games + 1), "acted": games + 1,
                          "my.choice": str(row.get("choice") or "")})
+            values.append(float(row["value"]))
         if row.get("payoff") is not None:
             mine["payoff"] = float(mine["payoff"]) + float(row["payoff"])
-    values = [float(v["value"]) for v in own.values() if v["acted"]]
+    for mine in own.values():
+        mine["acted"] = min(float(mine["acted"]), 1.0)
     payoff = sum(float(v["payoff"]) for v in own.values())
+    actors = sum(1 for v in own.values() if v["acted"])
     totals = {"total_value": sum(values), "mean_value": sum(values) / len(values)
-              if values else 0.0, "n_actors": float(len(values)), "total_payoff": payoff,
+              if values else 0.0, "n_actors": float(actors), "total_payoff": payoff,
               "mean_payoff": payoff / n_agents if n_agents else 0.0}
     return totals, own
 
