@@ -263,6 +263,11 @@ EXPECTED: dict[str, Expected] = {
     "intervention_unknown_cohort.yaml": Expected(
         25, "interventions.0.policy.cohort", "'greddy'",
         r"unknown cohort 'greddy'\. Fix: did you mean 'greedy'\? known cohorts: greedy"),
+    "intervention_announce_unknown_field.yaml": Expected(
+        25, "interventions.0.announce", "{state.lak}",
+        r"unknown template field \{state\.lak\}; allowed: \{round\}, \{rounds\}, "
+        r"\{n_agents\}, \{state\.lake\}, \{state\.regime\}, \{params\.cap\}\. Fix: use only "
+        r"the listed fields, and write a literal brace as \{\{ or \}\}\."),
     "intervention_unknown_role.yaml": Expected(
         26, "interventions.0.to.role", "'fishers'",
         r"unknown role 'fishers'\. Fix: did you mean 'fisher'\? known roles: fisher"),
