@@ -204,6 +204,21 @@ EXPECTED: dict[str, Expected] = {
     "groups_ego_without_network.yaml": Expected(
         9, "stages.0.groups.by", "'ego'",
         r"groups\.by 'ego' needs a network\. Fix: add a 'network:' section"),
+    "groups_ego_star_dialogue.yaml": Expected(
+        13, "stages.0.groups.by", "'ego'",
+        r"stage 'chat': groups\.by 'ego' makes one group of each agent and its neighbours; "
+        r"agent 0 has 13 neighbours in network\.edges, a group of 14, over the limit of 12 "
+        r"agents per dialogue group\. Fix: group by neighbours \(one pair per edge\) or "
+        r"neighbour_sample, or use a network in which every agent has at most 11 neighbours\."),
+    "groups_ego_complete_graph.yaml": Expected(
+        11, "stages.0.groups.by", "'ego'",
+        r"stage 'tell': .*some agent has at least 1,000 neighbours in complete_graph of 1,001 "
+        r"agents, a group of 1,001, over the limit of 1,000 agents per group\. Fix: .*at most "
+        r"999 neighbours\."),
+    "groups_ego_ring_dialogue.yaml": Expected(
+        11, "stages.0.groups.by", "'ego'",
+        r"some agent has at least 12 neighbours in watts_strogatz_graph\(k=12, p=0\.1\) of 40 "
+        r"agents, a group of 13, over the limit of 12 agents per dialogue group\."),
     "groups_sample_k_zero.yaml": Expected(
         10, "stages.0.groups.k", "k = 0",
         r"k = 0: every agent must draw at least one neighbour\. Fix: use k: 1"),
@@ -263,6 +278,11 @@ EXPECTED: dict[str, Expected] = {
     "intervention_unknown_cohort.yaml": Expected(
         25, "interventions.0.policy.cohort", "'greddy'",
         r"unknown cohort 'greddy'\. Fix: did you mean 'greedy'\? known cohorts: greedy"),
+    "intervention_announce_unknown_field.yaml": Expected(
+        25, "interventions.0.announce", "{state.lak}",
+        r"unknown template field \{state\.lak\}; allowed: \{round\}, \{rounds\}, "
+        r"\{n_agents\}, \{state\.lake\}, \{state\.regime\}, \{params\.cap\}\. Fix: use only "
+        r"the listed fields, and write a literal brace as \{\{ or \}\}\."),
     "intervention_unknown_role.yaml": Expected(
         26, "interventions.0.to.role", "'fishers'",
         r"unknown role 'fishers'\. Fix: did you mean 'fisher'\? known roles: fisher"),

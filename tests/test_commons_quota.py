@@ -37,7 +37,8 @@ def test_the_quota_fires_in_month_five_and_halves_catches_by_hand(tmp_path: Path
     run = load_run(Path(capsys.readouterr().out.strip()))
     rows = run.events.filter(pl.col("kind") == "intervention")
     assert rows.select("round", "stage", "intervention").rows() == [(5, "talk", "quota")]
-    assert rows["text"].item().startswith("From now on nobody may catch more than 8")
+    assert rows["text"].item() == ("From now on nobody may catch more than 8 tonnes a month. "
+                                   "The lake holds 100 tonnes.")
     assert [i["id"] for i in run.scenario["interventions"]] == ["quota"]
     fish = run.events.filter(pl.col("stage") == "fish", pl.col("kind") == "choice")
     per_month = fish.group_by("run_id", "replica", "round").agg(value=pl.col("value").mean())

@@ -6,6 +6,7 @@ Also ``traitlab run --intervene FILE`` (the same interventions files).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from sim.errors import RunError
 if TYPE_CHECKING:
     from sim.scenario.loader import LoadedScenario
 
-__all__ = ["add_parser", "main", "with_interventions"]
+__all__ = ["add_parser", "main", "resume_any", "with_interventions"]
 
 _EXAMPLE = """example:
   traitlab fork runs/public-goods-gated/20261123T101500Z-1a2b3c --at 5 --set params.punish=1
@@ -22,6 +23,7 @@ _EXAMPLE = """example:
   traitlab fork RUN_DIR --at 5 --intervene scenarios/interventions/commons_quota.yaml
   traitlab fork RUN_DIR --at 5 --set params.punish=1 --seed new --replicas 4   # a fork set
   traitlab analyze FORK_OR_FORKSET_DIR               # the "Fork effects" section
+  traitlab run --resume FORK_OR_FORKSET_DIR          # after Ctrl-C: every unfinished fork
 
 The fork shares the parent's records up to STEP (not copied) and continues with the parent's
 backend, model and settings. --replicas N makes N continuations of the changed and the
@@ -99,4 +101,37 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     for arm, i, path in result.forks:
         print(safe_text(f"  {arm:9} {i:2d}  {path.name}"))
     print(safe_text(f"effects: traitlab analyze {result.path}"))
+    return 0
+
+
+def resume_any(args: argparse.Namespace, argv: list[str],
+               single: Callable[[argparse.Namespace, list[str]], int]) -> int:
+    """``traitlab run --resume DIR``: every unfinished fork of a fork set, else ``single``."""
+    from sim.cli.terminal import safe_text
+    from sim.run.fork import read_forkset, resume_forkset
+
+    if read_forkset(args.resume.expanduser()) is None:
+        return single(args, argv)
+    if args.scenario is not None or args.view:
+        raise RunError("pass either a scenario file or --resume FORKSET_DIR, not both.")
+
+    def started(arm: str, i: int, path: Path) -> None:
+        if not args.quiet:
+            print(safe_text(f"  resuming {arm} {i:2d}  {path.name}"), flush=True)
+
+    forks = resume_forkset(args.resume, command=["traitlab", *argv], max_cost=args.max_cost,
+                           started=started)
+    if args.quiet:
+        print(args.resume)
+        return 0
+    resumed = [f for f in forks if f[3] is not None]
+    if not resumed:
+        print(safe_text(f"fork set {args.resume}: all {len(forks)} forks are complete; "
+                        "nothing to resume."))
+        return 0
+    print(safe_text(f"fork set {args.resume}: {len(resumed)} of {len(forks)} forks resumed"))
+    for arm, i, path, outcome in forks:
+        state = "was complete" if outcome is None else f"{outcome.status}, {outcome.steps} steps"
+        print(safe_text(f"  {arm:9} {i:2d}  {path.name}  ({state})"))
+    print(safe_text(f"effects: traitlab analyze {args.resume}"))
     return 0

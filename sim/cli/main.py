@@ -251,6 +251,7 @@ def _validate(files: Sequence[Path]) -> int:
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.cli.api_flags import api_settings, replay
+    from sim.cli.fork import resume_any
     from sim.cli.view import live_view
     from sim.run.runner import run_scenario
     from sim.scenario.loader import load_scenario
@@ -264,7 +265,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
             flag = "--set" if args.overrides else "--intervene"
             raise RunError(f"{flag} changes a scenario, but a resumed run keeps its own. Fix: "
                            f"drop {flag}, or start a new run with it.")
-        return _resume(args, argv)
+        return resume_any(args, argv, _resume)
     if args.scenario is None:
         raise RunError("traitlab run needs a scenario file, or --resume RUN_DIR.")
     loaded = load_scenario(args.scenario)

@@ -23,11 +23,12 @@ from agents.memory import Moment
 from sim.errors import RunError
 from sim.scenario.intervention_spec import InterventionSpec, ReachSpec
 from sim.scenario.spec import PolicySpec, ScenarioSpec
+from sim.scenario.templates import render
 
 if TYPE_CHECKING:
     from sim.engine.replica import Replica
 
-__all__ = ["Interventions", "apply_intervention"]
+__all__ = ["Interventions", "announcement", "apply_intervention"]
 
 
 class Interventions:
@@ -156,6 +157,25 @@ def _change_edge(replica: Replica, op: str, a: int, b: int) -> None:
         network.remove_edge(a, b)
 
 
+def announcement(replica: Replica, template: str, round_: int) -> str:
+    """An ``announce`` text with its fields filled from the world as it is now.
+
+    Values are numbers (written with ``:g``) or a categorical variable's declared value, so
+    no agent text reaches an announcement. A template the loader did not check (one built
+    in Python) that does not parse is announced as written.
+    """
+    world = replica.world
+    fields: dict[str, object] = {
+        "round": round_, "rounds": replica.spec.rounds, "n_agents": len(replica.population),
+        **{f"params.{k}": f"{v:g}" for k, v in world.params.items()},
+        **{f"state.{k}": v if isinstance(v, str) else f"{v:g}"
+           for k, v in world.shared.items()}}
+    try:
+        return render(template, fields)
+    except ValueError:
+        return template
+
+
 def apply_intervention(replica: Replica, item: InterventionSpec, round_: int,
                        book: Interventions) -> dict[str, Any]:
     """Apply one intervention to ``replica`` now; returns its event row (common fields unset).
@@ -172,10 +192,11 @@ def apply_intervention(replica: Replica, item: InterventionSpec, round_: int,
         if target.startswith("params."):
             name = target.split(".", 1)[1]
             book.params[name] = replica.world.params[name]
-    if item.announce is not None:
+    text = None if item.announce is None else announcement(replica, item.announce, round_)
+    if text is not None:
         for index in reached:
             replica.population[index].memory.add(
-                Moment(round=round_, stage=item.id, partners=(), announced=item.announce))
+                Moment(round=round_, stage=item.id, partners=(), announced=text))
     if item.policy is not None:
         _swap_policy(replica, item.policy.cohort, item.policy.policy)
         book.policies[item.policy.cohort] = item.policy.policy.model_dump(
@@ -191,4 +212,4 @@ def apply_intervention(replica: Replica, item: InterventionSpec, round_: int,
                 book.edges.append([op, a, b])
         replica.drop_groupings()
     return {"kind": "intervention", "agent": None, "group": "-", "turn": 0, "partners": [],
-            "text": item.announce, "intervention": item.id, "status": "ok"}
+            "text": text, "intervention": item.id, "status": "ok"}

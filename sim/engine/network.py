@@ -7,9 +7,10 @@ import inspect
 import networkx as nx
 import numpy as np
 
-from sim.errors import ScenarioError
+from sim.errors import RunError, ScenarioError
 from sim.scenario.spec import ScenarioSpec
 from sim.scenario.validate import network_generator
+from sim.scenario.validate.ego import ego_problem
 
 __all__ = ["build_network"]
 
@@ -19,6 +20,8 @@ def build_network(spec: ScenarioSpec, rng: np.random.Generator) -> nx.Graph | No
 
     Raises:
         ScenarioError: if the generator rejects its parameters.
+        RunError: if an ego stage's groups on the built network would exceed their bound
+            (the largest degree of a generated network is known only once it is built).
     """
     net, size = spec.network, spec.population.size
     if net is None:
@@ -27,7 +30,7 @@ def build_network(spec: ScenarioSpec, rng: np.random.Generator) -> nx.Graph | No
         graph = nx.Graph()
         graph.add_nodes_from(range(size))
         graph.add_edges_from(tuple(e) for e in net.edges)
-        return graph
+        return _bounded(spec, graph)  # a spec built in Python skipped the load-time check
     assert net.generator is not None
     generator = network_generator(net.generator)
     kwargs = dict(net.params)
@@ -45,4 +48,12 @@ def build_network(spec: ScenarioSpec, rng: np.random.Generator) -> nx.Graph | No
             f"{net.generator} made {graph.number_of_nodes()} nodes for {size} agents.",
             field="network.generator", value=net.generator,
             fix="use a generator whose first parameter is the number of nodes.")
+    return _bounded(spec, graph)
+
+
+def _bounded(spec: ScenarioSpec, graph: nx.Graph) -> nx.Graph:
+    """``graph``, unless an ego stage's groups on it would exceed their bound."""
+    problem = ego_problem(spec, ((int(a), int(b)) for a, b in graph.edges()))
+    if problem is not None:
+        raise RunError(f"before step 1: {problem}")
     return graph

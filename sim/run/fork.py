@@ -20,7 +20,8 @@ layout is in ``docs/forks.md``). A fork is a run like any other: resumable, and 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ import polars as pl
 from sim.backends.factory import open_backend
 from sim.backends.protocol import Backend
 from sim.engine.loop import Engine, StepReport
-from sim.errors import RunError
+from sim.errors import BudgetReached, RunError, RunInterrupted
 from sim.executors.local import LocalExecutor
 from sim.records.checkpoint import checkpoint_steps, engine_state_at, read_checkpoint
 from sim.records.files import read_manifest, write_json
@@ -40,7 +41,7 @@ from sim.records.lineage import lineage, parent_link, relied_files
 from sim.records.recorder import Recorder
 from sim.run.budget import CostMeter
 from sim.run.conditioning import prepare_run_conditioning
-from sim.run.runner import RunOutcome, closing_backend, drive_to_end, record_steps
+from sim.run.runner import RunOutcome, closing_backend, drive_to_end, record_steps, resume_run
 from sim.scenario.intervention_spec import InterventionSpec
 from sim.scenario.interventions import load_interventions, merge_interventions
 from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
@@ -48,7 +49,7 @@ from sim.scenario.overrides import apply_overrides, parse_assignment
 from sim.scenario.spec import RunConfig
 
 __all__ = ["FIXED_PATHS", "FORKSET_FILE", "ForkSet", "PreparedFork", "derive_seed", "fork_run",
-           "fork_set", "prepare_fork", "read_forkset"]
+           "fork_set", "prepare_fork", "read_forkset", "resume_forkset"]
 
 SeedMode = Literal["keep", "new"]
 FIXED_PATHS = ("population", "network", "roles", "state", "agent_state")
@@ -296,9 +297,16 @@ def fork_set(parent_dir: str | Path, step: int, *, replicas: int,
                                  interventions=interventions if arm == "changed" else None,
                                  backend=owned, run_dir=root / f"{arm}-{i:02d}",
                                  command=command, arm=arm) for arm, i in plan]
-        for fork in prepared:
-            fork.engine.callbacks.extend(callbacks)
-            drive_to_end(fork.engine, fork.recorder)
+        waiting = list(prepared)
+        try:
+            with _set_interrupt(root):
+                while waiting:
+                    fork = waiting.pop(0)
+                    fork.engine.callbacks.extend(callbacks)
+                    drive_to_end(fork.engine, fork.recorder)
+        finally:  # forks that never started: marked resumable, their locks released
+            for fork in waiting:
+                fork.recorder.finish("interrupted")
     return ForkSet(path=root, forks=[(a, i, root / f"{a}-{i:02d}") for a, i in plan])
 
 
@@ -306,3 +314,57 @@ def read_forkset(path: str | Path) -> dict[str, Any] | None:
     """A fork set's ``forkset.json`` (``None`` if ``path`` is no fork set)."""
     file = Path(path) / FORKSET_FILE
     return json.loads(file.read_text()) if file.is_file() else None
+
+
+@contextmanager
+def _set_interrupt(root: Path) -> Iterator[None]:
+    """A fork of the set stopped by Ctrl-C: the resume command names the whole set."""
+    try:
+        yield
+    except BudgetReached:  # it carries its own message and numbers
+        raise
+    except RunInterrupted:
+        raise RunInterrupted(root) from None
+
+
+def resume_forkset(path: str | Path, *, backend: Backend | None = None,
+                   callbacks: Sequence[Callable[[StepReport], None]] = (),
+                   command: list[str] | None = None, max_cost: float | None = None,
+                   started: Callable[[str, int, Path], None] | None = None
+                   ) -> list[tuple[str, int, Path, RunOutcome | None]]:
+    """Resume every fork of a fork set that is not complete, in the set's order.
+
+    Returns ``(arm, continuation, path, outcome)`` per fork, ``outcome`` ``None`` for a fork
+    that was already complete. ``started`` is called before each fork is resumed.
+
+    Raises:
+        RunError: ``path`` is no fork set, or a fork directory is missing.
+        RunInterrupted: Ctrl-C stopped a fork (its resume command names the set).
+    """
+    root = Path(path).expanduser().resolve()
+    index = read_forkset(root)
+    if index is None:
+        raise RunError(f"{root} has no {FORKSET_FILE}. Fix: pass a fork set directory "
+                       "(runs/<scenario>/<time>-forkset-<id>).")
+    forks = [(f["arm"], int(f["continuation"]), root / f["dir"]) for f in index["forks"]]
+    for _arm, _i, folder in forks:
+        if not (folder / "manifest.json").is_file():
+            raise RunError(f"{folder} is missing from the fork set {root.name}. Fix: restore "
+                           "it, or make the set again with traitlab fork --replicas.")
+    todo = [f for f in forks if read_manifest(f[2]).get("status") != "complete"]
+    done: list[tuple[str, int, Path, RunOutcome | None]] = [
+        (a, i, p, None) for a, i, p in forks if (a, i, p) not in todo]
+    if todo and backend is None:
+        config = RunConfig.model_validate(read_manifest(todo[0][2])["run_config"])
+        backend = owned = open_backend(config)
+    else:
+        owned = None
+    with closing_backend(owned), _set_interrupt(root):
+        for arm, i, folder in todo:
+            if started is not None:
+                started(arm, i, folder)
+            outcome = resume_run(folder, backend=backend, callbacks=callbacks,
+                                 command=command, max_cost=max_cost)
+            done.append((arm, i, folder, outcome))
+    order = {p: k for k, (_a, _i, p) in enumerate(forks)}
+    return sorted(done, key=lambda f: order[f[2]])

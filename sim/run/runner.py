@@ -22,7 +22,7 @@ from sim.backends.openai import OpenAIBackend
 from sim.backends.protocol import Backend
 from sim.closing import Closing
 from sim.engine.loop import Engine, StepReport
-from sim.errors import RunError, RunInterrupted
+from sim.errors import RunError, RunInterrupted, TraitLabError
 from sim.executors.local import Executor, LocalExecutor
 from sim.records.checkpoint import read_checkpoint, verify_checkpoint
 from sim.records.hooks import NO_HOOKS, RunHooks
@@ -109,7 +109,11 @@ def _start(spec: ScenarioSpec, config: RunConfig, backend: Backend | None, execu
         raise RunError("conditioning 'steering'/'both' runs on the local executor or in a "
                        "sweep, not with --executor ray. Fix: drop --executor ray, or run "
                        "the scenario as a one-cell sweep.")
-    engine = _engine(spec, config, executor, recorder, callbacks, hooks)
+    try:
+        engine = _engine(spec, config, executor, recorder, callbacks, hooks)
+    except TraitLabError:  # e.g. a built network too dense for its groups: nothing ran
+        _finish(recorder, "failed")
+        raise
     CostMeter.attach(backend, recorder, engine, config.max_cost)
     recorder.write_population(engine.replicas)
     recorder.write_checkpoint(engine.state_dict())

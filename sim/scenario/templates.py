@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 
 from sim.scenario.spec import ChoiceStage, SanctionStage, ScenarioSpec, StageBase, SurveyStage
 
-__all__ = ["CHOICE_FIELDS", "DIALOGUE_FIELDS", "SURVEY_FIELDS", "TemplateError", "library_fields",
-           "render", "stage_fields", "template_fields"]
+__all__ = ["CHOICE_FIELDS", "DIALOGUE_FIELDS", "SURVEY_FIELDS", "TemplateError",
+           "announce_fields", "library_fields", "render", "stage_fields", "template_fields"]
 
 _COMMON = ("name", "round", "rounds", "stage", "score", "group_size", "partner.name",
            "partners", "history")
@@ -49,6 +49,16 @@ def stage_fields(spec: ScenarioSpec, stage: StageBase) -> tuple[str, ...]:
 
 class TemplateError(ValueError):
     """A template uses a field, conversion or format spec that is not allowed."""
+
+
+def announce_fields(spec: ScenarioSpec) -> tuple[str, ...]:
+    """Fields of an intervention's ``announce`` (filled once its ``set`` applied).
+
+    ``{round}``, ``{rounds}``, ``{n_agents}``, ``{state.X}`` and ``{params.Z}``. An
+    announcement is one text for every agent it reaches, so it has no per-agent fields.
+    """
+    return ("round", "rounds", "n_agents", *(f"state.{k}" for k in spec.state),
+            *(f"params.{k}" for k in spec.params))
 
 
 def template_fields(template: str, allowed: Iterable[str]) -> list[str]:

@@ -15,6 +15,7 @@ from sim.errors import ScenarioError
 from sim.scenario.formula import Formula, FormulaError, condition_names, state_names
 from sim.scenario.intervention_spec import InterventionSpec, ReachSpec, set_target
 from sim.scenario.spec import ScenarioSpec
+from sim.scenario.templates import TemplateError, announce_fields, template_fields
 from sim.scenario.validate.population import check_policy
 from sim.scenario.validate.suggest import Problems, did_you_mean
 from sim.scenario.validate.world import check_literals
@@ -53,6 +54,7 @@ def intervention_problems(spec: ScenarioSpec, items: Sequence[InterventionSpec],
         seen.setdefault(item.id, at)
         yield from _check_trigger(item, spec, at, require_trigger)
         yield from _check_set(item, spec, at)
+        yield from _check_announce(item, spec, at)
         yield from _check_reach(item, spec, at)
         yield from _check_swaps(item, spec, at)
         yield from _check_edges(item, spec, at)
@@ -91,6 +93,21 @@ def _formula(source: str, spec: ScenarioSpec, where: str, *, agent: bool,
         yield ScenarioError(str(exc) + ".", field=where, value=source, fix=_FIX)
         return
     yield from check_literals(formula, spec, where)
+
+
+def _check_announce(item: InterventionSpec, spec: ScenarioSpec, at: str) -> Problems:
+    """``announce`` uses only :func:`announce_fields` (checked like a stage's prompt)."""
+    if item.announce is None:
+        return
+    try:
+        template_fields(item.announce, announce_fields(spec))
+    except TemplateError as exc:
+        personal = any(f"{{{name}" in item.announce for name in ("my.", "name}", "partner"))
+        fix = ("an announcement is one text for everyone it reaches; per-agent values "
+               "belong in a stage prompt ({my.state.Y})." if personal else
+               "use only the listed fields, and write a literal brace as {{ or }}.")
+        yield ScenarioError(str(exc) + ".", field=f"{at}.announce", value=item.announce,
+                            fix=fix)
 
 
 def _check_set(item: InterventionSpec, spec: ScenarioSpec, at: str) -> Problems:

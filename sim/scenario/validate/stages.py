@@ -11,6 +11,7 @@ from sim.scenario.spec import (
     ScenarioSpec,
     SurveyStage,
 )
+from sim.scenario.validate.ego import check_ego
 from sim.scenario.validate.grouping import check_grouping
 from sim.scenario.validate.payoffs import check_choice_payoff, check_dialogue_payoff
 from sim.scenario.validate.prompts import check_prompt
@@ -44,6 +45,7 @@ def check_stages(spec: ScenarioSpec) -> Problems:
             continue
         yield from check_prompt(stage, spec, where)
         yield from check_grouping(stage.groups, spec, f"{where}.groups")
+        yield from check_ego(stage, spec, where)
         yield from check_stage_roles(stage, spec, where)
         if isinstance(stage, ChoiceStage):
             yield from _check_choice(stage, spec, where)
