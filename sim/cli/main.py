@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ValidationError
 
-from sim.cli import examples
+from sim.cli import examples, readers
 from sim.errors import RunError, ScenarioErrors, TraitLabError
 
 if TYPE_CHECKING:
@@ -173,14 +173,14 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
             return sweep_main(args, list(argv) if argv is not None else sys.argv[1:])
         if args.command == "validate":
-            return _validate(args.files)
+            return readers.validate(args.files)
         if args.command == "schema":
             from sim.scenario.spec import ScenarioSpec
 
             print(json.dumps(ScenarioSpec.model_json_schema(by_alias=True), indent=2))
             return 0
         if args.command == "analyze":
-            return _analyze(args.path, args.html, args.seed)
+            return readers.analyze(args.path, args.html, args.seed)
         if args.command == "probe":
             from sim.cli.probe import main as probe_main
 
@@ -207,7 +207,7 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             from sim.cli.validity import main as validity_main
 
             return validity_main(args)
-        return _show(args.run_dir, args.limit, prompts=args.prompts)
+        return readers.show(args.run_dir, args.limit, prompts=args.prompts)
     except TraitLabError as exc:
         if args.debug:
             raise
@@ -236,17 +236,6 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         else:
             print("interrupted; records written so far are kept.", file=sys.stderr)
         return 130
-
-
-def _validate(files: Sequence[Path]) -> int:
-    from sim.cli.terminal import visible
-    from sim.scenario.loader import load_scenario
-
-    for file in files:
-        loaded = load_scenario(file)
-        print(visible(f"ok  {file}  ({loaded.spec.name}: {len(loaded.spec.stages)} stages, "
-                      f"{loaded.spec.population.size} agents)"))
-    return 0
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -374,26 +363,6 @@ def _planned_steps(loaded: LoadedScenario, config: RunConfig) -> int:
 
     steps = ScenarioGraph.compile(loaded.spec).num_steps()
     return min(steps, config.steps) if config.steps else steps
-
-
-def _show(run_dir: Path, limit: int, *, prompts: bool = False) -> int:
-    from analysis.io import load_run
-    from sim.cli.progress import print_prompts, print_transcript
-
-    run = load_run(run_dir)
-    (print_prompts if prompts else print_transcript)(run, limit)
-    return 0
-
-
-def _analyze(path: Path, html: Path | None, seed: int) -> int:
-    from analysis.report import analyze_path, print_report, render_html
-    from sim.cli.terminal import inert_report
-
-    report = analyze_path(path, seed=seed)
-    print_report(inert_report(report))
-    if html is not None:
-        print(f"wrote {render_html(report, html)}")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
