@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "main", "resume_any", "with_interventions"]
 
 _EXAMPLE = """example:
-  traitlab fork runs/public-goods-gated/20261123T101500Z-1a2b3c --at 5 --set params.punish=1
+  traitlab fork runs/public-goods-gated/20261123T101500Z-1a2b3c --at 5 --set params.punishment=1
   traitlab fork RUN_DIR --at 5                       # no change: the parent's records again
   traitlab fork RUN_DIR --at 5 --intervene scenarios/interventions/commons_quota.yaml
-  traitlab fork RUN_DIR --at 5 --set params.punish=1 --seed new --replicas 4   # a fork set
+  traitlab fork RUN_DIR --at 5 --set params.punishment=1 --seed new --replicas 4   # a fork set
   traitlab analyze FORK_OR_FORKSET_DIR               # the "Fork effects" section
   traitlab run --resume FORK_OR_FORKSET_DIR          # after Ctrl-C: every unfinished fork
 

@@ -8,7 +8,7 @@ with the parent's backend, model and settings::
 
     from sim.run.fork import fork_run
     outcome = fork_run("runs/public-goods/20260101T000000Z-abc123", 5,
-                       overrides=["params.punish=1"])
+                       overrides=["params.punishment=1"])
 
 With ``seed="keep"`` the continuation draws from the parent's seed streams, so a fork with
 no change reproduces the parent's records after the step exactly; ``seed="new"`` derives
