@@ -82,6 +82,9 @@ EXPECTED: dict[str, Expected] = {
     "state_initial_out_of_bounds.yaml": Expected(
         7, "state.lake.initial", "120",
         r"initial 120 is outside the bounds \[0, 100\]\. Fix: write an initial value within"),
+    "state_initial_bool.yaml": Expected(
+        7, "state.open.initial", "True",
+        r"should be a valid number, got True\. Fix: write a valid number"),
     "state_min_above_max.yaml": Expected(
         7, "state.lake.min", "100", r"min 100 is above max 0\. Fix: swap min and max\."),
     "state_update_cycle.yaml": Expected(

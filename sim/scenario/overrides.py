@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError, ScenarioErrors
 from sim.scenario.loader import LoadedScenario
-from sim.scenario.pydantic_errors import fix_for, message_for, short
+from sim.scenario.pydantic_errors import fix_for, message_for, short, yaml_path
 from sim.scenario.spec import ChoiceStage, ScenarioSpec
 from sim.scenario.stages import STAGE_KINDS
 from sim.scenario.validate import did_you_mean, scenario_problems
@@ -210,7 +210,7 @@ def _validated(data: dict[str, Any], params: dict[str, Any], flag: str) -> Scena
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"] if str(p) not in STAGE_KINDS]
+        loc = yaml_path(err["loc"])
         kind = err["type"]
         if kind in ("missing", "extra_forbidden"):
             message = (f"required key '{loc[-1]}' is missing" if kind == "missing"

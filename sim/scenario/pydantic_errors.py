@@ -19,9 +19,20 @@ from sim.scenario.stages import STAGE_KINDS
 from sim.scenario.validate import did_you_mean
 from sim.scenario.yaml_source import locate
 
-__all__ = ["fix_for", "from_pydantic", "message_for", "short"]
+__all__ = ["fix_for", "from_pydantic", "message_for", "short", "yaml_path"]
 
 _MAPPING_KINDS = ("model_type", "model_attributes_type", "dict_type")
+# Labels pydantic puts in an error's location for the member of a union it tried
+# ('constrained-float', 'function-after[...]', 'list[str]'): no YAML key is spelt so.
+# Keys may hold '-', so only pydantic's own prefixes are matched.
+_MEMBER_LABEL = re.compile(r"(constrained|function|tagged|lax|json|nullable|definition)-[a-z-]+"
+                           r"(\[.*\])?|[a-z-]+\[.*\]")
+
+
+def yaml_path(loc: tuple[Any, ...] | list[Any]) -> list[str]:
+    """An error location as the YAML keys a researcher wrote (no tags, no union labels)."""
+    return [str(p) for p in loc
+            if str(p) not in STAGE_KINDS and not _MEMBER_LABEL.fullmatch(str(p))]
 
 
 def _allowed_keys(path: list[str]) -> list[str]:
@@ -68,8 +79,8 @@ def from_pydantic(exc: ValidationError, root: yaml.Node, source: str) -> list[Sc
 
 
 def _one(err: dict[str, Any], root: yaml.Node, source: str) -> ScenarioError:
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(p for p in loc if p not in STAGE_KINDS)
+    loc = [str(p) for p in err["loc"] if not _MEMBER_LABEL.fullmatch(str(p))]
+    field = ".".join(yaml_path(loc))
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
         name = loc[-1]
