@@ -157,7 +157,7 @@ EXPECTED: dict[str, Expected] = {
         r"'hypercube_graph' makes 4 nodes for 2 agents, not one node per agent\. Fix: use a "),
     "network_complete_huge.yaml": Expected(
         7, "network.generator", "'complete_graph'",
-        r"'complete_graph' makes about 225,000,000 edges for 30,000 agents, over the limit of "
+        r"'complete_graph' makes about 421,875,000 edges for 30,000 agents, over the limit of "
         r"2,000,000\. Fix: use a sparser generator"),
     "network_param_type.yaml": Expected(
         7, "network", "p='often'",
