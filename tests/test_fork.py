@@ -143,6 +143,8 @@ def test_a_missing_or_changed_parent_is_refused(tmp_path: Path):
     (["--at", "12"], "--at 12: the run ended at step 12"),
     (["--at", "3", "--set", "population.size=8"], "cannot change population"),
     (["--at", "3", "--set", "params.x"], "--set params.x"),
+    (["--at", "3", "--replicas", "0"], r"--replicas 0: .* Fix: pass --replicas from 1 to 1,000"),
+    (["--at", "3", "--replicas", "5000"], r"--replicas 5000: a fork set makes 1 to 1,000 "),
 ])
 def test_bad_fork_requests_are_one_line_errors(parent: Path, capsys, args, message):
     assert main(["fork", str(parent), *args]) == 2
@@ -155,6 +157,12 @@ def test_a_missing_run_is_a_one_line_error(tmp_path: Path, capsys):
     assert main(["fork", str(tmp_path / "nothing"), "--at", "3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a run directory" in err
+
+
+def test_a_file_given_as_the_run_is_a_one_line_error(parent: Path, capsys):
+    assert main(["fork", str(parent / "manifest.json"), "--at", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a run directory" in err and " Fix: " in err, err
 
 
 def test_the_cli_prints_the_fork(parent: Path, capsys):

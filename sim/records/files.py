@@ -84,11 +84,13 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
     try:
         manifest = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise RunError(f"{run_dir} is not a run directory (no manifest.json). Fix: pass a "
                        "directory printed by 'traitlab run'.") from None
     except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read {path}: {exc}.") from None
+        raise RunError(f"cannot read {path}: {exc}. Fix: pass a directory printed by "
+                       "'traitlab run', or check its permissions.") from None
     if not isinstance(manifest, dict) or "spec_hash" not in manifest:
-        raise RunError(f"{path} is not a TraitLab run manifest.")
+        raise RunError(f"{path} is not a TraitLab run manifest. Fix: pass a directory printed "
+                       "by 'traitlab run'.")
     return manifest

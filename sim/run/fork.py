@@ -47,8 +47,8 @@ from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
 from sim.scenario.overrides import apply_overrides, parse_assignment
 from sim.scenario.spec import RunConfig
 
-__all__ = ["FIXED_PATHS", "FORKSET_FILE", "ForkSet", "PreparedFork", "derive_seed", "fork_run",
-           "fork_set", "prepare_fork", "read_forkset"]
+__all__ = ["FIXED_PATHS", "FORKSET_FILE", "MAX_FORK_REPLICAS", "ForkSet", "PreparedFork",
+           "derive_seed", "fork_run", "fork_set", "prepare_fork", "read_forkset"]
 
 SeedMode = Literal["keep", "new"]
 FIXED_PATHS = ("population", "network", "roles", "state", "agent_state")
@@ -252,6 +252,10 @@ def fork_run(parent_dir: str | Path, step: int, *,
         return drive_to_end(fork.engine, fork.recorder)
 
 
+MAX_FORK_REPLICAS = 1_000
+"""Most continuations per arm of a fork set: each is a run directory, all prepared first."""
+
+
 @dataclass(frozen=True)
 class ForkSet:
     """A fork set's directory and its forks, ``(arm, continuation, path)`` each."""
@@ -275,8 +279,11 @@ def fork_set(parent_dir: str | Path, step: int, *, replicas: int,
     ``forkset.json`` and one fork directory per arm and continuation, ``changed-00``,
     ``unchanged-00``, ... Arguments as :func:`fork_run`.
     """
-    if replicas < 1:
-        raise RunError(f"--replicas {replicas}: use 1 or more continuations.")
+    if not 1 <= replicas <= MAX_FORK_REPLICAS:
+        raise RunError(f"--replicas {replicas}: a fork set makes 1 to {MAX_FORK_REPLICAS:,} "
+                       f"continuations of each arm (each one a run directory). Fix: pass "
+                       f"--replicas from 1 to {MAX_FORK_REPLICAS:,}, or leave it out for one "
+                       f"fork.")
     parent, manifest, loaded = _parent(parent_dir, step)
     config = _config(parent, manifest, settings)
     root = Recorder.new_dir(config, loaded.spec)
