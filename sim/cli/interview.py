@@ -82,10 +82,15 @@ def load_questions(path: Path) -> list[str]:
                        "pass a YAML file with a list of questions.") from None
     if isinstance(data, dict) and set(data) == {"questions"}:
         data = data["questions"]
-    if not isinstance(data, list) or not data or not all(
-            isinstance(q, str) and q.strip() for q in data):
+    if not isinstance(data, list) or not data:
         raise RunError(f"--questions {path}: expected a list of questions (non-empty strings), "
                        f"got {type(data).__name__}. Fix: write one '- question' per line.")
+    bad = next((i for i, q in enumerate(data) if not isinstance(q, str) or not q.strip()), None)
+    if bad is not None:
+        shown = repr(data[bad])[:60]
+        raise RunError(f"--questions {path}: question {bad + 1} is {shown}, not a question. "
+                       "Fix: write each question as text on its own '- ' line (quote it if it "
+                       "holds ': ' or starts with '{' or '[').")
     return [q.strip() for q in data]
 
 
