@@ -199,3 +199,28 @@ def test_the_view_of_a_fork_shows_its_parents_steps(parent: Path):
     assert live.owner(AT + 3) == second
     memory_at_fork = live.engine_state(AT)
     assert memory_at_fork is not None and memory_at_fork["steps_done"] == AT
+
+
+@pytest.mark.parametrize(("tamper", "message"), [
+    ("delete", r"events/step-000003\.parquet is missing, but the run committed it by step 5"),
+    ("edit", r"events/step-000003\.parquet changed after it was committed"),
+    ("plant", r"surveys/step-000002\.parquet was not written by this run"),
+])
+def test_a_parent_whose_shared_history_was_tampered_is_refused(tmp_path: Path, capsys,
+                                                               tamper: str, message: str):
+    parent = run_scenario(PD, RunConfig(backend="scripted", seed=0, out=tmp_path / "p",
+                                        steps=6)).path
+    shard = parent / "events" / "step-000003.parquet"
+    if tamper == "delete":
+        shard.unlink()
+    elif tamper == "edit":
+        shard.write_bytes(shard.read_bytes()[:-8])
+    else:  # a scenario without surveys: a planted file
+        (parent / "surveys").mkdir(exist_ok=True)
+        (parent / "surveys" / "step-000002.parquet").write_bytes(shard.read_bytes())
+    out = tmp_path / "forks"
+    assert main(["fork", str(parent), "--at", "5", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err) and " Fix: " in err, err
+    assert not out.exists() or not any(out.rglob("manifest.json"))
+    assert main(["fork", str(parent), "--at", "1", "--out", str(out), "--quiet"]) == 0

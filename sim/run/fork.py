@@ -36,7 +36,7 @@ from sim.errors import RunError
 from sim.executors.local import LocalExecutor
 from sim.records.checkpoint import checkpoint_steps, engine_state_at, read_checkpoint
 from sim.records.files import read_manifest, write_json
-from sim.records.lineage import lineage, parent_link, relied_files
+from sim.records.lineage import lineage, parent_link, shared_files
 from sim.records.recorder import Recorder
 from sim.run.budget import CostMeter
 from sim.run.conditioning import prepare_run_conditioning
@@ -198,9 +198,12 @@ def prepare_fork(parent_dir: str | Path, step: int, *,
     if seed == "new" or continuation > 0:
         draws = [derive_seed(r.draw_seed, step, continuation) for r in engine.replicas]
     _start_engine(engine, parent, step, draws, now)
+    checkpoint = read_checkpoint(parent, manifest["spec_hash"], step)
+    assert checkpoint is not None  # _parent found the step's checkpoint
+    shared = shared_files(parent, step, checkpoint["files"])
     path = run_dir if run_dir is not None else Recorder.new_dir(config, scenario.spec)
     path.mkdir(parents=True, exist_ok=True)
-    progress = read_checkpoint(parent, manifest["spec_hash"], step)["progress"]  # type: ignore[index]
+    progress = checkpoint["progress"]
     recorder = Recorder.create(config, scenario.spec, owned.info, command=command, path=path,
                                overrides=scenario.overrides, progress=progress,
                                parent=parent_link(path, parent, manifest, step))
@@ -210,7 +213,7 @@ def prepare_fork(parent_dir: str | Path, step: int, *,
         "interventions": [i.model_dump(mode="json", exclude_defaults=True) for i in now],
         "interventions_file": None if interventions is None else str(interventions)})
     recorder.checkpoints.origin = {**recorder.manifest["parent"],
-                                   "files": relied_files(parent, step)}
+                                   "files": shared}
     prepare_run_conditioning(scenario.spec, owned, path)
     engine.callbacks.insert(0, record_steps(engine, recorder))
     CostMeter.attach(owned, recorder, engine, config.max_cost)
