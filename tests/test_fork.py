@@ -224,3 +224,20 @@ def test_a_parent_whose_shared_history_was_tampered_is_refused(tmp_path: Path, c
     assert err.count("\n") == 1 and re.search(message, err) and " Fix: " in err, err
     assert not out.exists() or not any(out.rglob("manifest.json"))
     assert main(["fork", str(parent), "--at", "1", "--out", str(out), "--quiet"]) == 0
+
+
+def test_a_sweep_given_as_the_run_names_its_cells(tmp_path: Path, capsys):
+    (tmp_path / "sweep.json").write_text("{}")
+    assert main(["fork", str(tmp_path), "--at", "3"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path} is not a run directory (no manifest.json). Fix: it is a sweep: pass "
+        f"one of its cells, e.g. {tmp_path}/<cell-id>.\n")
+
+
+def test_an_unreadable_checkpoint_is_named_with_a_fix(tmp_path: Path, capsys):
+    parent = run_scenario(PD, RunConfig(backend="scripted", seed=0, out=tmp_path, steps=4)).path
+    (parent / "checkpoints" / "step-000003.json").write_text('{"step": 3')
+    assert main(["fork", str(parent), "--at", "3", "--out", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read {parent}/checkpoints/step-000003.json: ") and \
+        err.endswith("; refusing to use it. Fix: restore the file, or start a new run.\n"), err

@@ -85,8 +85,11 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text())
     except (FileNotFoundError, NotADirectoryError):
-        raise RunError(f"{run_dir} is not a run directory (no manifest.json). Fix: pass a "
-                       "directory printed by 'traitlab run'.") from None
+        fix = (f"it is a sweep: pass one of its cells, e.g. {run_dir}/<cell-id>"
+               if (run_dir / "sweep.json").is_file() else
+               "pass a directory printed by 'traitlab run'")
+        raise RunError(f"{run_dir} is not a run directory (no manifest.json). Fix: "
+                       f"{fix}.") from None
     except (OSError, ValueError) as exc:
         raise RunError(f"cannot read {path}: {exc}. Fix: pass a directory printed by "
                        "'traitlab run', or check its permissions.") from None
