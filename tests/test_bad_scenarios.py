@@ -82,6 +82,10 @@ EXPECTED: dict[str, Expected] = {
     "state_initial_out_of_bounds.yaml": Expected(
         7, "state.lake.initial", "120",
         r"initial 120 is outside the bounds \[0, 100\]\. Fix: write an initial value within"),
+    "state_global_update_reads_choice.yaml": Expected(
+        14, "stages.0.update.state.lake", None,
+        r"formula 'state\.lake - 5 if my\.choice == \"some\" else state\.lake' uses unknown "
+        r"name\(s\) my\.choice; known: .*total_value\. Fix: see 'State'"),
     "state_initial_bool.yaml": Expected(
         7, "state.open.initial", "True",
         r"should be a valid number, got True\. Fix: write a valid number"),
