@@ -178,6 +178,10 @@ EXPECTED: dict[str, Expected] = {
     "formula_unary_chain.yaml": Expected(
         13, "stages.0.payoff.formula", "'-----",
         r"nests deeper than 100 levels; simplify it\. Fix: "),
+    "params_built_in_name.yaml": Expected(
+        4, "params.round", "'round'",
+        r"param 'round' has the name of a value formulas already have \(round is built in\), "
+        r"so formulas would never read the param\. Fix: rename it \(e\.g\. round_param\)"),
     "params_nan.yaml": Expected(
         4, "params.m", "nan",
         r"should be a finite number, got nan\. Fix: write a finite number \(not \.inf"),
