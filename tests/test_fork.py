@@ -143,6 +143,8 @@ def test_a_missing_or_changed_parent_is_refused(tmp_path: Path):
     (["--at", "12"], "--at 12: the run ended at step 12"),
     (["--at", "3", "--set", "population.size=8"], "cannot change population"),
     (["--at", "3", "--set", "params.x"], "--set params.x"),
+    (["--at", "7", "--set", "rounds=1"], r"--set rounds=1: the fork step 7 is in round [2-9], "
+                                          r"after the last round .* Fix: set rounds to"),
     (["--at", "3", "--replicas", "0"], r"--replicas 0: .* Fix: pass --replicas from 1 to 1,000"),
     (["--at", "3", "--replicas", "5000"], r"--replicas 5000: a fork set makes 1 to 1,000 "),
 ])

@@ -159,6 +159,11 @@ def _start_engine(engine: Engine, parent: Path, step: int, draws: list[int] | No
                   now: Sequence[InterventionSpec]) -> None:
     """Seed the continuation's draws, place the trigger checks and queue ``now``."""
     rounds = _last_rounds(parent, step)
+    reached = max(rounds.values(), default=0)
+    if engine.spec.rounds < reached:
+        raise RunError(f"--set rounds={engine.spec.rounds}: the fork step {step} is in round "
+                       f"{reached}, after the last round the change leaves. Fix: set rounds "
+                       f"to {reached} or more (or fork at an earlier step).")
     for replica in engine.replicas:
         if draws is not None:
             replica.draw_seed = draws[replica.replica]
