@@ -96,6 +96,12 @@ def path_problem(dotted: str, raw: Mapping[str, Any], *, scenario: str = "the sc
                 kind = data.get("kind") if isinstance(data, Mapping) else None
                 annotation = STAGE_KINDS.get(str(kind), ChoiceStage)
         elif origin is dict:
+            declared = list(data) if isinstance(data, Mapping) else []
+            if parts[0] == "params" and i == 1 and part not in declared:
+                # no formula can read a param the file does not declare: a typo changes nothing
+                return (f"{scenario} declares no param '{part}'.",
+                        f"{did_you_mean(part, declared)}params of {scenario}: "
+                        f"{', '.join(declared) or 'none'}; declare a new one in the file.")
             annotation = typing.get_args(annotation)[1]
             data = data.get(part) if isinstance(data, Mapping) else None
         else:
