@@ -126,8 +126,22 @@ def test_a_question_that_is_not_text_is_named(run_dir, tmp_path, capsys):
     assert main(["interview", str(run_dir), "--at", "1", "--questions", str(bad)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: --questions {bad}: question 2 is {{'mood': 3}}, not a question. Fix: write "
-        "each question as text on its own '- ' line (quote it if it holds ': ' or starts "
-        "with '{' or '[')."]
+        "each question as text of at most 5,000 characters on its own '- ' line (quote it if "
+        "it holds ': ' or starts with '{' or '[')."]
+
+
+def test_a_questions_file_is_bounded(run_dir, tmp_path, capsys):
+    many = tmp_path / "many.yaml"  # one alias repeated: a small file, many questions
+    many.write_text("- &q Why?\n" + "- *q\n" * 1000)
+    assert main(["interview", str(run_dir), "--at", "1", "--questions", str(many)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --questions {many}: 1,001 questions, over the limit of 1,000 (every agent "
+        "answers every one). Fix: split the file into several interviews.\n")
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("- !!python/object/apply:os.system ['true']\n")
+    assert main(["interview", str(run_dir), "--at", "1", "--questions", str(tagged)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tagged}:1:") and err.count("\n") == 1, err
 
 
 def test_the_tiny_model_answers_the_same_twice(tmp_path, tiny_model_path):
