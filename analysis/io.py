@@ -8,7 +8,8 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from sim.records.schemas import (
     SURVEY_SCHEMA,
 )
 
-__all__ = ["Run", "Sweep", "load_run", "load_sweep", "read_cell", "scan_events"]
+__all__ = ["Run", "Sweep", "load_run", "load_sweep", "read_cell", "reading_run", "scan_events"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +108,54 @@ def _scan_shards(path: Path, folder: str, schema: dict[str, Any],
     return lazy.with_columns(pl.lit(path.name).alias("run_id"))
 
 
+@contextmanager
+def reading_run(path: Path) -> Iterator[None]:
+    """Turn a run file that cannot be read (truncated, edited, not parquet) into a RunError.
+
+    The error names the first file of ``path`` that fails to read, and the fix.
+    """
+    try:
+        yield
+    except (pl.exceptions.PolarsError, OSError, ValueError, yaml.YAMLError) as exc:
+        raise RunError(_unreadable(path, exc)) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """The message for a run directory one of whose files cannot be read."""
+    fix = ("Fix: restore it from a copy of the run, or run the scenario again "
+           f"(traitlab run {path / 'scenario.yaml'}).")
+    readers = {".json": lambda f: json.loads(f.read_text()),
+               ".yaml": lambda f: yaml.safe_load(f.read_text()), ".parquet": pl.read_parquet}
+    files = [path / "manifest.json", path / "scenario.yaml",
+             *sorted(p for p in path.rglob("*.parquet") if p.is_file())]
+    for file in files:
+        try:
+            readers[file.suffix](file)
+        except FileNotFoundError:
+            continue
+        except Exception as err:  # whatever the reader raises: this file is the broken one
+            reason = str(err).splitlines()[0][:100] if str(err) else type(err).__name__
+            return f"{file} cannot be read ({reason}); it was changed after the run wrote it. {fix}"
+    reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+    return f"{path}: the run's records cannot be read ({reason}). {fix}"
+
+
 def load_run(path: str | Path) -> Run:
     """Load a run directory.
 
     Raises:
-        RunError: if ``path`` is not a run directory.
+        RunError: if ``path`` is not a run directory, or one of its files cannot be read.
     """
     path = Path(path)
     manifest_file = path / "manifest.json"
     if not manifest_file.is_file():
         raise RunError(f"{path} is not a run directory (no manifest.json). Fix: pass a "
                        "directory like runs/<scenario>/<time>-<id>/.")
+    with reading_run(path):
+        return _load(path, manifest_file)
+
+
+def _load(path: Path, manifest_file: Path) -> Run:
     run_id = path.name
 
     def read(name: str, schema: dict[str, Any]) -> pl.DataFrame:

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from analysis.io import reading_run
 from sim.errors import RunError
 from sim.records.checkpoint import checkpoint_steps, engine_state_at
 from sim.records.lineage import Ancestor, lineage
@@ -107,8 +108,12 @@ class LiveRun:
         return self._frames["state"]
 
     def refresh(self) -> bool:
-        """Read the manifest and any newly committed shards; True if anything new was read."""
-        with self._lock:
+        """Read the manifest and any newly committed shards; True if anything new was read.
+
+        Raises:
+            RunError: naming a file of the run that cannot be read.
+        """
+        with self._lock, reading_run(self.path):
             manifest = json.loads((self.path / "manifest.json").read_text())
             self.manifest = manifest
             if self._ancestors is None:

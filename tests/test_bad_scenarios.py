@@ -82,6 +82,13 @@ EXPECTED: dict[str, Expected] = {
     "state_initial_out_of_bounds.yaml": Expected(
         7, "state.lake.initial", "120",
         r"initial 120 is outside the bounds \[0, 100\]\. Fix: write an initial value within"),
+    "state_global_update_reads_choice.yaml": Expected(
+        14, "stages.0.update.state.lake", None,
+        r"formula 'state\.lake - 5 if my\.choice == \"some\" else state\.lake' uses unknown "
+        r"name\(s\) my\.choice; known: .*total_value\. Fix: see 'State'"),
+    "state_initial_bool.yaml": Expected(
+        7, "state.open.initial", "True",
+        r"should be a valid number, got True\. Fix: write a valid number"),
     "state_min_above_max.yaml": Expected(
         7, "state.lake.min", "100", r"min 100 is above max 0\. Fix: swap min and max\."),
     "state_update_cycle.yaml": Expected(
@@ -154,7 +161,7 @@ EXPECTED: dict[str, Expected] = {
         r"'hypercube_graph' makes 4 nodes for 2 agents, not one node per agent\. Fix: use a "),
     "network_complete_huge.yaml": Expected(
         7, "network.generator", "'complete_graph'",
-        r"'complete_graph' makes about 225,000,000 edges for 30,000 agents, over the limit of "
+        r"'complete_graph' makes about 421,875,000 edges for 30,000 agents, over the limit of "
         r"2,000,000\. Fix: use a sparser generator"),
     "network_param_type.yaml": Expected(
         7, "network", "p='often'",
@@ -171,6 +178,10 @@ EXPECTED: dict[str, Expected] = {
     "formula_unary_chain.yaml": Expected(
         13, "stages.0.payoff.formula", "'-----",
         r"nests deeper than 100 levels; simplify it\. Fix: "),
+    "params_built_in_name.yaml": Expected(
+        4, "params.round", "'round'",
+        r"param 'round' has the name of a value formulas already have \(round is built in\), "
+        r"so formulas would never read the param\. Fix: rename it \(e\.g\. round_param\)"),
     "params_nan.yaml": Expected(
         4, "params.m", "nan",
         r"should be a finite number, got nan\. Fix: write a finite number \(not \.inf"),

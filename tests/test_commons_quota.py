@@ -55,3 +55,17 @@ def test_run_refuses_an_intervention_without_a_trigger(tmp_path: Path, capsys):
                  "--out", str(tmp_path), "--intervene", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "now.yaml" in err and err.startswith("error: ")
+
+
+def test_an_unknown_key_in_an_interventions_file_names_the_keys_of_that_file(
+        tmp_path: Path, capsys: Any) -> None:
+    # A scenario given where the interventions file belongs: the fix lists what such a file
+    # holds, not the scenario's own keys.
+    bad = tmp_path / "typo.yaml"
+    bad.write_text("interventions:\n  - {id: q, at: {round: 2}, announce: hi}\nstages: []\n")
+    assert main(["run", str(SCENARIOS / "commons.yaml"), "--backend", "scripted",
+                 "--out", str(tmp_path / "runs"), "--intervene", str(bad)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {bad}:3:1: field 'stages': unknown key 'stages'. Fix: allowed keys here: "
+        "interventions."]
+    assert not (tmp_path / "runs").exists()

@@ -143,6 +143,10 @@ def test_a_missing_or_changed_parent_is_refused(tmp_path: Path):
     (["--at", "12"], "--at 12: the run ended at step 12"),
     (["--at", "3", "--set", "population.size=8"], "cannot change population"),
     (["--at", "3", "--set", "params.x"], "--set params.x"),
+    (["--at", "7", "--set", "rounds=1"], r"--set rounds=1: the fork step 7 is in round [2-9], "
+                                          r"after the last round .* Fix: set rounds to"),
+    (["--at", "3", "--replicas", "0"], r"--replicas 0: .* Fix: pass --replicas from 1 to 1,000"),
+    (["--at", "3", "--replicas", "5000"], r"--replicas 5000: a fork set makes 1 to 1,000 "),
 ])
 def test_bad_fork_requests_are_one_line_errors(parent: Path, capsys, args, message):
     assert main(["fork", str(parent), *args]) == 2
@@ -155,6 +159,12 @@ def test_a_missing_run_is_a_one_line_error(tmp_path: Path, capsys):
     assert main(["fork", str(tmp_path / "nothing"), "--at", "3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a run directory" in err
+
+
+def test_a_file_given_as_the_run_is_a_one_line_error(parent: Path, capsys):
+    assert main(["fork", str(parent / "manifest.json"), "--at", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a run directory" in err and " Fix: " in err, err
 
 
 def test_the_cli_prints_the_fork(parent: Path, capsys):
@@ -191,3 +201,45 @@ def test_the_view_of_a_fork_shows_its_parents_steps(parent: Path):
     assert live.owner(AT + 3) == second
     memory_at_fork = live.engine_state(AT)
     assert memory_at_fork is not None and memory_at_fork["steps_done"] == AT
+
+
+@pytest.mark.parametrize(("tamper", "message"), [
+    ("delete", r"events/step-000003\.parquet is missing, but the run committed it by step 5"),
+    ("edit", r"events/step-000003\.parquet changed after it was committed"),
+    ("plant", r"surveys/step-000002\.parquet was not written by this run"),
+])
+def test_a_parent_whose_shared_history_was_tampered_is_refused(tmp_path: Path, capsys,
+                                                               tamper: str, message: str):
+    parent = run_scenario(PD, RunConfig(backend="scripted", seed=0, out=tmp_path / "p",
+                                        steps=6)).path
+    shard = parent / "events" / "step-000003.parquet"
+    if tamper == "delete":
+        shard.unlink()
+    elif tamper == "edit":
+        shard.write_bytes(shard.read_bytes()[:-8])
+    else:  # a scenario without surveys: a planted file
+        (parent / "surveys").mkdir(exist_ok=True)
+        (parent / "surveys" / "step-000002.parquet").write_bytes(shard.read_bytes())
+    out = tmp_path / "forks"
+    assert main(["fork", str(parent), "--at", "5", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err) and " Fix: " in err, err
+    assert not out.exists() or not any(out.rglob("manifest.json"))
+    assert main(["fork", str(parent), "--at", "1", "--out", str(out), "--quiet"]) == 0
+
+
+def test_a_sweep_given_as_the_run_names_its_cells(tmp_path: Path, capsys):
+    (tmp_path / "sweep.json").write_text("{}")
+    assert main(["fork", str(tmp_path), "--at", "3"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path} is not a run directory (no manifest.json). Fix: it is a sweep: pass "
+        f"one of its cells, e.g. {tmp_path}/<cell-id>.\n")
+
+
+def test_an_unreadable_checkpoint_is_named_with_a_fix(tmp_path: Path, capsys):
+    parent = run_scenario(PD, RunConfig(backend="scripted", seed=0, out=tmp_path, steps=4)).path
+    (parent / "checkpoints" / "step-000003.json").write_text('{"step": 3')
+    assert main(["fork", str(parent), "--at", "3", "--out", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read {parent}/checkpoints/step-000003.json: ") and \
+        err.endswith("; refusing to use it. Fix: restore the file, or start a new run.\n"), err

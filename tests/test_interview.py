@@ -97,8 +97,12 @@ def test_questions_file_and_instrument(run_dir, tmp_path, capsys):
     (["--at", "99", "Q"], "error: --at 99: the run has steps 0 to 6. Fix: pass --at from 0"),
     (["--at", "-1", "Q"], "error: --at -1: the run has steps 0 to 6."),
     (["--at", "2", "--agents", "a009", "Q"], "error: --agents: no agent 'a009' in "),
-    (["--at", "2"], "error: an interview needs a question, --questions FILE or "),
-    (["--at", "2", "--instrument", "nope"], "error: unknown instrument 'nope'"),
+    (["--at", "2"], "error: an interview needs a question, --questions FILE or --instrument "
+                    "NAME. Fix: add one, e.g. traitlab interview RUN_DIR --at 3 "),
+    (["--at", "2", "--instrument", "nope"], "error: unknown instrument 'nope'. Fix: use one "
+                                            "of: ipip-50, "),
+    (["--at", "2", "--instrument", "mini_ipip5"], "error: unknown instrument 'mini_ipip5'. "
+                                                  "Fix: did you mean 'mini-ipip'? use one of"),
 ])
 def test_bad_requests_are_one_line_errors(run_dir, capsys, args, message):
     before = _digests(run_dir)
@@ -114,6 +118,30 @@ def test_a_bad_questions_file_is_a_one_line_error(run_dir, tmp_path, capsys):
     assert main(["interview", str(run_dir), "--at", "1", "--questions", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --questions {bad}: expected a list of questions")
+
+
+def test_a_question_that_is_not_text_is_named(run_dir, tmp_path, capsys):
+    bad = tmp_path / "q.yaml"
+    bad.write_text("- Why?\n- {mood: 3}\n")  # an unquoted brace makes a mapping
+    assert main(["interview", str(run_dir), "--at", "1", "--questions", str(bad)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --questions {bad}: question 2 is {{'mood': 3}}, not a question. Fix: write "
+        "each question as text of at most 5,000 characters on its own '- ' line (quote it if "
+        "it holds ': ' or starts with '{' or '[')."]
+
+
+def test_a_questions_file_is_bounded(run_dir, tmp_path, capsys):
+    many = tmp_path / "many.yaml"  # one alias repeated: a small file, many questions
+    many.write_text("- &q Why?\n" + "- *q\n" * 1000)
+    assert main(["interview", str(run_dir), "--at", "1", "--questions", str(many)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --questions {many}: 1,001 questions, over the limit of 1,000 (every agent "
+        "answers every one). Fix: split the file into several interviews.\n")
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("- !!python/object/apply:os.system ['true']\n")
+    assert main(["interview", str(run_dir), "--at", "1", "--questions", str(tagged)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tagged}:1:") and err.count("\n") == 1, err
 
 
 def test_the_tiny_model_answers_the_same_twice(tmp_path, tiny_model_path):

@@ -230,3 +230,46 @@ def test_shards_written_before_the_trimmed_column_load_with_nulls(tmp_path: Path
     pl.read_parquet(first).drop("trimmed").write_parquet(first)  # as an older version wrote it
     events = load_run(run_dir).events
     assert events.height > 0 and events["trimmed"].null_count() == events.height
+
+
+HUB_EGO = """\
+name: hub
+rounds: 1
+population: {size: 1200}
+network: {generator: wheel_graph}   # agent 0 is every other agent's neighbour
+stages:
+  - id: play
+    kind: choice
+    groups: {by: ego}
+    prompt: Cooperate or defect?
+    options: [cooperate, defect]
+    payoff: {formula: value}
+"""
+
+
+def test_an_ego_group_over_the_group_limit_is_refused_before_anything_is_recorded(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A wheel's hub neighbours every other agent: refused when the file loads."""
+    from sim.cli.main import main
+
+    path = tmp_path / "hub.yaml"
+    path.write_text(HUB_EGO)
+    out = tmp_path / "runs"
+    assert main(["run", str(path), "--backend", "scripted", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"error: {path}:8:18: field 'stages.0.groups.by': stage 'play': groups.by 'ego' makes "
+        "one group of each agent and its neighbours; some agent has at least 1,199 neighbours "
+        "in wheel_graph of 1,200 agents, a group of 1,200, over the limit of 1,000 agents per "
+        "group. Fix: group by neighbours (one pair per edge) or neighbour_sample, or use a "
+        "network in which every agent has at most 999 neighbours."], err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_sparse_generator_is_not_refused_for_its_tiny_probes() -> None:
+    # wheel_graph makes 1 then 3 edges at 2 and 3 nodes, which looks quadratic; at 100,000
+    # agents it makes 199,998 edges, far within the limit.
+    from sim.scenario.loader import parse_scenario
+
+    text = HUB_EGO.replace("1200", "100000").replace("by: ego", "by: neighbours")
+    assert parse_scenario(text).spec.population.size == 100_000

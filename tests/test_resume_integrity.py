@@ -207,3 +207,24 @@ def test_full_disk_ends_the_run_interrupted_and_resumable(tmp_path, monkeypatch,
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
     assert resume_run(run_dir).status == "complete"
     assert_frame_equal(_events(run_dir), _events(reference))
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("manifest.json", b"{"),
+    ("scenario.yaml", b": : :\n"),
+    ("agents.parquet", b"junk"),
+    ("events/step-000002.parquet", b"junk"),
+])
+@pytest.mark.parametrize("command", ["analyze", "show", "view"])
+def test_a_record_file_that_cannot_be_read_is_named(tmp_path, capsys, name, content, command):
+    from sim.run.runner import run_scenario
+    from sim.scenario.spec import RunConfig
+    from tests.conftest import SCENARIOS
+
+    run = run_scenario(SCENARIOS / "commons.yaml",
+                       RunConfig(backend="scripted", seed=0, out=tmp_path, steps=3)).path
+    (run / name).write_bytes(content)
+    assert main([command, str(run)]) == 2  # the view refuses it before a server starts
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / name} cannot be read (") and err.count("\n") == 1, err
+    assert "it was changed after the run wrote it. Fix: restore it" in err

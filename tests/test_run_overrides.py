@@ -78,6 +78,9 @@ def test_an_overridden_run_resumes_to_the_same_records(tmp_path: Path) -> None:
      "should be greater than or equal to 1, got 0. Fix: use a value greater than or equal"),
     ("stages.1.groups.by=ego", "--set stages.1.groups.by=ego: field 'stages.1.groups.by': ",
      "groups.by 'ego' needs a network. Fix: add a 'network:' section"),
+    ("params.temptaton=6", "--set params.temptaton=6: field 'params.temptaton': ",
+     "the scenario declares no param 'temptaton'. Fix: params of the scenario: none; declare "
+     "a new one in the file."),
     ("rounds=0x3", "--set rounds=0x3: field 'rounds': ",
      "'0x3' is a hexadecimal, octal or base-60 number in YAML 1.1. Fix: write the number"),
 ])

@@ -67,6 +67,8 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                    "\x1b]0;title\x07"]
     data["stages"][1]["options"] = ["[/INST]", "\x1b[2Jdefect"]
     data["flow"][0]["every"] = 1
+    data["interventions"] = [{"id": "notice", "at": {"round": 2},
+                              "announce": "announces " + " | ".join(HOSTILE)}]
     path = root / "hostile.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     config = RunConfig(backend="scripted", out=root / "runs")
@@ -101,6 +103,7 @@ def test_hostile_text_reaches_a_pipe_without_escape_bytes(hostile_run, command):
         assert "[/red]" in text and "[link=http://x]" in text and "[/INST]" in text
         assert "\\x1bc" in text and "\\x1b]0;title\\x07" in text and "\\x1b[2J" in text
         assert "\\u202eevil" in text
+        assert 'intervention notice: "announces [/red] | [link=http://x]click[/link]' in text
 
 
 @pytest.mark.parametrize("command", ["show", "analyze"])

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -229,8 +230,11 @@ def load_instrument(name: str, *, allow_restricted: bool = False) -> Instrument:
     key = _normalise(name)
     entry = _REGISTRY.get(key)
     if entry is None:
+        close = difflib.get_close_matches(key, list(_REGISTRY), n=1)
         raise TraitLabError(
-            f"unknown instrument '{name}'. Known instruments: {', '.join(_REGISTRY)} "
+            f"unknown instrument '{name}'. Fix: "
+            + (f"did you mean '{close[0]}'? " if close else "")
+            + f"use one of: {', '.join(_REGISTRY)} "
             f"(restricted: {', '.join(n for n, e in _REGISTRY.items() if e.restricted)})."
         )
     if entry.restricted and not allow_restricted:

@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sim.errors import RunError
 
 __all__ = ["add_parser", "load_questions", "main", "take_question"]
@@ -69,23 +67,43 @@ def take_question(args: argparse.Namespace, extra: list[str]) -> bool:
     return True
 
 
+MAX_QUESTIONS = 1_000
+"""Most questions one interview asks (each agent answers each, in one batched wave)."""
+MAX_QUESTION_CHARS = 5_000
+"""Longest question, as long as an intervention's announcement may be."""
+
+
 def load_questions(path: Path) -> list[str]:
     """The questions of a YAML file: a list of strings (or ``questions:`` with one).
 
     Raises:
         RunError: the file is unreadable, or not a non-empty list of non-empty strings.
     """
+    from sim.scenario.yaml_source import read_value
+
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
         raise RunError(f"--questions {path}: cannot read it ({type(exc).__name__}). Fix: "
                        "pass a YAML file with a list of questions.") from None
+    data = read_value(text, str(path))  # the loader's limits: size, nodes, depth, no tags
     if isinstance(data, dict) and set(data) == {"questions"}:
         data = data["questions"]
-    if not isinstance(data, list) or not data or not all(
-            isinstance(q, str) and q.strip() for q in data):
+    if not isinstance(data, list) or not data:
         raise RunError(f"--questions {path}: expected a list of questions (non-empty strings), "
                        f"got {type(data).__name__}. Fix: write one '- question' per line.")
+    if len(data) > MAX_QUESTIONS:
+        raise RunError(f"--questions {path}: {len(data):,} questions, over the limit of "
+                       f"{MAX_QUESTIONS:,} (every agent answers every one). Fix: split the file "
+                       "into several interviews.")
+    bad = next((i for i, q in enumerate(data) if not isinstance(q, str) or not q.strip()
+                or len(q) > MAX_QUESTION_CHARS), None)
+    if bad is not None:
+        shown = repr(data[bad])[:60]
+        raise RunError(f"--questions {path}: question {bad + 1} is {shown}, not a question. "
+                       f"Fix: write each question as text of at most {MAX_QUESTION_CHARS:,} "
+                       "characters on its own '- ' line (quote it if it holds ': ' or starts "
+                       "with '{' or '[').")
     return [q.strip() for q in data]
 
 
@@ -103,6 +121,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         load_questions(args.questions) if args.questions is not None else [])
     if args.question is not None and not args.question.strip():
         raise RunError("QUESTION is empty. Fix: pass the question in quotes.")
+    if args.question is not None and len(args.question) > MAX_QUESTION_CHARS:
+        raise RunError(f"QUESTION has {len(args.question):,} characters, over the limit of "
+                       f"{MAX_QUESTION_CHARS:,}. Fix: ask a shorter question.")
     manifest = read_manifest(args.interview_dir)
     overrides = {k: getattr(args, k) for k in ("backend", "model", "dtype", "device")
                  if getattr(args, k) is not None}

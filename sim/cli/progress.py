@@ -173,6 +173,9 @@ def _transcript_line(row: dict[str, Any], names: dict[str, str]) -> str:
     pay = f" payoff {row['payoff']:g}" if row["payoff"] is not None else ""
     if row["status"] != "ok":
         return f"[red]{who}: failed ({safe_text(row['error'])})[/red]"
+    if row["kind"] == "intervention":  # no agent: the game master's change to the world
+        said = f': "{safe_text(row["text"])}"' if row["text"] else ""
+        return f"[magenta]intervention {safe_text(row['intervention'])}[/magenta]{said}"
     if row["kind"] in ("message", "broadcast"):
         return f"[bold]{who}[/bold] → {partners}: {safe_text(row['text'])}"
     if row["kind"] == "outcome":

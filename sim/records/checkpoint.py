@@ -286,7 +286,8 @@ def _read_doc(run_dir: Path, step: int, spec_hash: str) -> dict[str, Any]:
         raise RunError(f"{path} is missing from the run's chain of checkpoints; refusing to "
                        "use it. Fix: restore the file, or start a new run.") from None
     except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read {path}: {exc}.") from None
+        raise RunError(f"cannot read {path}: {exc}; refusing to use it. Fix: restore the "
+                       "file, or start a new run.") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise RunError(f"{path} is not a TraitLab checkpoint of format {FORMAT} (a chain of "
                        "per-step documents with content hashes). Fix: start a new run; this "

@@ -84,11 +84,16 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
     try:
         manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{run_dir} is not a run directory (no manifest.json). Fix: pass a "
-                       "directory printed by 'traitlab run'.") from None
+    except (FileNotFoundError, NotADirectoryError):
+        fix = (f"it is a sweep: pass one of its cells, e.g. {run_dir}/<cell-id>"
+               if (run_dir / "sweep.json").is_file() else
+               "pass a directory printed by 'traitlab run'")
+        raise RunError(f"{run_dir} is not a run directory (no manifest.json). Fix: "
+                       f"{fix}.") from None
     except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read {path}: {exc}.") from None
+        raise RunError(f"cannot read {path}: {exc}. Fix: pass a directory printed by "
+                       "'traitlab run', or check its permissions.") from None
     if not isinstance(manifest, dict) or "spec_hash" not in manifest:
-        raise RunError(f"{path} is not a TraitLab run manifest.")
+        raise RunError(f"{path} is not a TraitLab run manifest. Fix: pass a directory printed "
+                       "by 'traitlab run'.")
     return manifest

@@ -26,7 +26,7 @@ from sim.records.checkpoint import SHARD_DIRS, checkpoint_steps, doc_path, sha25
 from sim.records.files import read_manifest
 
 __all__ = ["RECORD_DIRS", "Ancestor", "fork_origin", "lineage", "lineage_prompts", "parent_link",
-           "relied_files", "resolve_parent"]
+           "relied_files", "resolve_parent", "shared_files"]
 
 RECORD_DIRS = (*SHARD_DIRS, "prompts")
 """Per-step shard folders a fork shares with its parent (prompts too: each stored once)."""
@@ -85,6 +85,35 @@ def relied_files(parent_dir: Path, step: int) -> dict[str, str]:
             if number is not None and number <= step:
                 out[f"{folder}/{path.name}"] = sha256_file(path)
     return out
+
+
+def shared_files(parent_dir: Path, step: int, committed: dict[str, str]) -> dict[str, str]:
+    """:func:`relied_files`, checked against the shards the parent committed up to ``step``.
+
+    ``committed``: :func:`read_checkpoint`'s ``files`` (which lists the record shards, not
+    the prompts). A fork must not share a history that was edited or lost before it was made.
+
+    Raises:
+        RunError: naming the first shard missing, changed or not written by the run.
+    """
+    present = relied_files(parent_dir, step)
+    recorded = {name: digest for name, digest in committed.items()
+                if name.split("/", 1)[0] in SHARD_DIRS
+                and (n := shard_step(Path(name))) is not None and n <= step}
+    fix = "Fix: restore the file, or fork at an earlier step."
+    checked = {name for name in present if name.split("/", 1)[0] in SHARD_DIRS}
+    for name in sorted(set(recorded) | checked):
+        path = parent_dir / name
+        if name not in present:
+            raise RunError(f"{path} is missing, but the run committed it by step {step}; "
+                           f"a fork would share a broken history. {fix}")
+        if name not in recorded:
+            raise RunError(f"{path} was not written by this run (no checkpoint up to step "
+                           f"{step} lists it); refusing to share it. Fix: remove it.")
+        if present[name] != recorded[name]:
+            raise RunError(f"{path} changed after it was committed (truncated or edited); "
+                           f"a fork would share a broken history. {fix}")
+    return present
 
 
 def fork_origin(run_dir: Path) -> dict[str, Any] | None:

@@ -37,7 +37,7 @@ from sim.errors import BudgetReached, RunError, RunInterrupted
 from sim.executors.local import LocalExecutor
 from sim.records.checkpoint import checkpoint_steps, engine_state_at, read_checkpoint
 from sim.records.files import read_manifest, write_json
-from sim.records.lineage import lineage, parent_link, relied_files
+from sim.records.lineage import lineage, parent_link, shared_files
 from sim.records.recorder import Recorder
 from sim.run.budget import CostMeter
 from sim.run.conditioning import prepare_run_conditioning
@@ -48,8 +48,9 @@ from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
 from sim.scenario.overrides import apply_overrides, parse_assignment
 from sim.scenario.spec import RunConfig
 
-__all__ = ["FIXED_PATHS", "FORKSET_FILE", "ForkSet", "PreparedFork", "derive_seed", "fork_run",
-           "fork_set", "prepare_fork", "read_forkset", "resume_forkset"]
+__all__ = ["FIXED_PATHS", "FORKSET_FILE", "MAX_FORK_REPLICAS", "ForkSet", "PreparedFork",
+           "derive_seed", "fork_run", "fork_set", "prepare_fork", "read_forkset",
+           "resume_forkset"]
 
 SeedMode = Literal["keep", "new"]
 FIXED_PATHS = ("population", "network", "roles", "state", "agent_state")
@@ -160,6 +161,11 @@ def _start_engine(engine: Engine, parent: Path, step: int, draws: list[int] | No
                   now: Sequence[InterventionSpec]) -> None:
     """Seed the continuation's draws, place the trigger checks and queue ``now``."""
     rounds = _last_rounds(parent, step)
+    reached = max(rounds.values(), default=0)
+    if engine.spec.rounds < reached:
+        raise RunError(f"--set rounds={engine.spec.rounds}: the fork step {step} is in round "
+                       f"{reached}, after the last round the change leaves. Fix: set rounds "
+                       f"to {reached} or more (or fork at an earlier step).")
     for replica in engine.replicas:
         if draws is not None:
             replica.draw_seed = draws[replica.replica]
@@ -199,9 +205,12 @@ def prepare_fork(parent_dir: str | Path, step: int, *,
     if seed == "new" or continuation > 0:
         draws = [derive_seed(r.draw_seed, step, continuation) for r in engine.replicas]
     _start_engine(engine, parent, step, draws, now)
+    checkpoint = read_checkpoint(parent, manifest["spec_hash"], step)
+    assert checkpoint is not None  # _parent found the step's checkpoint
+    shared = shared_files(parent, step, checkpoint["files"])
     path = run_dir if run_dir is not None else Recorder.new_dir(config, scenario.spec)
     path.mkdir(parents=True, exist_ok=True)
-    progress = read_checkpoint(parent, manifest["spec_hash"], step)["progress"]  # type: ignore[index]
+    progress = checkpoint["progress"]
     recorder = Recorder.create(config, scenario.spec, owned.info, command=command, path=path,
                                overrides=scenario.overrides, progress=progress,
                                parent=parent_link(path, parent, manifest, step))
@@ -211,7 +220,7 @@ def prepare_fork(parent_dir: str | Path, step: int, *,
         "interventions": [i.model_dump(mode="json", exclude_defaults=True) for i in now],
         "interventions_file": None if interventions is None else str(interventions)})
     recorder.checkpoints.origin = {**recorder.manifest["parent"],
-                                   "files": relied_files(parent, step)}
+                                   "files": shared}
     prepare_run_conditioning(scenario.spec, owned, path)
     engine.callbacks.insert(0, record_steps(engine, recorder))
     CostMeter.attach(owned, recorder, engine, config.max_cost)
@@ -253,6 +262,10 @@ def fork_run(parent_dir: str | Path, step: int, *,
         return drive_to_end(fork.engine, fork.recorder)
 
 
+MAX_FORK_REPLICAS = 1_000
+"""Most continuations per arm of a fork set: each is a run directory, all prepared first."""
+
+
 @dataclass(frozen=True)
 class ForkSet:
     """A fork set's directory and its forks, ``(arm, continuation, path)`` each."""
@@ -276,8 +289,11 @@ def fork_set(parent_dir: str | Path, step: int, *, replicas: int,
     ``forkset.json`` and one fork directory per arm and continuation, ``changed-00``,
     ``unchanged-00``, ... Arguments as :func:`fork_run`.
     """
-    if replicas < 1:
-        raise RunError(f"--replicas {replicas}: use 1 or more continuations.")
+    if not 1 <= replicas <= MAX_FORK_REPLICAS:
+        raise RunError(f"--replicas {replicas}: a fork set makes 1 to {MAX_FORK_REPLICAS:,} "
+                       f"continuations of each arm (each one a run directory). Fix: pass "
+                       f"--replicas from 1 to {MAX_FORK_REPLICAS:,}, or leave it out for one "
+                       f"fork.")
     parent, manifest, loaded = _parent(parent_dir, step)
     config = _config(parent, manifest, settings)
     root = Recorder.new_dir(config, loaded.spec)

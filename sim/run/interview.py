@@ -81,7 +81,9 @@ def interview_run(run_dir: str | Path, step: int, backend: Backend, *,
         RunError: a step without a checkpoint, an unknown agent, or nothing to ask.
     """
     if not questions and instrument is None:
-        raise RunError("an interview needs a question, --questions FILE or --instrument NAME.")
+        raise RunError("an interview needs a question, --questions FILE or --instrument NAME. "
+                       "Fix: add one, e.g. traitlab interview RUN_DIR --at 3 \"Why did you "
+                       "defect?\"")
     inst = load_instrument(instrument, allow_restricted=allow_restricted) \
         if instrument is not None else None
     past, chosen = open_interview(run_dir, step, agents)

@@ -22,7 +22,7 @@ from sim.backends.openai import OpenAIBackend
 from sim.backends.protocol import Backend
 from sim.closing import Closing
 from sim.engine.loop import Engine, StepReport
-from sim.errors import RunError, RunInterrupted, TraitLabError
+from sim.errors import RunError, RunInterrupted, ScenarioError, TraitLabError
 from sim.executors.local import Executor, LocalExecutor
 from sim.records.checkpoint import read_checkpoint, verify_checkpoint
 from sim.records.hooks import NO_HOOKS, RunHooks
@@ -31,7 +31,7 @@ from sim.records.recorder import Recorder, RunLock, read_manifest
 from sim.run.budget import CostMeter
 from sim.run.conditioning import check_server_steering, prepare_run_conditioning
 from sim.run.control import RunControl
-from sim.scenario.loader import LoadedScenario, load_scenario, spec_hash
+from sim.scenario.loader import LoadedScenario, load_scenario, locate_error, spec_hash
 from sim.scenario.spec import RunConfig, ScenarioSpec
 
 __all__ = ["RunOutcome", "closing_backend", "drive_to_end", "record_steps", "resumable",
@@ -91,8 +91,11 @@ def run_scenario(scenario: str | Path | LoadedScenario | ScenarioSpec, config: R
     else:
         info = executor.info
     with closing_backend(owned):
-        return _start(loaded.spec, config, backend, executor, info, path, callbacks, command,
-                      hooks, loaded.overrides)
+        try:
+            return _start(loaded.spec, config, backend, executor, info, path, callbacks,
+                          command, hooks, loaded.overrides)
+        except ScenarioError as exc:
+            raise locate_error(exc, loaded) from None
 
 
 def _start(spec: ScenarioSpec, config: RunConfig, backend: Backend | None, executor: Any,
@@ -183,7 +186,14 @@ def _continue(spec: ScenarioSpec, path: Path, checkpoint: dict[str, Any] | None,
     recorder = Recorder.reopen(path, checkpoint, command=command, hooks=hooks, lock=lock)
     recorder.annotate(run_config=config.model_dump(mode="json"))
     prepare_run_conditioning(spec, backend, path)
-    engine = _engine(spec, config, executor, recorder, callbacks, hooks)
+    try:
+        engine = _engine(spec, config, executor, recorder, callbacks, hooks)
+    except ScenarioError:  # the built world is refused (a network's degree): nothing ran
+        recorder.lock.release()
+        shutil.rmtree(recorder.path, ignore_errors=True)
+        if recorder.path.parent.is_dir() and not any(recorder.path.parent.iterdir()):
+            recorder.path.parent.rmdir()  # the scenario's folder, made for this run
+        raise
     CostMeter.attach(backend, recorder, engine, config.max_cost)
     if checkpoint is None:  # died before the first checkpoint: start over in place
         recorder.write_population(engine.replicas)

@@ -147,14 +147,16 @@ class Formula:
                                "simplify it")
         names: set[str] = set()
         checker = _Checker(names, None if texts is None else frozenset(texts))
-        checker.text(tree) if text_result else checker.check(tree)
+        try:
+            checker.text(tree) if text_result else checker.check(tree)
+        except FormulaError:
+            # An unknown name explains the rest ('my.choice == "x"' where there is no choice)
+            if allowed is not None:
+                _refuse_unknown(source, _read_names(tree), set(allowed))
+            raise
         _check_constant_parts(tree)
         if allowed is not None:
-            allowed = set(allowed)
-            unknown = sorted(names - allowed)
-            if unknown:
-                raise FormulaError(f"formula {source!r} uses unknown name(s) "
-                                   f"{', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+            _refuse_unknown(source, names, set(allowed))
         return cls(source, frozenset(names), tree, frozenset(checker.literals))
 
     def evaluate(self, values: Mapping[str, float | str]) -> float:
@@ -171,6 +173,28 @@ class Formula:
             node = node.body if _eval(node.test, values, strict=False) else node.orelse
         assert isinstance(node, ast.Constant) and isinstance(node.value, str)
         return node.value
+
+
+def _read_names(tree: ast.expr) -> set[str]:
+    """Every plain or dotted name a tree reads (function names excluded)."""
+    calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in calls or id(node) in inner:
+            continue
+        name = node.id if isinstance(node, ast.Name) else (
+            dotted(node) if isinstance(node, ast.Attribute) else None)
+        if name is not None:
+            found.add(name)
+    return found
+
+
+def _refuse_unknown(source: str, names: set[str], allowed: set[str]) -> None:
+    unknown = sorted(names - allowed)
+    if unknown:
+        raise FormulaError(f"formula {source!r} uses unknown name(s) "
+                           f"{', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
 
 
 class _Checker:

@@ -69,7 +69,7 @@ def parse_interventions(text: str, spec: ScenarioSpec, *, source: str = "<interv
     try:
         items = InterventionsFile.model_validate(data).interventions
     except ValidationError as exc:
-        raise ScenarioErrors.of(from_pydantic(exc, root, source)) from None
+        raise ScenarioErrors.of(from_pydantic(exc, root, source, InterventionsFile)) from None
     problems: list[ScenarioError] = []
     for problem in intervention_problems(spec, items, taken=[i.id for i in spec.interventions],
                                          require_trigger=require_trigger):

@@ -38,6 +38,7 @@ __all__ = [
     "MAX_NODES",
     "LoadedScenario",
     "load_scenario",
+    "locate_error",
     "parse_scenario",
     "read_mapping",
     "spec_hash",
@@ -123,3 +124,20 @@ def _parse(text: str, source: str) -> LoadedScenario:
         problems.sort(key=lambda e: (e.line or 0, e.column or 0))
         raise ScenarioErrors.of(problems)
     return LoadedScenario(spec=spec, path=source, raw=data)
+
+
+def locate_error(exc: ScenarioError, loaded: LoadedScenario) -> ScenarioError:
+    """``exc`` located in the scenario's file, for a problem found only once a run starts.
+
+    A seeded network's degrees are known when it is built, not when the file is checked.
+    The file (read again) gives the field's line; one that cannot be read gives its name.
+    """
+    if exc.file is not None or not Path(loaded.path).is_file():
+        return exc.located(file=loaded.path)
+    try:
+        root, _ = read_mapping(Path(loaded.path).read_text(encoding="utf-8"), loaded.path,
+                               what="the scenario", size_fix="", starter=STARTER)
+    except (OSError, ScenarioError, UnicodeDecodeError):
+        return exc.located(file=loaded.path)
+    line, column = locate(root, exc.field.split(".") if exc.field else [])
+    return exc.located(file=loaded.path, line=line, column=column)

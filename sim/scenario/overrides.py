@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError, ScenarioErrors
 from sim.scenario.loader import LoadedScenario
-from sim.scenario.pydantic_errors import fix_for, message_for, short
+from sim.scenario.pydantic_errors import fix_for, message_for, short, yaml_path
 from sim.scenario.spec import ChoiceStage, ScenarioSpec
 from sim.scenario.stages import STAGE_KINDS
 from sim.scenario.validate import did_you_mean, scenario_problems
@@ -96,6 +96,12 @@ def path_problem(dotted: str, raw: Mapping[str, Any], *, scenario: str = "the sc
                 kind = data.get("kind") if isinstance(data, Mapping) else None
                 annotation = STAGE_KINDS.get(str(kind), ChoiceStage)
         elif origin is dict:
+            declared = list(data) if isinstance(data, Mapping) else []
+            if parts[0] == "params" and i == 1 and part not in declared:
+                # no formula can read a param the file does not declare: a typo changes nothing
+                return (f"{scenario} declares no param '{part}'.",
+                        f"{did_you_mean(part, declared)}params of {scenario}: "
+                        f"{', '.join(declared) or 'none'}; declare a new one in the file.")
             annotation = typing.get_args(annotation)[1]
             data = data.get(part) if isinstance(data, Mapping) else None
         else:
@@ -210,7 +216,7 @@ def _validated(data: dict[str, Any], params: dict[str, Any], flag: str) -> Scena
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"] if str(p) not in STAGE_KINDS]
+        loc = yaml_path(err["loc"])
         kind = err["type"]
         if kind in ("missing", "extra_forbidden"):
             message = (f"required key '{loc[-1]}' is missing" if kind == "missing"

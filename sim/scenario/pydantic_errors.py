@@ -19,14 +19,25 @@ from sim.scenario.stages import STAGE_KINDS
 from sim.scenario.validate import did_you_mean
 from sim.scenario.yaml_source import locate
 
-__all__ = ["fix_for", "from_pydantic", "message_for", "short"]
+__all__ = ["fix_for", "from_pydantic", "message_for", "short", "yaml_path"]
 
 _MAPPING_KINDS = ("model_type", "model_attributes_type", "dict_type")
+# Labels pydantic puts in an error's location for the member of a union it tried
+# ('constrained-float', 'function-after[...]', 'list[str]'): no YAML key is spelt so.
+# Keys may hold '-', so only pydantic's own prefixes are matched.
+_MEMBER_LABEL = re.compile(r"(constrained|function|tagged|lax|json|nullable|definition)-[a-z-]+"
+                           r"(\[.*\])?|[a-z-]+\[.*\]")
 
 
-def _allowed_keys(path: list[str]) -> list[str]:
-    """Field names (by alias) of the model at ``path``, for 'did you mean'."""
-    model: Any = ScenarioSpec
+def yaml_path(loc: tuple[Any, ...] | list[Any]) -> list[str]:
+    """An error location as the YAML keys a researcher wrote (no tags, no union labels)."""
+    return [str(p) for p in loc
+            if str(p) not in STAGE_KINDS and not _MEMBER_LABEL.fullmatch(str(p))]
+
+
+def _allowed_keys(path: list[str], root_model: type[BaseModel]) -> list[str]:
+    """Field names (by alias) of the model at ``path`` under ``root_model`` (did you mean)."""
+    model: Any = root_model
     for part in path:
         if part in STAGE_KINDS:
             model = STAGE_KINDS[part]
@@ -54,26 +65,30 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def from_pydantic(exc: ValidationError, root: yaml.Node, source: str) -> list[ScenarioError]:
+def from_pydantic(exc: ValidationError, root: yaml.Node, source: str,
+                  model: type[BaseModel] = ScenarioSpec) -> list[ScenarioError]:
     """One located error per YAML node that pydantic refused, in line order.
+
+    ``model`` is the one the file was validated as (its keys are the ones suggested).
 
     Pydantic may refuse one node several times (once per member of a union); only the first
     is kept, an unknown key before anything else.
     """
     found: dict[tuple[int | None, int | None], ScenarioError] = {}
     for err in sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden"):
-        error = _one(dict(err), root, source)
+        error = _one(dict(err), root, source, model)
         found.setdefault((error.line, error.column), error)
     return sorted(found.values(), key=lambda e: (e.line or 0, e.column or 0))
 
 
-def _one(err: dict[str, Any], root: yaml.Node, source: str) -> ScenarioError:
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(p for p in loc if p not in STAGE_KINDS)
+def _one(err: dict[str, Any], root: yaml.Node, source: str,
+         model: type[BaseModel]) -> ScenarioError:
+    loc = [str(p) for p in err["loc"] if not _MEMBER_LABEL.fullmatch(str(p))]
+    field = ".".join(yaml_path(loc))
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
         name = loc[-1]
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(loc[:-1], model)
         line, column = locate(root, loc, key=True)
         return ScenarioError(
             f"unknown key '{name}'.", file=source, line=line, column=column, field=field,

@@ -20,6 +20,13 @@ from sim.scenario.formula import (
     state_names,
     update_names,
 )
+from sim.scenario.formula_names import (
+    AGENT_UPDATE_NAMES,
+    BASE_NAMES,
+    DEAL_NAMES,
+    UPDATE_NAMES,
+    WORLD_NAMES,
+)
 from sim.scenario.spec import ChoiceStage, ScenarioSpec, StageBase, StateVarSpec
 from sim.scenario.validate.suggest import Problems, did_you_mean
 from sim.scenario.world import update_target
@@ -27,10 +34,19 @@ from sim.scenario.world import update_target
 __all__ = ["check_literals", "check_world"]
 
 _FIX = "see 'State' in scenarios/README.md."
+# Names every formula already gives a value of its own: a param so named would never be read.
+_BUILT_IN = frozenset({*BASE_NAMES, *DEAL_NAMES, *WORLD_NAMES, *UPDATE_NAMES,
+                       *AGENT_UPDATE_NAMES})
 
 
 def check_world(spec: ScenarioSpec) -> Problems:
     """Every problem of the scenario's state, its updates and its conditions on state."""
+    for name in spec.params:
+        if name in _BUILT_IN:
+            yield ScenarioError(
+                f"param '{name}' has the name of a value formulas already have ({name} is "
+                "built in), so formulas would never read the param.", field=f"params.{name}",
+                value=name, fix=f"rename it (e.g. {name}_param) where it is declared and used.")
     for scope, variables in (("state", spec.state), ("agent_state", spec.agent_state)):
         for name, var in variables.items():
             yield from _check_var(var, f"{scope}.{name}")
