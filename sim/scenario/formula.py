@@ -59,11 +59,18 @@ from __future__ import annotations
 
 import ast
 import math
-import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sim.scenario.fields import MAX_MAGNITUDE
+from sim.scenario.formula_eval import (
+    BINARY,
+    COMPARE,
+    FUNCTIONS,
+    MAX_RESULT,
+    Saturated,
+    evaluate_tree,
+)
 from sim.scenario.formula_names import (
     BASE_NAMES,
     DEAL_NAMES,
@@ -78,20 +85,7 @@ from sim.scenario.formula_names import (
 __all__ = ["BASE_NAMES", "DEAL_NAMES", "MAX_DEPTH", "MAX_RESULT", "Formula", "FormulaError",
            "condition_names", "formula_names", "is_plain_name", "state_names", "update_names"]
 
-_BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_COMPARE: dict[type[ast.cmpop], Callable[[float, float], bool]] = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne,
-}
-_FUNCTIONS: dict[str, Callable[..., float]] = {"min": min, "max": max, "abs": abs,
-                                                "round": lambda x, d=0.0: round(x, _digits(d))}
 _ARITY = {"min": (2, 64), "max": (2, 64), "abs": (1, 1), "round": (1, 2)}
-MAX_RESULT = 1e15
-"""Bound of every intermediate value of a formula (magnitude); beyond it values saturate."""
 MAX_DEPTH = 100
 """Deepest nesting of a formula's expression tree."""
 _MAX_SOURCE = 1000
@@ -164,13 +158,13 @@ class Formula:
 
         Always a finite number within :data:`MAX_RESULT` (see the module docstring).
         """
-        return round(_eval(self._tree, values, strict=False), 9) + 0.0
+        return round(evaluate_tree(self._tree, values, strict=False), 9) + 0.0
 
     def evaluate_text(self, values: Mapping[str, float | str]) -> str:
         """The string a text formula (parsed with ``text_result=True``) gives."""
         node = self._tree
         while isinstance(node, ast.IfExp):
-            node = node.body if _eval(node.test, values, strict=False) else node.orelse
+            node = node.body if evaluate_tree(node.test, values, strict=False) else node.orelse
         assert isinstance(node, ast.Constant) and isinstance(node.value, str)
         return node.value
 
@@ -257,12 +251,12 @@ class _Checker:
             name = self._name(node)
             if self.texts is not None and name in self.texts:
                 raise FormulaError(f"'{name}' is text; compare it: {name} == \"...\"")
-        elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        elif isinstance(node, ast.BinOp) and type(node.op) in BINARY:
             self.check(node.left)
             self.check(node.right)
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
             self.check(node.operand)
-        elif isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+        elif isinstance(node, ast.Compare) and all(type(op) in COMPARE for op in node.ops):
             if not self._text_compare(node):
                 for part in (node.left, *node.comparators):
                     self.check(part)
@@ -273,7 +267,7 @@ class _Checker:
             for part in (node.test, node.body, node.orelse):
                 self.check(part)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id in _FUNCTIONS and not node.keywords and node.args:
+                and node.func.id in FUNCTIONS and not node.keywords and node.args:
             self._call(node, node.func.id)
         else:
             raise FormulaError(f"'{ast.unparse(node)}' is not allowed in a formula; use numbers, "
@@ -290,7 +284,7 @@ class _Checker:
         """
         if isinstance(node, ast.Attribute):
             return dotted(node) is not None
-        if node.id in _FUNCTIONS and node.id != "round":
+        if node.id in FUNCTIONS and node.id != "round":
             raise FormulaError(f"'{node.id}' is a function; call it: {node.id}(a, b)")
         return True
 
@@ -327,96 +321,11 @@ def _check_constant_parts(node: ast.expr) -> None:
         return  # a text comparison (checked by _Checker): no number to saturate
     if not any(isinstance(n, ast.Name) for n in ast.walk(node)):
         try:
-            _eval(node, {}, strict=True)
-        except _Saturated:
+            evaluate_tree(node, {}, strict=True)
+        except Saturated:
             raise FormulaError(f"'{ast.unparse(node)[:60]}' is beyond {MAX_RESULT:g}; "
                                "write smaller numbers") from None
         return
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.expr) and not isinstance(child, ast.Name | ast.Attribute):
             _check_constant_parts(child)
-
-
-class _Saturated(ArithmeticError):
-    """A value passed MAX_RESULT while evaluating strictly (at load time)."""
-
-
-def _digits(value: float) -> int:
-    return int(max(-12.0, min(12.0, value)))
-
-
-def _bound(value: float | complex, strict: bool) -> float:
-    """``value`` as a float within MAX_RESULT (saturated; ``nan`` becomes 0)."""
-    if isinstance(value, complex):  # a negative base to a fractional power
-        value = value.real
-    if value != value:
-        return 0.0
-    if abs(value) > MAX_RESULT:
-        if strict:
-            raise _Saturated
-        return math.copysign(MAX_RESULT, value)
-    return float(value)
-
-
-def _power(left: float, right: float, strict: bool) -> float:
-    try:
-        return _bound(left ** right, strict)
-    except ZeroDivisionError:  # 0 ** negative
-        return 0.0
-    except OverflowError:
-        if strict:
-            raise _Saturated from None
-        negative = left < 0 and float(right).is_integer() and int(right) % 2 == 1
-        return -MAX_RESULT if negative else MAX_RESULT
-
-
-def _text_compare(node: ast.Compare, values: Mapping[str, float | str]) -> float:
-    """``NAME == "text"`` (or ``!=``), either way round: 1 or 0."""
-    a, b = (p.value if isinstance(p, ast.Constant)
-            else values[p.id if isinstance(p, ast.Name) else dotted(p)]  # type: ignore[index]
-            for p in (node.left, node.comparators[0]))
-    return float((a == b) == isinstance(node.ops[0], ast.Eq))
-
-
-def _eval(node: ast.expr, values: Mapping[str, float | str], *, strict: bool) -> float:
-    if isinstance(node, ast.Constant):
-        return float(node.value)
-    if isinstance(node, ast.Name):
-        return _bound(float(values[node.id]), strict)
-    if isinstance(node, ast.Attribute):
-        return _bound(float(values[dotted(node)]), strict)  # type: ignore[index,arg-type]
-    if isinstance(node, ast.BinOp):
-        left = _eval(node.left, values, strict=strict)
-        right = _eval(node.right, values, strict=strict)
-        if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
-            return 0.0
-        if isinstance(node.op, ast.Pow):
-            return _power(left, right, strict)
-        return _bound(_BINARY[type(node.op)](left, right), strict)
-    if isinstance(node, ast.UnaryOp):
-        value = _eval(node.operand, values, strict=strict)
-        if isinstance(node.op, ast.Not):
-            return float(not value)
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.Compare):
-        if any(isinstance(p, ast.Constant) and isinstance(p.value, str)
-               for p in (node.left, *node.comparators)):
-            return _text_compare(node, values)
-        left = _eval(node.left, values, strict=strict)
-        for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comparator, values, strict=strict)
-            if not _COMPARE[type(op)](left, right):
-                return 0.0
-            left = right
-        return 1.0
-    if isinstance(node, ast.BoolOp):
-        parts = (_eval(v, values, strict=strict) for v in node.values)
-        if isinstance(node.op, ast.And):
-            return float(all(parts))
-        return float(any(parts))
-    if isinstance(node, ast.IfExp):
-        test = _eval(node.test, values, strict=strict)
-        return _eval(node.body if test else node.orelse, values, strict=strict)
-    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    args = [_eval(a, values, strict=strict) for a in node.args]
-    return _bound(_FUNCTIONS[node.func.id](*args), strict)
