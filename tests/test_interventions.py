@@ -42,6 +42,7 @@ from sim.scenario.interventions import load_interventions
 from sim.scenario.loader import load_scenario, parse_scenario
 from sim.scenario.spec import RunConfig
 from tests.support.faults import killed_runs
+from tests.support.shards import read_shards
 
 DATA = Path(__file__).parent / "data"
 COMMONS = DATA / "commons_interventions.yaml"
@@ -277,10 +278,6 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return killed_runs(root, COMMONS, KILLS, ["--backend", "scripted", "--seed", "0"])
 
 
-def _shards(run_dir: Path, folder: str) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(p) for p in sorted((run_dir / folder).glob("*.parquet"))])
-
-
 @pytest.mark.parametrize("point", list(KILLS))
 def test_resume_at_every_kill_point_gives_identical_events_and_state(
         point: str, killed: dict[str, Path], restock: Path) -> None:
@@ -289,7 +286,7 @@ def test_resume_at_every_kill_point_gives_identical_events_and_state(
     outcome = resume_run(run_dir)
     assert (outcome.status, outcome.steps) == ("complete", 5)
     for folder in ("events", "state", "prompts"):
-        assert_frame_equal(_shards(run_dir, folder), _shards(restock, folder))
+        assert_frame_equal(read_shards(run_dir, folder), read_shards(restock, folder))
 
 
 def test_edges_policies_and_conditioning_are_redone_on_a_resumed_replica() -> None:

@@ -211,15 +211,21 @@ def test_live_run_paused_stepped_and_stopped_from_the_page(browser: Any, tmp_pat
         assert server.proc.wait(WAIT_S) == 130
     finally:
         server.close()
-    (watched,) = (tmp_path / "live").glob("*/*")
-    manifest = json.loads((watched / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted" and manifest["steps_completed"] == before - 1
-    assert resume_run(watched).status == "complete"
+    watched = _stopped_then_resumed(tmp_path / "live", before)
     plain = run_scenario(scenario, RunConfig(backend="scripted", out=tmp_path / "plain",
                                              seed=4)).path
     a, b = load_run(plain), load_run(watched)
     for name in ("events", "agents", "network", "prompts"):
         assert getattr(a, name).drop("run_id").equals(getattr(b, name).drop("run_id")), name
+
+
+def _stopped_then_resumed(out: Path, before: int) -> Path:
+    """The run stopped from the page: interrupted before step ``before``, then resumed."""
+    (watched,) = out.glob("*/*")
+    manifest = json.loads((watched / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["steps_completed"] == before - 1
+    assert resume_run(watched).status == "complete"
+    return watched
 
 
 def _memory_step(driver: Any) -> str | None:
@@ -282,10 +288,7 @@ def test_live_commons_takes_an_intervention_from_the_page(browser: Any, tmp_path
         assert server.proc.wait(WAIT_S) == 130
     finally:
         server.close()
-    (watched,) = (tmp_path / "live").glob("*/*")
-    manifest = json.loads((watched / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted" and manifest["steps_completed"] == before - 1
-    assert resume_run(watched).status == "complete"
+    watched = _stopped_then_resumed(tmp_path / "live", before)
     run = load_run(watched)
     assert run.events.filter(pl.col("kind") == "intervention").select(
         "step", "round", "stage", "intervention").rows() == [(3, 2, "talk", "quota")]

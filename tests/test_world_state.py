@@ -39,6 +39,7 @@ from sim.scenario.loader import load_scenario
 from sim.scenario.spec import RunConfig
 from tests.conftest import SCENARIOS
 from tests.support.faults import killed_runs
+from tests.support.shards import read_shards
 
 COMMONS = Path(__file__).parent / "data" / "commons_state.yaml"
 
@@ -132,10 +133,6 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return killed_runs(root, COMMONS, KILLS, ["--backend", "scripted", "--seed", "0"])
 
 
-def _shards(run_dir: Path, folder: str) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(p) for p in sorted((run_dir / folder).glob("*.parquet"))])
-
-
 @pytest.mark.parametrize("point", list(KILLS))
 def test_resume_at_every_kill_point_gives_identical_events_and_state(
         point: str, killed: dict[str, Path], greedy: Path) -> None:
@@ -144,7 +141,7 @@ def test_resume_at_every_kill_point_gives_identical_events_and_state(
     outcome = resume_run(run_dir)
     assert (outcome.status, outcome.steps) == ("complete", 5)
     for folder in ("events", "state"):
-        assert_frame_equal(_shards(run_dir, folder), _shards(greedy, folder))
+        assert_frame_equal(read_shards(run_dir, folder), read_shards(greedy, folder))
         assert sorted(p.name for p in (run_dir / folder).iterdir()) == \
             sorted(p.name for p in (greedy / folder).iterdir())
 

@@ -87,8 +87,7 @@ def interview_run(run_dir: str | Path, step: int, backend: Backend, *,
     inst = load_instrument(instrument, allow_restricted=allow_restricted) \
         if instrument is not None else None
     past, chosen = open_interview(run_dir, step, agents)
-    window = memory if memory is not None else max(
-        (getattr(s, "memory", 0) for s in past.spec.stages), default=0)
+    window = memory if memory is not None else max(s.memory for s in past.spec.stages)
     speakers = [(r, a) for r, a in chosen if a.policy is None]
     with tempfile.TemporaryDirectory() as scratch:  # steering.json stays out of the run
         prepare_run_conditioning(past.spec, backend, Path(scratch))
